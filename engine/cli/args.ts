@@ -1,0 +1,114 @@
+/**
+ * Command-line parsing for `main.ts` (node:util `parseArgs`; JSR's std is unreachable here).
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { UsageError } from "../errors.ts";
+
+/** Parsed flags shared by the commands. */
+export interface CliOptions {
+  command: string;
+  graphs: string[];
+  input?: string;
+  output?: string;
+  models?: string;
+  frames?: number;
+  ep?: string;
+  set: string[];
+  stats?: string;
+  trace?: string;
+  maxInFlight?: number;
+  workers?: number;
+  quiet: boolean;
+  debug: boolean;
+  dot: boolean;
+  help: boolean;
+}
+
+/** The usage text. */
+export const usage = `Segflow: streaming video segmentation graphs
+
+usage:
+  deno task run <graph.yaml> [options]        run a graph
+  deno task check <graph.yaml>...             validate graphs without running them
+  deno task describe <graph.yaml> [--dot]     show a graph's stages and slots (Graphviz with --dot)
+
+run options:
+  --input PATH|-          frames from a file, folder or stdin instead of the graph's source
+  --output DIR|FILE|-     where the first matching sink writes
+  --models SET            model set under models/ (synthetic, camvid, testing, ...)
+  --frames N              stop after N frames
+  --ep cpu|cuda|webgpu    execution provider; 'cuda!' fails instead of falling back to CPU
+  --set stage.param=value override a parameter (repeatable)
+  --stats FILE.json       write run statistics
+  --trace FILE.json       write Chrome trace events (open in Perfetto)
+  --max-in-flight N       frames inside the graph at once
+  --workers N             model worker threads
+  --quiet                 no progress bar or summary
+  --debug                 show stack traces on errors
+`;
+
+function positiveInteger(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`'${flag}' must be a positive integer, got '${value}'`);
+  return n;
+}
+
+/**
+ * Parses `Deno.args`.
+ *
+ * @throws {UsageError} for unknown flags or bad values.
+ */
+export function parseCli(argv: string[]): CliOptions {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        input: { type: "string" },
+        output: { type: "string" },
+        models: { type: "string" },
+        frames: { type: "string" },
+        ep: { type: "string" },
+        set: { type: "string", multiple: true },
+        stats: { type: "string" },
+        trace: { type: "string" },
+        "max-in-flight": { type: "string" },
+        workers: { type: "string" },
+        quiet: { type: "boolean", default: false },
+        debug: { type: "boolean", default: false },
+        dot: { type: "boolean", default: false },
+        help: { type: "boolean", short: "h", default: false },
+      },
+    });
+  } catch (error) {
+    throw new UsageError(`${(error as Error).message.split("\n")[0]} (see --help)`);
+  }
+  const { values, positionals } = parsed;
+  const [command = "help", ...graphs] = positionals;
+  const options: CliOptions = {
+    command,
+    graphs,
+    set: values.set ?? [],
+    quiet: values.quiet,
+    debug: values.debug,
+    dot: values.dot,
+    help: values.help,
+  };
+  if (values.input !== undefined) options.input = values.input;
+  if (values.output !== undefined) options.output = values.output;
+  if (values.models !== undefined) options.models = values.models;
+  if (values.ep !== undefined) options.ep = values.ep;
+  if (values.stats !== undefined) options.stats = values.stats;
+  if (values.trace !== undefined) options.trace = values.trace;
+  const frames = positiveInteger("--frames", values.frames);
+  if (frames !== undefined) options.frames = frames;
+  const maxInFlight = positiveInteger("--max-in-flight", values["max-in-flight"]);
+  if (maxInFlight !== undefined) options.maxInFlight = maxInFlight;
+  const workers = positiveInteger("--workers", values.workers);
+  if (workers !== undefined) options.workers = workers;
+  return options;
+}

@@ -1,0 +1,112 @@
+/**
+ * The CLI commands: `run`, `check`, `describe`.
+ *
+ * @module
+ */
+import { resolve } from "node:path";
+import { loadGraph, type LoadOptions } from "../graph.ts";
+import { runGraph } from "../run.ts";
+import { formatSummary, type StatsReport } from "../stats.ts";
+import { UsageError } from "../errors.ts";
+import type { Registry } from "../registry.ts";
+import { type CliOptions, usage } from "./args.ts";
+import { graphToDot, graphToText } from "./describe.ts";
+import { startProgress } from "./progress.ts";
+
+/** Where the project's models live. */
+export const modelsRoot = resolve(new URL("../../models", import.meta.url).pathname);
+
+function loadOptions(options: CliOptions, registry: Registry): LoadOptions {
+  const execution: Record<string, unknown> = {};
+  if (options.ep !== undefined) execution.ep = options.ep;
+  if (options.maxInFlight !== undefined) execution.max_in_flight = options.maxInFlight;
+  if (options.workers !== undefined) execution.workers = options.workers;
+  const load: LoadOptions = { registry, modelsRoot, overrides: options.set, execution };
+  if (options.models !== undefined) load.modelSet = options.models;
+  if (options.input !== undefined) load.input = options.input;
+  if (options.output !== undefined) load.output = options.output;
+  return load;
+}
+
+function oneGraph(options: CliOptions): string {
+  const [graph, ...rest] = options.graphs;
+  if (!graph) throw new UsageError(`'${options.command}' needs a graph file, e.g. graphs/per-frame.yaml`);
+  if (rest.length) throw new UsageError(`'${options.command}' takes one graph file, got ${options.graphs.length}`);
+  return graph;
+}
+
+async function writeStats(path: string | undefined, report: StatsReport | undefined): Promise<void> {
+  if (path && report) await Deno.writeTextFile(path, JSON.stringify(report, null, 2) + "\n");
+}
+
+/** Runs a graph: progress bar, summary, stats file, Ctrl-C handling. Returns the exit code. */
+export async function runCommand(options: CliOptions, registry: Registry): Promise<number> {
+  const graph = await loadGraph(oneGraph(options), loadOptions(options, registry));
+  const abort = new AbortController();
+  let interrupts = 0;
+  const onInterrupt = () => {
+    interrupts++;
+    if (interrupts > 1) Deno.exit(130);
+    console.error("\ninterrupted: finishing frames in flight and finalising outputs (Ctrl-C again to quit now)");
+    abort.abort();
+  };
+  Deno.addSignalListener("SIGINT", onInterrupt);
+  const progress = startProgress(options.frames, !options.quiet);
+  let report: StatsReport | undefined;
+  try {
+    report = await runGraph(graph, {
+      ...(options.frames !== undefined ? { frames: options.frames } : {}),
+      ...(options.trace !== undefined ? { tracePath: options.trace } : {}),
+      signal: abort.signal,
+      quiet: options.quiet,
+      onFrame: (_frame, stats) => {
+        const seconds = (performance.now() - stats.startMs) / 1000;
+        progress.update(stats.frames, seconds > 0 ? stats.frames / seconds : 0);
+      },
+    });
+    return 0;
+  } catch (error) {
+    report = (error as { report?: StatsReport }).report;
+    throw error;
+  } finally {
+    progress.stop();
+    Deno.removeSignalListener("SIGINT", onInterrupt);
+    await writeStats(options.stats, report);
+    if (report && !options.quiet) console.error(formatSummary(report));
+  }
+}
+
+/** Validates each graph; prints `ok` lines. */
+export async function checkCommand(options: CliOptions, registry: Registry): Promise<number> {
+  if (options.graphs.length === 0) throw new UsageError("'check' needs one or more graph files");
+  for (const file of options.graphs) {
+    const graph = await loadGraph(file, loadOptions(options, registry));
+    console.log(`ok: ${file} (${graph.stages.length} stages, ${graph.sinks.length} sinks, ${graph.models.size} models)`);
+  }
+  return 0;
+}
+
+/** Prints a graph as text or Graphviz. */
+export async function describeCommand(options: CliOptions, registry: Registry): Promise<number> {
+  const graph = await loadGraph(oneGraph(options), loadOptions(options, registry));
+  console.log(options.dot ? graphToDot(graph) : graphToText(graph));
+  return 0;
+}
+
+/** Dispatches a parsed command line. */
+export function dispatch(options: CliOptions, registry: Registry): Promise<number> {
+  if (options.help || options.command === "help") {
+    console.log(usage);
+    return Promise.resolve(0);
+  }
+  switch (options.command) {
+    case "run":
+      return runCommand(options, registry);
+    case "check":
+      return checkCommand(options, registry);
+    case "describe":
+      return describeCommand(options, registry);
+    default:
+      throw new UsageError(`unknown command '${options.command}' (expected run, check or describe)`);
+  }
+}

@@ -1,0 +1,63 @@
+/**
+ * Error types for mistakes a user can fix. The CLI prints them as one line, `error: <message>`, and shows
+ * a stack only with `--debug`.
+ *
+ * @module
+ */
+
+/** A position in a text file, 1-based. */
+export interface SourcePosition {
+  file: string;
+  line: number;
+  column: number;
+}
+
+/**
+ * An invalid graph file, model card or parameter, with the place it was found.
+ * The message reads `file:line:column: what is wrong`.
+ *
+ * @example
+ * ```ts
+ * throw new GraphError("unknown stage kind 'segmnt' (did you mean 'segment'?)", { file, line: 4, column: 11 });
+ * ```
+ */
+export class GraphError extends SyntaxError {
+  readonly file: string;
+  readonly line: number;
+  readonly column: number;
+  /** The message without its position prefix. */
+  readonly reason: string;
+
+  constructor(reason: string, where: SourcePosition) {
+    super(`${where.file}:${where.line}:${where.column}: ${reason}`);
+    this.name = "GraphError";
+    this.file = where.file;
+    this.line = where.line;
+    this.column = where.column;
+    this.reason = reason;
+  }
+}
+
+/** A bad input or output: an unreadable file, a truncated stream, a frame of the wrong size. */
+export class InputError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "InputError";
+  }
+}
+
+/** A command-line mistake: unknown flag, missing argument, bad value. */
+export class UsageError extends TypeError {
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+/** The run was interrupted (SIGINT); frames in flight were finished and outputs finalised. */
+export class InterruptedError extends Error {
+  constructor() {
+    super("interrupted: frames in flight were finished and outputs finalised");
+    this.name = "InterruptedError";
+  }
+}

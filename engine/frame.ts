@@ -1,0 +1,49 @@
+/**
+ * The frame record: what flows through a graph, one per video frame.
+ *
+ * @module
+ */
+import type { SlotValue } from "./tensor.ts";
+
+/** An RGB image, 8 bits per channel, rows top to bottom, pixels interleaved (HxWx3). */
+export interface RgbImage {
+  width: number;
+  height: number;
+  data: Uint8Array;
+}
+
+/** Ground truth that a source may attach to a frame. */
+export interface GroundTruth {
+  /** Semantic class id per pixel (HxW); the dataset's ignore id marks void. */
+  labels?: Uint8Array;
+  /** Object ids per pixel (HxW) for video object segmentation; 0 is background. */
+  mask?: Uint8Array;
+  /** Backward flow (HxWx2, x then y, pixels): where each pixel of this frame was in the previous one. */
+  flow?: Float32Array;
+}
+
+/** What a source produces for each frame. */
+export interface FrameInit {
+  index: number;
+  /** Seconds from the start of the stream. */
+  timestamp: number;
+  image: RgbImage;
+  truth?: GroundTruth;
+  /** Name of the file or item the frame came from, for error messages and outputs. */
+  name?: string;
+}
+
+/** A frame inside the graph: the source's record plus the slots stages read and write. */
+export interface Frame extends FrameInit {
+  /** Admission order inside this run: 0, 1, 2, ... without gaps (dropped frames never get one). */
+  seq: number;
+  /** Which stream the frame belongs to (the source's name). */
+  stream: string;
+  /** Named values written by stages: tensors, numbers, booleans, records. */
+  slots: Map<string, SlotValue>;
+  /** Engine clock (ms) when the frame was admitted, for latency. */
+  admittedAt: number;
+}
+
+/** Slot names every frame provides before any stage runs. */
+export const builtinSlots: ReadonlySet<string> = new Set(["image"]);

@@ -1,0 +1,418 @@
+/**
+ * Loading and validating graph files. Everything is checked before any frame moves: unknown keys, kinds
+ * and parameters (with suggestions), parameter types and ranges, slots read before they are written,
+ * `when`/`unless` on non-boolean slots, missing models and cards that disagree with their ONNX files.
+ * Every error names `file:line:column`.
+ *
+ * @module
+ */
+import { basename, dirname, isAbsolute, resolve } from "node:path";
+import { parse as parseYamlValue, type Node } from "yaml";
+import { GraphError, UsageError } from "./errors.ts";
+import { builtinSlots } from "./frame.ts";
+import { loadModelCard, type ModelCard } from "./model_card.ts";
+import { checkParam, paramDefaults, type ParamSchema } from "./params.ts";
+import type { Registry } from "./registry.ts";
+import type { SourceDefinition } from "./source.ts";
+import type { PortDecl, PortType, StageDefinition, StageEnvironment } from "./stage.ts";
+import { suggest } from "./suggest.ts";
+import { YamlSource } from "./yaml_source.ts";
+import { executionSchema, type ExecutionSettings } from "./execution.ts";
+
+/** A stage or sink, validated. */
+export interface StageNode {
+  id: string;
+  kind: string;
+  role: "stage" | "sink";
+  definition: StageDefinition;
+  params: Record<string, unknown>;
+  /** Port -> slot. */
+  inputs: Record<string, string>;
+  outputs: Record<string, string>;
+  when?: string;
+  unless?: string;
+}
+
+/** A validated graph, ready to run. */
+export interface LoadedGraph {
+  file: string;
+  name: string;
+  description: string;
+  source: { kind: string; definition: SourceDefinition; params: Record<string, unknown> };
+  models: Map<string, ModelCard>;
+  modelSet: string;
+  execution: ExecutionSettings;
+  stages: StageNode[];
+  sinks: StageNode[];
+}
+
+/** How to load a graph. */
+export interface LoadOptions {
+  registry: Registry;
+  /** Folder holding model sets (`models/`). */
+  modelsRoot: string;
+  /** `--models SET`: the model set that bare card names resolve in. */
+  modelSet?: string;
+  /** `--set target.param=value` overrides. */
+  overrides?: string[];
+  /** `--input PATH`: replaces the graph's source. */
+  input?: string;
+  /** `--output TARGET`: sets the output of the first sink that accepts it. */
+  output?: string;
+  /** Extra `execution:` settings from flags (`--ep`, `--max-in-flight`). */
+  execution?: Record<string, unknown>;
+}
+
+const topLevelKeys = ["name", "description", "source", "models", "model_set", "execution", "stages", "sinks"];
+const structuralKeys = ["id", "kind", "in", "out", "when", "unless", "doc"];
+const idPattern = /^[A-Za-z][A-Za-z0-9_-]*$/;
+
+/**
+ * Loads and validates a graph file.
+ *
+ * @throws {GraphError} placed at the offending node; {@linkcode UsageError} for bad flags.
+ */
+export async function loadGraph(file: string, options: LoadOptions): Promise<LoadedGraph> {
+  const yaml = await YamlSource.read(file);
+  const root = yaml.root;
+  if (!root) throw yaml.error(root, "empty graph file");
+  const top = new Map<string, Node | null>();
+  for (const [key, keyNode, value] of yaml.entries(root)) {
+    if (!topLevelKeys.includes(key)) throw yaml.error(keyNode, `unknown key '${key}'${suggest(key, topLevelKeys)}`);
+    top.set(key, value);
+  }
+  applyOverrides(yaml, root, options.overrides ?? []);
+  const name = top.has("name") ? yaml.string(top.get("name"), "name") : basename(file).replace(/\.ya?ml$/, "");
+  const description = top.has("description") ? String(yaml.value(top.get("description"))) : "";
+
+  const modelSet = options.modelSet ??
+    (top.has("model_set") ? yaml.string(top.get("model_set"), "model_set") : "synthetic");
+  const models = await loadModels(yaml, top.get("models"), resolve(options.modelsRoot, modelSet), modelSet);
+  const env: StageEnvironment = {
+    model(modelName) {
+      const card = models.get(modelName);
+      if (!card) throw new TypeError(`no model '${modelName}' under 'models'${suggest(modelName, models.keys())}`);
+      return card;
+    },
+  };
+
+  const source = await loadSource(yaml, root, top.get("source"), options);
+  const execution = readParams(yaml, yaml.get(root, "execution") ?? null, executionSchema, "execution", {
+    ...options.execution,
+  }) as unknown as ExecutionSettings;
+
+  const slotTypes = new Map<string, { type: PortType; writer: string }>();
+  for (const slot of builtinSlots) slotTypes.set(slot, { type: "image", writer: "source" });
+  const ids = new Set<string>(["source", "execution"]);
+  const stages = readStageList(yaml, yaml.get(root, "stages"), "stage", options.registry, env, slotTypes, ids, models);
+  const sinks = readStageList(yaml, yaml.get(root, "sinks"), "sink", options.registry, env, slotTypes, ids, models);
+  if (options.output !== undefined) await routeOutput(options.output, sinks, options.registry);
+
+  return {
+    file: resolve(file),
+    name,
+    description,
+    source,
+    models,
+    modelSet,
+    execution,
+    stages,
+    sinks,
+  };
+}
+
+/** Applies `target.param=value` flags to the document before validation. */
+function applyOverrides(yaml: YamlSource, root: Node, overrides: string[]): void {
+  for (const text of overrides) {
+    const flag = `--set ${text}`;
+    const match = /^([A-Za-z][\w-]*)\.([A-Za-z_][\w]*)=(.*)$/s.exec(text);
+    if (!match) throw new UsageError(`${flag}: expected 'stage.param=value'`);
+    const [, target, param, rawValue] = match as unknown as [string, string, string, string];
+    let value: unknown;
+    try {
+      value = parseYamlValue(rawValue);
+    } catch {
+      value = rawValue;
+    }
+    let container: Node | undefined;
+    if (target === "source" || target === "execution") {
+      container = yaml.get(root, target);
+      if (!container) container = yaml.setFromFlag(root, target, {}, flag);
+    } else {
+      const candidates: Node[] = [];
+      for (const section of ["stages", "sinks"]) {
+        const list = yaml.get(root, section);
+        if (list) candidates.push(...yaml.items(list));
+      }
+      container = candidates.find((node) => yaml.value(yaml.get(node, "id") ?? yaml.get(node, "kind")) === target);
+      if (!container) {
+        const names = candidates.map((node) => String(yaml.value(yaml.get(node, "id") ?? yaml.get(node, "kind"))));
+        throw new UsageError(`${flag}: no stage or sink '${target}'${suggest(target, [...names, "source", "execution"])}`);
+      }
+    }
+    yaml.setFromFlag(container, param, value, flag);
+  }
+}
+
+async function loadModels(
+  yaml: YamlSource,
+  node: Node | null | undefined,
+  setDir: string,
+  modelSet: string,
+): Promise<Map<string, ModelCard>> {
+  const models = new Map<string, ModelCard>();
+  if (!node) return models;
+  for (const [name, keyNode, value] of yaml.entries(node)) {
+    if (!idPattern.test(name)) throw yaml.error(keyNode, `model name '${name}' must be a simple identifier`);
+    const ref = yaml.string(value, `models.${name}`);
+    const isPath = ref.includes("/") || /\.ya?ml$/.test(ref);
+    const cardFile = isPath
+      ? (isAbsolute(ref) ? ref : resolve(dirname(yaml.file), ref))
+      : resolve(setDir, `${ref}.yaml`);
+    try {
+      await Deno.stat(cardFile);
+    } catch {
+      const where = isPath ? "" : ` in model set '${modelSet}' (choose another with --models)`;
+      throw yaml.error(value, `model '${name}': no card at '${cardFile}'${where}`);
+    }
+    models.set(name, await loadModelCard(cardFile));
+  }
+  return models;
+}
+
+async function loadSource(
+  yaml: YamlSource,
+  root: Node,
+  node: Node | null | undefined,
+  options: LoadOptions,
+): Promise<LoadedGraph["source"]> {
+  const registry = options.registry;
+  if (options.input !== undefined) {
+    for (const definition of registry.sources.values()) {
+      if (definition.input && await definition.input.accepts(options.input)) {
+        const params = readParams(yaml, null, definition.params, "source", { [definition.input.param]: options.input });
+        return { kind: definition.kind, definition, params };
+      }
+    }
+    const readers = [...registry.sources.values()].filter((d) => d.input).map((d) => d.kind);
+    throw new UsageError(`--input '${options.input}': no source reads it (tried: ${readers.join(", ")})`);
+  }
+  if (!node) throw yaml.error(root, "the graph needs a 'source' (or pass --input)");
+  const kindNode = yaml.get(node, "kind");
+  const kind = yaml.string(kindNode ?? node, "source.kind");
+  const definition = registry.sources.get(kind);
+  if (!definition) throw yaml.error(kindNode, `unknown source kind '${kind}'${suggest(kind, registry.sources.keys())}`);
+  return { kind, definition, params: readParams(yaml, node, definition.params, "source", {}, ["kind"]) };
+}
+
+/** Validates a parameter map against a schema; `extra` are values from flags that win over the file. */
+function readParams(
+  yaml: YamlSource,
+  node: Node | null,
+  schema: ParamSchema,
+  owner: string,
+  extra: Record<string, unknown>,
+  skip: string[] = [],
+): Record<string, unknown> {
+  const values = paramDefaults(schema);
+  const place = (at: Node | null | undefined, error: unknown) =>
+    yaml.error(at ?? node, `${owner}: ${(error as Error).message}`);
+  if (node) {
+    for (const [key, keyNode, value] of yaml.entries(node)) {
+      if (skip.includes(key)) continue;
+      const spec = schema[key];
+      if (!spec) {
+        throw yaml.error(keyNode, `${owner}: unknown parameter '${key}'${suggest(key, [...Object.keys(schema)])}`);
+      }
+      try {
+        values[key] = checkParam(key, spec, yaml.value(value));
+      } catch (error) {
+        throw place(value, error);
+      }
+    }
+  }
+  for (const [key, value] of Object.entries(extra)) {
+    const spec = schema[key];
+    if (!spec || value === undefined) continue;
+    try {
+      values[key] = checkParam(key, spec, value);
+    } catch (error) {
+      throw new UsageError(`${owner}: ${(error as Error).message}`);
+    }
+  }
+  for (const [key, spec] of Object.entries(schema)) {
+    if (spec.required && values[key] === undefined) {
+      throw yaml.error(node, `${owner}: parameter '${key}' is required (${spec.doc})`);
+    }
+  }
+  return values;
+}
+
+function readStageList(
+  yaml: YamlSource,
+  list: Node | undefined,
+  role: "stage" | "sink",
+  registry: Registry,
+  env: StageEnvironment,
+  slotTypes: Map<string, { type: PortType; writer: string }>,
+  ids: Set<string>,
+  models: Map<string, ModelCard>,
+): StageNode[] {
+  if (!list) {
+    return [];
+  }
+  const nodes: StageNode[] = [];
+  for (const item of yaml.items(list)) {
+    const kindNode = yaml.get(item, "kind");
+    const kind = yaml.string(kindNode ?? item, "kind");
+    const definition = registry.stages.get(kind);
+    if (!definition || definition.role !== role) {
+      const hint = definition ? ` ('${kind}' is a ${definition.role}; list it under '${definition.role}s')` : "";
+      throw yaml.error(kindNode, `unknown ${role} kind '${kind}'${hint || suggest(kind, registry.kinds(role))}`);
+    }
+    const idNode = yaml.get(item, "id");
+    let id = idNode ? yaml.string(idNode, "id") : undefined;
+    if (id === undefined) {
+      if (role === "stage") throw yaml.error(item, "every stage needs an 'id'");
+      id = kind;
+      for (let n = 2; ids.has(id); n++) id = `${kind}${n}`;
+    }
+    if (!idPattern.test(id)) throw yaml.error(idNode, `id '${id}' must start with a letter and use letters, digits, '_' or '-'`);
+    if (ids.has(id)) throw yaml.error(idNode, `id '${id}' is used twice`);
+    ids.add(id);
+
+    const paramsNode = yaml.get(item, "params");
+    const params = readParams(yaml, item, definition.params, `${role} '${id}'`, {}, structuralKeys);
+    void paramsNode;
+    for (const [key, spec] of Object.entries(definition.params)) {
+      if (spec.type === "model" && typeof params[key] === "string" && !models.has(params[key] as string)) {
+        throw yaml.error(
+          yaml.get(item, key) ?? item,
+          `${role} '${id}': no model '${params[key]}' under 'models'${suggest(params[key] as string, models.keys())}`,
+        );
+      }
+    }
+    let inputPorts: PortDecl[];
+    let outputPorts: PortDecl[];
+    try {
+      definition.validate?.(params as never, env);
+      inputPorts = typeof definition.inputs === "function" ? definition.inputs(params as never, env) : definition.inputs;
+      outputPorts = typeof definition.outputs === "function" ? definition.outputs(params as never, env) : definition.outputs;
+    } catch (error) {
+      throw yaml.error(item, `${role} '${id}': ${(error as Error).message}`);
+    }
+    const inputs = bindPorts(yaml, yaml.get(item, "in"), inputPorts, `${role} '${id}'`, "in", item);
+    const outputs = bindPorts(yaml, yaml.get(item, "out"), outputPorts, `${role} '${id}'`, "out", item);
+
+    for (const port of inputPorts) {
+      const slot = inputs[port.name];
+      if (slot === undefined) continue;
+      checkReadable(yaml, yaml.get(item, "in") ?? item, `${role} '${id}'`, slot, port.type, slotTypes, ids, list);
+    }
+    const node: StageNode = { id, kind, role, definition, params, inputs, outputs };
+    for (const guard of ["when", "unless"] as const) {
+      const guardNode = yaml.get(item, guard);
+      if (!guardNode) continue;
+      const slot = yaml.string(guardNode, guard);
+      checkReadable(yaml, guardNode, `${role} '${id}' ${guard}`, slot, "boolean", slotTypes, ids, list);
+      node[guard] = slot;
+    }
+    for (const port of outputPorts) {
+      const slot = outputs[port.name];
+      if (slot !== undefined) slotTypes.set(slot, { type: port.type, writer: id });
+    }
+    nodes.push(node);
+  }
+  return nodes;
+}
+
+function checkReadable(
+  yaml: YamlSource,
+  at: Node,
+  who: string,
+  slot: string,
+  type: PortType,
+  slotTypes: Map<string, { type: PortType; writer: string }>,
+  _ids: Set<string>,
+  _list: Node,
+): void {
+  const written = slotTypes.get(slot);
+  if (!written) {
+    const known = [...slotTypes.keys()];
+    throw yaml.error(at, `${who} reads slot '${slot}' before any stage writes it${suggest(slot, known)}`);
+  }
+  if (type !== "any" && written.type !== "any" && written.type !== type) {
+    throw yaml.error(at, `${who} needs a ${type} in slot '${slot}', but '${written.writer}' writes a ${written.type} there`);
+  }
+}
+
+/** Normalises `in`/`out` (omitted, a slot name, a list, or a port -> slot map) to port -> slot. */
+function bindPorts(
+  yaml: YamlSource,
+  node: Node | undefined,
+  ports: PortDecl[],
+  who: string,
+  key: "in" | "out",
+  item: Node,
+): Record<string, string> {
+  const bound: Record<string, string> = {};
+  const value = node ? yaml.value(node) : undefined;
+  const portNames = ports.map((p) => p.name);
+  if (value === undefined || value === null) {
+    for (const port of ports) if (!port.optional) bound[port.name] = port.name;
+  } else if (typeof value === "string") {
+    const first = ports[0];
+    if (!first) throw yaml.error(node, `${who} has no ${key === "in" ? "inputs" : "outputs"} to bind`);
+    bound[first.name] = value;
+  } else if (Array.isArray(value)) {
+    if (value.length > ports.length) {
+      throw yaml.error(node, `${who} has ${ports.length} ${key === "in" ? "inputs" : "outputs"} (${portNames.join(", ")}), got ${value.length} slots`);
+    }
+    value.forEach((slot, i) => {
+      if (typeof slot !== "string") throw yaml.error(node, `${who}: '${key}' slot names must be strings`);
+      bound[ports[i]!.name] = slot;
+    });
+  } else if (typeof value === "object") {
+    for (const [port, keyNode, slotNode] of yaml.entries(node!)) {
+      if (!portNames.includes(port)) {
+        throw yaml.error(keyNode, `${who} has no ${key === "in" ? "input" : "output"} '${port}'${suggest(port, portNames)}`);
+      }
+      bound[port] = yaml.string(slotNode, `${key}.${port}`);
+    }
+  } else {
+    throw yaml.error(node, `${who}: '${key}' must be a slot name, a list of slot names or a map of port: slot`);
+  }
+  if (key === "in") {
+    for (const port of ports) {
+      if (!port.optional && bound[port.name] === undefined) {
+        throw yaml.error(node ?? item, `${who} needs input '${port.name}' (${port.doc})`);
+      }
+    }
+  }
+  return bound;
+}
+
+/** Points `--output` at the first sink that accepts it, or adds the default sink for that target. */
+async function routeOutput(target: string, sinks: StageNode[], registry: Registry): Promise<void> {
+  for (const sink of sinks) {
+    const output = sink.definition.output;
+    if (output && output.accepts(target)) {
+      sink.params[output.param] = target;
+      return;
+    }
+  }
+  for (const definition of registry.stages.values()) {
+    if (definition.role !== "sink" || !definition.output?.accepts(target)) continue;
+    const params = { ...paramDefaults(definition.params), [definition.output.param]: target };
+    const inputs = typeof definition.inputs === "function" ? undefined : definition.inputs;
+    if (!inputs) continue;
+    const bound: Record<string, string> = {};
+    for (const port of inputs) if (!port.optional) bound[port.name] = port.name;
+    sinks.push({ id: definition.kind, kind: definition.kind, role: "sink", definition, params, inputs: bound, outputs: {} });
+    return;
+  }
+  await Promise.resolve();
+  throw new UsageError(`--output '${target}': no sink writes that kind of output`);
+}
+
+export { GraphError };

@@ -1,0 +1,93 @@
+/**
+ * Parameter schemas for stages, sinks and sources, and their validation.
+ *
+ * @module
+ */
+
+interface ParamBase {
+  /** One line for `describe` and error messages. */
+  doc: string;
+  required?: boolean;
+}
+
+/** The schema of one parameter. */
+export type ParamSpec =
+  | ParamBase & { type: "integer"; default?: number; min?: number; max?: number }
+  | ParamBase & { type: "number"; default?: number; min?: number; max?: number }
+  | ParamBase & { type: "boolean"; default?: boolean }
+  | ParamBase & { type: "string"; default?: string; oneOf?: readonly string[] }
+  | ParamBase & { type: "numbers"; default?: number[]; length?: number }
+  | ParamBase & { type: "model" };
+
+/** Parameters of a stage kind, by name. */
+export type ParamSchema = Record<string, ParamSpec>;
+
+type ValueOf<P> = P extends { type: "integer" | "number" } ? number
+  : P extends { type: "boolean" } ? boolean
+  : P extends { type: "numbers" } ? number[]
+  : string;
+
+/** The validated parameter values for a schema; those with neither default nor `required` may be absent. */
+export type ParamValues<S extends ParamSchema> = {
+  [K in keyof S]: S[K] extends { default: unknown } | { required: true } ? ValueOf<S[K]>
+    : ValueOf<S[K]> | undefined;
+};
+
+const describeType: Record<ParamSpec["type"], string> = {
+  integer: "an integer",
+  number: "a number",
+  boolean: "true or false",
+  string: "a string",
+  numbers: "a list of numbers",
+  model: "the name of a model listed under 'models'",
+};
+
+/**
+ * Checks one value against its spec and returns it.
+ *
+ * @throws {TypeError} with a message that names the parameter and the value, for the caller to place.
+ */
+export function checkParam(name: string, spec: ParamSpec, value: unknown): unknown {
+  const got = JSON.stringify(value);
+  const fail = (what: string): never => {
+    throw new TypeError(`'${name}' must be ${what}, got ${got}`);
+  };
+  switch (spec.type) {
+    case "integer":
+    case "number": {
+      if (typeof value !== "number" || !Number.isFinite(value)) fail(describeType[spec.type]);
+      const n = value as number;
+      if (spec.type === "integer" && !Number.isInteger(n)) fail("an integer");
+      if (spec.min !== undefined && n < spec.min) fail(`at least ${spec.min}`);
+      if (spec.max !== undefined && n > spec.max) fail(`at most ${spec.max}`);
+      return n;
+    }
+    case "boolean":
+      if (typeof value !== "boolean") fail(describeType.boolean);
+      return value;
+    case "string":
+    case "model":
+      if (typeof value !== "string" || value === "") fail(describeType[spec.type]);
+      if (spec.type === "string" && spec.oneOf && !spec.oneOf.includes(value as string)) {
+        fail(`one of ${spec.oneOf.map((v) => `'${v}'`).join(", ")}`);
+      }
+      return value;
+    case "numbers":
+      if (!Array.isArray(value) || value.some((v) => typeof v !== "number" || !Number.isFinite(v))) {
+        fail(describeType.numbers);
+      }
+      if (spec.length !== undefined && (value as number[]).length !== spec.length) {
+        fail(`a list of ${spec.length} numbers`);
+      }
+      return value;
+  }
+}
+
+/** The default values of a schema (parameters without one are left out). */
+export function paramDefaults(schema: ParamSchema): Record<string, unknown> {
+  const values: Record<string, unknown> = {};
+  for (const [name, spec] of Object.entries(schema)) {
+    if ("default" in spec && spec.default !== undefined) values[name] = spec.default;
+  }
+  return values;
+}

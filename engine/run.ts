@@ -1,0 +1,255 @@
+/**
+ * Running a loaded graph: opens the source, starts the model workers, builds each stage's operator, and
+ * streams frames through them under the flow gate. Resources (workers, files, encoders) are released on
+ * success, error and interruption alike.
+ *
+ * @module
+ */
+import { readFile } from "node:fs/promises";
+import { type Observable, type OperatorFunction, Subject } from "rxjs";
+import type { Frame, FrameInit } from "./frame.ts";
+import type { LoadedGraph, StageNode } from "./graph.ts";
+import { FlowGate } from "./flow_gate.ts";
+import { ModelPool } from "./model_pool.ts";
+import { extendModel } from "./onnx/inspect.ts";
+import { bypassUnless } from "./ordered.ts";
+import { parseProvider } from "./providers.ts";
+import type { ModelHandle, StageContext } from "./stage.ts";
+import { StatsCollector, type StatsReport } from "./stats.ts";
+import { TraceWriter } from "./trace.ts";
+import { InterruptedError } from "./errors.ts";
+import type { ParamValues, ParamSchema } from "./params.ts";
+
+/** Options of {@linkcode runGraph}. */
+export interface RunOptions {
+  /** Stop after this many frames. */
+  frames?: number;
+  /** Aborting stops pulling frames; frames in flight finish, outputs are finalised. */
+  signal?: AbortSignal;
+  tracePath?: string;
+  quiet?: boolean;
+  /** Warnings (one line each). Default: stderr. */
+  warn?: (message: string) => void;
+  /** Called after each frame leaves the graph (progress bars, tests). */
+  onFrame?: (frame: Frame, stats: StatsCollector) => void;
+  /** Engine clock; tests may pass a fake one. */
+  now?: () => number;
+}
+
+/**
+ * Runs a graph to the end of its source (or `frames`, or the abort signal).
+ *
+ * @returns the stats report; throws the first error after releasing everything, with `report` attached.
+ */
+export async function runGraph(graph: LoadedGraph, options: RunOptions = {}): Promise<StatsReport> {
+  const now = options.now ?? (() => performance.now());
+  const warned = new Set<string>();
+  const warn = (message: string) => {
+    if (warned.has(message)) return;
+    warned.add(message);
+    (options.warn ?? ((m: string) => console.error(`warning: ${m}`)))(message);
+  };
+  const all = [...graph.stages, ...graph.sinks];
+  const exec = graph.execution;
+  const stats = new StatsCollector(graph.name, exec.max_in_flight, all.map((s) => s.id));
+  const closers: (() => Promise<void> | void)[] = [];
+  const trace = options.tracePath ? await TraceWriter.open(options.tracePath) : undefined;
+  const provider = parseProvider(exec.ep);
+  let pool: ModelPool | undefined;
+  let source: Awaited<ReturnType<LoadedGraph["source"]["definition"]["open"]>> | undefined;
+  const epochOffset = performance.timeOrigin;
+
+  try {
+    if (graph.models.size > 0) {
+      pool = await ModelPool.start({ workers: exec.workers, ...(exec.threads ? { threads: exec.threads } : {}), provider, warn });
+      stats.provider = pool.provider;
+      stats.workers = pool.size;
+      stats.threads = pool.threads;
+    }
+    const openModel = async (
+      stageId: string,
+      name: string,
+      extension?: Parameters<StageContext["model"]>[1],
+    ): Promise<ModelHandle> => {
+      const card = graph.models.get(name);
+      if (!card || !pool) throw new Error(`stage '${stageId}': no model '${name}'`);
+      const key = extension ? `${card.onnxFile}#${extension.key}` : card.onnxFile;
+      let bytes: Uint8Array = await readFile(card.onnxFile);
+      if (extension) bytes = extendModel(bytes, extension.build(card));
+      await pool.load(key, bytes);
+      const runner = pool;
+      return {
+        card,
+        async run(feeds, fetches, frame) {
+          const result = await runner.run(key, feeds, fetches);
+          stats.modelRuns++;
+          stats.modelMs += result.runMs;
+          if (trace) {
+            const start = result.startEpochMs - epochOffset;
+            trace.span({
+              name: `${stageId}: ${card.name}`,
+              category: "model",
+              startMs: start,
+              endMs: start + result.runMs,
+              track: `worker ${result.worker}`,
+              args: frame ? { frame: frame.index } : {},
+            });
+          }
+          return result.outputs;
+        },
+      };
+    };
+
+    source = await graph.source.definition.open(graph.source.params as never);
+    const operators: OperatorFunction<Frame, Frame>[] = [];
+    for (const node of all) {
+      const ctx: StageContext<ParamSchema> = {
+        id: node.id,
+        params: node.params as ParamValues<ParamSchema>,
+        inputs: node.inputs,
+        outputs: node.outputs,
+        model: (name, extension) => openModel(node.id, name, extension),
+        card: (name) => {
+          const card = graph.models.get(name);
+          if (!card) throw new Error(`stage '${node.id}': no model '${name}'`);
+          return card;
+        },
+        count: (counter, amount) => stats.count(counter, amount),
+        record: (frame, startMs, endMs) => {
+          stats.recordStage(node.id, endMs - startMs);
+          trace?.span({ name: node.id, category: node.kind, startMs, endMs, track: `stage ${node.id}`, args: { frame: frame.index } });
+        },
+        onClose: (close) => void closers.push(close),
+        warn,
+        now,
+        run: { graphDir: graph.file.replace(/\/[^/]*$/, ""), quiet: options.quiet ?? false },
+      };
+      operators.push(guarded(node, await node.definition.create(ctx)));
+    }
+    await streamFrames(graph, source, operators, stats, options, now, trace);
+  } catch (error) {
+    await release();
+    stats.endMs ||= now();
+    throw attachReport(error, stats.report());
+  }
+  await release();
+  if (stats.interrupted) throw attachReport(new InterruptedError(), stats.report());
+  return stats.report();
+
+  async function release(): Promise<void> {
+    const errors: unknown[] = [];
+    for (const close of closers.splice(0).reverse()) {
+      try {
+        await close();
+      } catch (error) {
+        errors.push(error);
+      }
+    }
+    await source?.close().catch((error) => errors.push(error));
+    source = undefined;
+    await pool?.close();
+    trace?.close();
+    if (errors.length) throw errors[0];
+  }
+}
+
+/** Applies a node's `when`/`unless` guard around its operator. */
+function guarded(node: StageNode, operator: OperatorFunction<Frame, Frame>): OperatorFunction<Frame, Frame> {
+  const { when, unless } = node;
+  if (!when && !unless) return operator;
+  const flag = (frame: Frame, slot: string): boolean => {
+    const value = frame.slots.get(slot);
+    if (typeof value !== "boolean") {
+      throw new TypeError(`stage '${node.id}': slot '${slot}' holds no boolean for frame ${frame.index}`);
+    }
+    return value;
+  };
+  return bypassUnless((frame) => (when ? flag(frame, when) : true) && (unless ? !flag(frame, unless) : true), operator);
+}
+
+function attachReport(error: unknown, report: StatsReport): Error {
+  const e = error instanceof Error ? error : new Error(String(error));
+  (e as Error & { report?: StatsReport }).report = report;
+  return e;
+}
+
+/** Pumps the source through the gate into the operators and waits until every admitted frame is out. */
+async function streamFrames(
+  graph: LoadedGraph,
+  source: NonNullable<Awaited<ReturnType<LoadedGraph["source"]["definition"]["open"]>>>,
+  operators: OperatorFunction<Frame, Frame>[],
+  stats: StatsCollector,
+  options: RunOptions,
+  now: () => number,
+  trace: TraceWriter | undefined,
+): Promise<void> {
+  const input = new Subject<Frame>();
+  const exec = graph.execution;
+  let seq = 0;
+  const gate = new FlowGate<FrameInit>({
+    maxInFlight: exec.max_in_flight,
+    policy: exec.overflow,
+    ...(exec.queue ? { queueSize: exec.queue } : {}),
+    admit: (init) => {
+      const frame: Frame = { ...init, seq: seq++, stream: source.info.name, slots: new Map(), admittedAt: now() };
+      // Admission can be triggered from inside a frame's exit; deferring avoids re-entering the operators.
+      queueMicrotask(() => input.next(frame));
+    },
+    onDrop: () => stats.dropped++,
+  });
+  const output = operators.reduce<Observable<Frame>>((frames, operator) => frames.pipe(operator), input);
+  let failure: Error | undefined;
+  const finished = new Promise<void>((resolve) => {
+    output.subscribe({
+      next: (frame: Frame) => {
+        const exit = now();
+        stats.frames++;
+        stats.latency.add(exit - frame.admittedAt);
+        trace?.span({ name: `frame ${frame.index}`, category: "frame", startMs: frame.admittedAt, endMs: exit, track: "frames" });
+        options.onFrame?.(frame, stats);
+        gate.release();
+      },
+      error: (error: Error) => {
+        failure ??= error;
+        gate.close(error);
+        resolve();
+      },
+      complete: () => resolve(),
+    });
+  });
+
+  stats.startMs = now();
+  const limit = options.frames ?? Infinity;
+  const iterator = source.frames()[Symbol.asyncIterator]();
+  // A source error lets the frames already admitted finish (their outputs are written), then fails the run.
+  let sourceError: Error | undefined;
+  const pump = async () => {
+    let pulled = 0;
+    const startWall = performance.now();
+    try {
+      while (pulled < limit && !failure && !options.signal?.aborted) {
+        const next = await iterator.next();
+        if (next.done || failure || options.signal?.aborted) break;
+        pulled++;
+        if (exec.realtime) {
+          const due = startWall + next.value.timestamp * 1000 - performance.now();
+          if (due > 0) await new Promise((r) => setTimeout(r, due));
+        }
+        await gate.offer(next.value);
+        stats.peakInFlight = gate.peakInFlight;
+      }
+      await gate.drain();
+    } catch (error) {
+      if (failure) gate.close(failure);
+      else sourceError = error as Error;
+    } finally {
+      await iterator.return?.();
+    }
+    if (options.signal?.aborted) stats.interrupted = true;
+    queueMicrotask(() => (failure ? input.error(failure) : input.complete()));
+  };
+  await Promise.all([pump(), finished]);
+  stats.peakInFlight = gate.peakInFlight;
+  stats.endMs = now();
+  if (failure ?? sourceError) throw failure ?? sourceError;
+}

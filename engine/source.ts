@@ -1,0 +1,48 @@
+/**
+ * Frame sources: the graph's `source:` (the decode stage). A source is pulled one frame at a time, so a
+ * blocked graph stops decoding; nothing is read ahead without bound.
+ *
+ * @module
+ */
+import type { FrameInit } from "./frame.ts";
+import type { ClassInfo } from "./model_card.ts";
+import type { ParamSchema, ParamValues } from "./params.ts";
+
+/** What a source knows about its stream before the first frame. */
+export interface SourceInfo {
+  /** Stream name (file or folder name, `stdin`, `synthetic`...). */
+  name: string;
+  width?: number;
+  height?: number;
+  fps: number;
+  /** Number of frames, when known. */
+  frames?: number;
+  /** A live source produces frames on its own clock (camera, realtime pipe); the overflow policy applies. */
+  live: boolean;
+  /** Label set of the ground truth, when the source has any. */
+  classes?: ClassInfo;
+}
+
+/** An open source. */
+export interface FrameSource {
+  readonly info: SourceInfo;
+  /** Frames in order; pulled lazily. Ending the iteration early releases the source. */
+  frames(): AsyncIterable<FrameInit>;
+  /** Releases files and processes; called once, also after errors. */
+  close(): Promise<void>;
+}
+
+/** A source kind, registered by name. */
+export interface SourceDefinition<S extends ParamSchema = ParamSchema> {
+  kind: string;
+  doc: string;
+  params: S;
+  /** For `--input PATH`: the parameter that receives the path, and whether this kind reads it. */
+  input?: { param: keyof S & string; accepts(path: string): boolean | Promise<boolean> };
+  open(params: ParamValues<S>): Promise<FrameSource>;
+}
+
+/** Declares a source kind (identity; for type inference). */
+export function defineSource<S extends ParamSchema>(definition: SourceDefinition<S>): SourceDefinition<S> {
+  return definition;
+}

@@ -1,0 +1,151 @@
+/**
+ * Stage kinds: what a graph file's `kind:` names. Each kind declares its parameters, its input and output
+ * ports, and a factory returning an RxJS operator over frames, in the style of Hono's middleware
+ * factories.
+ *
+ * @example
+ * ```ts
+ * export const brightness = defineStage({
+ *   kind: "brightness",
+ *   doc: "Mean brightness of the frame",
+ *   params: {},
+ *   inputs: [{ name: "image", doc: "frame", type: "image" }],
+ *   outputs: [{ name: "value", doc: "mean of all channels", type: "number" }],
+ *   create: (ctx) => perFrame(ctx, (frame) => { frame.slots.set(ctx.outputs.value!, 0.5); }),
+ * });
+ * ```
+ *
+ * @module
+ */
+import type { OperatorFunction } from "rxjs";
+import type { Frame } from "./frame.ts";
+import type { ParamSchema, ParamValues } from "./params.ts";
+import type { ModelCard } from "./model_card.ts";
+import type { GraphExtension } from "./onnx/inspect.ts";
+import type { Tensor } from "./tensor.ts";
+import { orderedMap } from "./ordered.ts";
+
+/** What a port carries; `when`/`unless` need a boolean slot. */
+export type PortType = "image" | "tensor" | "boolean" | "number" | "record" | "any";
+
+/** One input or output of a stage. */
+export interface PortDecl {
+  name: string;
+  doc: string;
+  type: PortType;
+  /** Inputs: may be left unbound. Outputs: written only if bound. */
+  optional?: boolean;
+}
+
+/** What a stage kind can look at while the graph is validated. */
+export interface StageEnvironment {
+  /** The card of a model named in the graph's `models`. */
+  model(name: string): ModelCard;
+}
+
+/** A model as a stage uses it: its card and a way to run it in the worker pool. */
+export interface ModelHandle {
+  card: ModelCard;
+  /** Runs the model on `feeds` and returns the `fetches` outputs; `frame` labels the trace. */
+  run(feeds: Record<string, Tensor>, fetches: string[], frame?: Frame): Promise<Record<string, Tensor>>;
+}
+
+/** Where the run writes and how loud it is, for sinks. */
+export interface RunEnvironment {
+  /** Directory of the graph file: relative paths in parameters resolve against the working directory. */
+  graphDir: string;
+  quiet: boolean;
+}
+
+/** Everything a stage instance receives when the graph starts. */
+export interface StageContext<S extends ParamSchema = ParamSchema> {
+  id: string;
+  params: ParamValues<S>;
+  /** Port name -> slot name, for bound inputs. */
+  inputs: Record<string, string>;
+  /** Port name -> slot name, for bound outputs. */
+  outputs: Record<string, string>;
+  /** The card of a model named in the graph. */
+  card(name: string): ModelCard;
+  /** Opens a model named in the graph (optionally with extra output nodes appended). */
+  model(name: string, extension?: { key: string; build: (card: ModelCard) => GraphExtension }): Promise<ModelHandle>;
+  /** Adds `amount` to a named counter reported in the run's stats (e.g. `keyframes`). */
+  count(counter: string, amount?: number): void;
+  /** Records time spent on one frame, for stats and the trace. */
+  record(frame: Frame, startMs: number, endMs: number): void;
+  /** Registers cleanup run once the stream ends, errs or is interrupted (close files, flush encoders). */
+  onClose(close: () => Promise<void> | void): void;
+  /** Prints one warning line on stderr (once per distinct message). */
+  warn(message: string): void;
+  /** Engine clock in milliseconds. */
+  now(): number;
+  run: RunEnvironment;
+}
+
+/** A stage kind. Sinks are stage kinds with `role: "sink"`; they live under `sinks:` in graph files. */
+export interface StageDefinition<S extends ParamSchema = ParamSchema> {
+  kind: string;
+  role: "stage" | "sink";
+  doc: string;
+  params: S;
+  inputs: PortDecl[] | ((params: ParamValues<S>, env: StageEnvironment) => PortDecl[]);
+  outputs: PortDecl[] | ((params: ParamValues<S>, env: StageEnvironment) => PortDecl[]);
+  /** Cross-parameter checks at load time; throw a `TypeError` whose message names the parameter. */
+  validate?(params: ParamValues<S>, env: StageEnvironment): void;
+  /** For sinks: the parameter that `--output` sets, and which outputs it accepts. */
+  output?: { param: keyof S & string; accepts(target: string): boolean };
+  create(ctx: StageContext<S>): OperatorFunction<Frame, Frame> | Promise<OperatorFunction<Frame, Frame>>;
+}
+
+/** Declares a stage kind; the identity function, there for type inference. */
+export function defineStage<S extends ParamSchema>(definition: StageDefinition<S>): StageDefinition<S> {
+  return definition;
+}
+
+/** Options of {@linkcode perFrame}. */
+export interface PerFrameOptions {
+  /**
+   * Frames processed at once. Model stages use 2 or more so the worker always has the next request
+   * queued; stateful stages must use 1. Output order is kept either way.
+   */
+  concurrency?: number;
+}
+
+/**
+ * Builds a stage operator from a function that processes one frame (writing its slots). Times each call
+ * for stats and the trace, and names the stage and frame in any error it throws.
+ */
+export function perFrame(
+  ctx: StageContext<ParamSchema>,
+  process: (frame: Frame) => Promise<void> | void,
+  options: PerFrameOptions = {},
+): OperatorFunction<Frame, Frame> {
+  return orderedMap(async (frame: Frame) => {
+    const start = ctx.now();
+    try {
+      await process(frame);
+    } catch (error) {
+      throw stageFailure(ctx.id, frame, error);
+    }
+    ctx.record(frame, start, ctx.now());
+    return frame;
+  }, options.concurrency ?? 1);
+}
+
+/** Wraps an error so the message names the stage and the frame; the original is kept as `cause`. */
+export function stageFailure(stageId: string, frame: Frame, error: unknown): Error {
+  if (error instanceof Error && error.message.startsWith(`stage '${stageId}'`)) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  const where = frame.name ? `frame ${frame.index} (${frame.name})` : `frame ${frame.index}`;
+  const wrapped = new Error(`stage '${stageId}' failed on ${where}: ${message}`, { cause: error });
+  wrapped.name = error instanceof Error ? error.name : "Error";
+  return wrapped;
+}
+
+/** Reads a bound input slot, failing clearly when an earlier conditional stage did not write it. */
+export function readSlot<T>(frame: Frame, slot: string): T {
+  if (slot === "image") return frame.image as T;
+  const value = frame.slots.get(slot);
+  if (value === undefined) throw new ReferenceError(`slot '${slot}' was not written for this frame`);
+  return value as T;
+}

@@ -1,0 +1,170 @@
+/**
+ * Run statistics: the `--stats` JSON contract and the summary printed on stderr.
+ *
+ * @module
+ */
+
+/** Per-stage timing. */
+export interface StageStats {
+  calls: number;
+  ms_total: number;
+  ms_mean: number;
+}
+
+/** The `--stats` file (see ARCHITECTURE.md, "CLI contract"). */
+export interface StatsReport {
+  graph: string;
+  frames: number;
+  dropped: number;
+  seconds: number;
+  fps: number;
+  latency_ms: { p50: number; p99: number };
+  max_in_flight: number;
+  peak_in_flight: number;
+  stages: Record<string, StageStats>;
+  models: { runs: number; ms_total: number; share_of_wall: number; provider: string; workers: number; threads: number };
+  keyframes: number | null;
+  counters: Record<string, number>;
+  metrics: Record<string, unknown>;
+  interrupted: boolean;
+}
+
+/**
+ * Keeps a uniform random sample of at most `capacity` values (Vitter's algorithm R), so percentiles of
+ * an endless stream use bounded memory. Exact while fewer than `capacity` values were added.
+ */
+export class Reservoir {
+  readonly #values: number[] = [];
+  readonly #capacity: number;
+  #seen = 0;
+  #state = 0x9e3779b9;
+
+  constructor(capacity = 20_000) {
+    this.#capacity = capacity;
+  }
+
+  /** Adds one value. */
+  add(value: number): void {
+    this.#seen++;
+    if (this.#values.length < this.#capacity) {
+      this.#values.push(value);
+      return;
+    }
+    // xorshift32: deterministic, so reports are reproducible.
+    this.#state ^= this.#state << 13;
+    this.#state ^= this.#state >>> 17;
+    this.#state ^= this.#state << 5;
+    const slot = (this.#state >>> 0) % this.#seen;
+    if (slot < this.#capacity) this.#values[slot] = value;
+  }
+
+  /** The q-quantile (0..1) by nearest rank; 0 when empty. */
+  quantile(q: number): number {
+    if (this.#values.length === 0) return 0;
+    const sorted = [...this.#values].sort((a, b) => a - b);
+    const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
+    return sorted[rank]!;
+  }
+}
+
+/** Collects a run's numbers as it goes. */
+export class StatsCollector {
+  readonly graph: string;
+  readonly maxInFlight: number;
+  readonly latency = new Reservoir();
+  readonly stages = new Map<string, { calls: number; msTotal: number }>();
+  readonly counters = new Map<string, number>();
+  readonly metrics: Record<string, unknown> = {};
+  frames = 0;
+  dropped = 0;
+  peakInFlight = 0;
+  modelRuns = 0;
+  modelMs = 0;
+  provider = "cpu";
+  workers = 0;
+  threads = 0;
+  interrupted = false;
+  startMs = 0;
+  endMs = 0;
+
+  constructor(graph: string, maxInFlight: number, stageIds: string[]) {
+    this.graph = graph;
+    this.maxInFlight = maxInFlight;
+    for (const id of stageIds) this.stages.set(id, { calls: 0, msTotal: 0 });
+  }
+
+  /** Records one call of a stage. */
+  recordStage(id: string, ms: number): void {
+    const entry = this.stages.get(id) ?? { calls: 0, msTotal: 0 };
+    entry.calls++;
+    entry.msTotal += ms;
+    this.stages.set(id, entry);
+  }
+
+  /** Adds to a named counter. */
+  count(counter: string, amount = 1): void {
+    this.counters.set(counter, (this.counters.get(counter) ?? 0) + amount);
+  }
+
+  /** The report in the `--stats` format. */
+  report(): StatsReport {
+    const seconds = Math.max(0, (this.endMs - this.startMs) / 1000);
+    const stages: Record<string, StageStats> = {};
+    for (const [id, s] of this.stages) {
+      stages[id] = { calls: s.calls, ms_total: round(s.msTotal), ms_mean: round(s.calls ? s.msTotal / s.calls : 0) };
+    }
+    return {
+      graph: this.graph,
+      frames: this.frames,
+      dropped: this.dropped,
+      seconds: round(seconds, 3),
+      fps: round(seconds > 0 ? this.frames / seconds : 0),
+      latency_ms: { p50: round(this.latency.quantile(0.5)), p99: round(this.latency.quantile(0.99)) },
+      max_in_flight: this.maxInFlight,
+      peak_in_flight: this.peakInFlight,
+      stages,
+      models: {
+        runs: this.modelRuns,
+        ms_total: round(this.modelMs),
+        share_of_wall: round(seconds > 0 ? this.modelMs / 1000 / seconds : 0, 3),
+        provider: this.provider,
+        workers: this.workers,
+        threads: this.threads,
+      },
+      keyframes: this.counters.has("keyframes") ? this.counters.get("keyframes")! : null,
+      counters: Object.fromEntries(this.counters),
+      metrics: this.metrics,
+      interrupted: this.interrupted,
+    };
+  }
+}
+
+function round(value: number, digits = 2): number {
+  const f = 10 ** digits;
+  return Math.round(value * f) / f;
+}
+
+/** A one-screen summary of a report, for stderr. */
+export function formatSummary(report: StatsReport): string {
+  const lines = [
+    `${report.graph}: ${report.frames} frames in ${report.seconds.toFixed(2)} s = ${report.fps.toFixed(1)} fps` +
+    (report.dropped ? `, ${report.dropped} dropped` : "") + (report.interrupted ? " (interrupted)" : ""),
+    `latency p50 ${report.latency_ms.p50.toFixed(1)} ms, p99 ${report.latency_ms.p99.toFixed(1)} ms; ` +
+    `in flight <= ${report.peak_in_flight}/${report.max_in_flight}`,
+    `models: ${report.models.runs} runs, ${report.models.ms_total.toFixed(0)} ms ` +
+    `(${(report.models.share_of_wall * 100).toFixed(0)}% of wall) on ${report.models.provider}, ` +
+    `${report.models.workers} worker(s) x ${report.models.threads} thread(s)`,
+  ];
+  const ids = Object.keys(report.stages);
+  const width = Math.max(5, ...ids.map((id) => id.length));
+  lines.push(`${"stage".padEnd(width)}  calls   ms/call   ms total`);
+  for (const id of ids) {
+    const s = report.stages[id]!;
+    lines.push(`${id.padEnd(width)}  ${String(s.calls).padStart(5)}  ${s.ms_mean.toFixed(2).padStart(8)}  ${s.ms_total.toFixed(0).padStart(9)}`);
+  }
+  for (const [name, value] of Object.entries(report.counters)) lines.push(`${name}: ${value}`);
+  for (const [name, value] of Object.entries(report.metrics)) {
+    if (typeof value === "number") lines.push(`${name}: ${value.toFixed(4)}`);
+  }
+  return lines.join("\n");
+}

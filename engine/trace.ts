@@ -1,0 +1,90 @@
+/**
+ * `--trace FILE.json`: Chrome trace events (open in Perfetto or chrome://tracing). Events are written to
+ * the file as they happen, in batches, so an endless run does not hold its trace in memory.
+ *
+ * @module
+ */
+
+/** One complete ("X") event. */
+export interface TraceSpan {
+  name: string;
+  category: string;
+  /** Start and end on the engine clock (ms, `performance.now()` of the main thread). */
+  startMs: number;
+  endMs: number;
+  /** Track: 0 = frames, stage tracks, worker tracks. */
+  track: string;
+  args?: Record<string, unknown>;
+}
+
+/** Streams trace events into a JSON array file. */
+export class TraceWriter {
+  readonly #file: Deno.FsFile;
+  readonly #encoder = new TextEncoder();
+  readonly #tracks = new Map<string, number>();
+  #batch: string[] = [];
+  #first = true;
+  #closed = false;
+
+  private constructor(file: Deno.FsFile) {
+    this.#file = file;
+  }
+
+  /** Opens (truncates) the trace file. */
+  static async open(path: string): Promise<TraceWriter> {
+    const file = await Deno.open(path, { write: true, create: true, truncate: true });
+    file.writeSync(new TextEncoder().encode("[\n"));
+    return new TraceWriter(file);
+  }
+
+  #tid(track: string): number {
+    let tid = this.#tracks.get(track);
+    if (tid === undefined) {
+      tid = this.#tracks.size + 1;
+      this.#tracks.set(track, tid);
+      this.#push({ name: "thread_name", ph: "M", pid: 1, tid, args: { name: track } });
+      this.#push({ name: "thread_sort_index", ph: "M", pid: 1, tid, args: { sort_index: tid } });
+    }
+    return tid;
+  }
+
+  #push(event: Record<string, unknown>): void {
+    this.#batch.push((this.#first ? "" : ",\n") + JSON.stringify(event));
+    this.#first = false;
+    if (this.#batch.length >= 512) this.flush();
+  }
+
+  /** Adds one span. */
+  span(span: TraceSpan): void {
+    if (this.#closed) return;
+    this.#push({
+      name: span.name,
+      cat: span.category,
+      ph: "X",
+      pid: 1,
+      tid: this.#tid(span.track),
+      ts: Math.round(span.startMs * 1000),
+      dur: Math.max(0, Math.round((span.endMs - span.startMs) * 1000)),
+      ...(span.args ? { args: span.args } : {}),
+    });
+  }
+
+  /** Writes buffered events to the file. */
+  flush(): void {
+    if (this.#batch.length === 0) return;
+    const text = this.#batch.join("");
+    this.#batch = [];
+    const bytes = this.#encoder.encode(text);
+    let written = 0;
+    while (written < bytes.length) written += this.#file.writeSync(bytes.subarray(written));
+  }
+
+  /** Flushes and closes the JSON array. */
+  close(): void {
+    if (this.#closed) return;
+    this.flush();
+    this.#file.writeSync(this.#encoder.encode("\n]\n"));
+    this.#file.close();
+    this.#closed = true;
+  }
+}

@@ -1,0 +1,24 @@
+/**
+ * Segflow's command line: `run`, `check`, `describe`. See README.md and `--help`.
+ *
+ * Errors print as one line, `error: ...`; `--debug` adds the stack.
+ *
+ * @module
+ */
+import { parseCli } from "./engine/cli/args.ts";
+import { dispatch } from "./engine/cli/commands.ts";
+import { builtinRegistry } from "./stages/mod.ts";
+
+/** Runs the CLI and returns the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const debug = argv.includes("--debug");
+  try {
+    return await dispatch(parseCli(argv), builtinRegistry());
+  } catch (error) {
+    const e = error instanceof Error ? error : new Error(String(error));
+    console.error(debug ? (e.stack ?? e.message) : `error: ${e.message.split("\n")[0]}`);
+    return e.name === "InterruptedError" ? 130 : 1;
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

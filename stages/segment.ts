@@ -1,0 +1,110 @@
+/**
+ * The `segment` stage: runs a model on a frame (or on slots) in the worker pool and writes its outputs to
+ * slots. With `out: {labels: ...}` it also writes the label map: the engine appends Resize (to the input
+ * size) + ArgMax + Cast to the model, so that per-pixel work runs in onnxruntime on the model's provider.
+ *
+ * @module
+ */
+import { defineStage, perFrame, readSlot, type PortDecl, type StageEnvironment } from "../engine/stage.ts";
+import type { ModelCard, TensorSpec } from "../engine/model_card.ts";
+import { imageToTensor } from "../engine/image_tensor.ts";
+import { type GraphExtension } from "../engine/onnx/inspect.ts";
+import { int, int64Tensor, node, str } from "../engine/onnx/builder.ts";
+import { isTensor, type Tensor } from "../engine/tensor.ts";
+import type { RgbImage } from "../engine/frame.ts";
+
+const labelsPort = "labels";
+
+/** The output the label head reads: `scores_from`, or the card's first float NCHW output. */
+function scoresOutput(card: ModelCard, scoresFrom: string | undefined): TensorSpec | undefined {
+  if (scoresFrom) return card.outputs.find((o) => o.name === scoresFrom);
+  return card.outputs.find((o) => o.dtype === "float32" && o.shape.length === 4 && (o.layout ?? "NCHW") === "NCHW");
+}
+
+/** Resize to the image input's size, argmax over classes, cast to uint8. */
+export function labelHead(card: ModelCard, scores: TensorSpec): GraphExtension {
+  const image = card.inputs[0]!;
+  const layout = image.layout ?? (image.dtype === "uint8" ? "NHWC" : "NCHW");
+  const [hStart, hEnd] = layout === "NHWC" ? [1, 3] : [2, 4];
+  const p = "segflow_labels_";
+  return {
+    initializers: [
+      int64Tensor(`${p}hw_start`, [1], [hStart]),
+      int64Tensor(`${p}hw_end`, [1], [hEnd]),
+      int64Tensor(`${p}nc_start`, [1], [0]),
+      int64Tensor(`${p}nc_end`, [1], [2]),
+    ],
+    nodes: [
+      node("Shape", [image.name], [`${p}image_shape`]),
+      node("Slice", [`${p}image_shape`, `${p}hw_start`, `${p}hw_end`], [`${p}hw`]),
+      node("Shape", [scores.name], [`${p}scores_shape`]),
+      node("Slice", [`${p}scores_shape`, `${p}nc_start`, `${p}nc_end`], [`${p}nc`]),
+      node("Concat", [`${p}nc`, `${p}hw`], [`${p}sizes`], { axis: int(0) }),
+      node("Resize", [scores.name, "", "", `${p}sizes`], [`${p}upsampled`], {
+        mode: str("linear"),
+        coordinate_transformation_mode: str("half_pixel"),
+      }),
+      node("ArgMax", [`${p}upsampled`], [`${p}argmax`], { axis: int(1), keepdims: int(0) }),
+      node("Cast", [`${p}argmax`], [labelsPort], { to: int(2) }),
+    ],
+    outputs: [{ name: labelsPort, type: "uint8", shape: [1, "H", "W"] }],
+  };
+}
+
+const params = {
+  model: { type: "model", required: true, doc: "model name from the graph's 'models'" },
+  scores_from: { type: "string", doc: "output the 'labels' port argmaxes (default: the first float NCHW output)" },
+  concurrency: {
+    type: "integer",
+    min: 1,
+    max: 64,
+    default: 2,
+    doc: "frames sent to the workers at once; 2 keeps a worker busy while the next frame is prepared",
+  },
+} as const;
+
+/** The `segment` stage kind. */
+export const segment = defineStage({
+  kind: "segment",
+  role: "stage",
+  doc: "Run a model on the frame or on slots; write its outputs (and optionally argmax labels) to slots",
+  params,
+  inputs: (p, env: StageEnvironment): PortDecl[] =>
+    env.model(p.model).inputs.map((i) => ({ name: i.name, doc: `model input ${i.dtype} [${i.shape}]`, type: "any" })),
+  outputs: (p, env: StageEnvironment): PortDecl[] => {
+    const card = env.model(p.model);
+    const ports: PortDecl[] = card.outputs.map((o) => ({
+      name: o.name,
+      doc: `model output ${o.dtype} [${o.shape}]${o.stride ? ` stride ${o.stride}` : ""}`,
+      type: "tensor",
+    }));
+    if (!card.outputs.some((o) => o.name === labelsPort) && scoresOutput(card, p.scores_from)) {
+      ports.push({ name: labelsPort, doc: "argmax class id per input pixel (uint8 [1,H,W])", type: "tensor", optional: true });
+    }
+    return ports;
+  },
+  validate(p, env) {
+    const card = env.model(p.model);
+    if (p.scores_from && !card.outputs.some((o) => o.name === p.scores_from)) {
+      throw new TypeError(`'scores_from': model '${p.model}' has no output '${p.scores_from}'`);
+    }
+  },
+  async create(ctx) {
+    const card = ctx.card(ctx.params.model);
+    const wantsLabels = labelsPort in ctx.outputs && !card.outputs.some((o) => o.name === labelsPort);
+    const scores = scoresOutput(card, ctx.params.scores_from);
+    const model = wantsLabels && scores
+      ? await ctx.model(ctx.params.model, { key: `labels:${scores.name}`, build: (c) => labelHead(c, scores) })
+      : await ctx.model(ctx.params.model);
+    const fetches = Object.keys(ctx.outputs);
+    return perFrame(ctx, async (frame) => {
+      const feeds: Record<string, Tensor> = {};
+      for (const spec of card.inputs) {
+        const value = readSlot<Tensor | RgbImage>(frame, ctx.inputs[spec.name]!);
+        feeds[spec.name] = isTensor(value) ? value : imageToTensor(value, spec, card.preprocessing, card.multipleOf);
+      }
+      const outputs = await model.run(feeds, fetches, frame);
+      for (const port of fetches) frame.slots.set(ctx.outputs[port]!, outputs[port]!);
+    }, { concurrency: ctx.params.concurrency });
+  },
+});
