@@ -73,7 +73,16 @@ const idPattern = /^[A-Za-z][A-Za-z0-9_-]*$/;
  * @throws {GraphError} placed at the offending node; {@linkcode UsageError} for bad flags.
  */
 export async function loadGraph(file: string, options: LoadOptions): Promise<LoadedGraph> {
-  const yaml = await YamlSource.read(file);
+  return validateGraph(await YamlSource.read(file), options);
+}
+
+/** Like {@linkcode loadGraph}, from text (tests, generated graphs); `file` names it in errors. */
+export function loadGraphText(file: string, text: string, options: LoadOptions): Promise<LoadedGraph> {
+  return validateGraph(YamlSource.parse(file, text), options);
+}
+
+async function validateGraph(yaml: YamlSource, options: LoadOptions): Promise<LoadedGraph> {
+  const file = yaml.file;
   const root = yaml.root;
   if (!root) throw yaml.error(root, "empty graph file");
   const top = new Map<string, Node | null>();
@@ -281,9 +290,7 @@ function readStageList(
     if (ids.has(id)) throw yaml.error(idNode, `id '${id}' is used twice`);
     ids.add(id);
 
-    const paramsNode = yaml.get(item, "params");
     const params = readParams(yaml, item, definition.params, `${role} '${id}'`, {}, structuralKeys);
-    void paramsNode;
     for (const [key, spec] of Object.entries(definition.params)) {
       if (spec.type === "model" && typeof params[key] === "string" && !models.has(params[key] as string)) {
         throw yaml.error(
@@ -307,14 +314,14 @@ function readStageList(
     for (const port of inputPorts) {
       const slot = inputs[port.name];
       if (slot === undefined) continue;
-      checkReadable(yaml, yaml.get(item, "in") ?? item, `${role} '${id}'`, slot, port.type, slotTypes, ids, list);
+      checkReadable(yaml, yaml.get(item, "in") ?? item, `${role} '${id}'`, slot, port.type, slotTypes);
     }
     const node: StageNode = { id, kind, role, definition, params, inputs, outputs };
     for (const guard of ["when", "unless"] as const) {
       const guardNode = yaml.get(item, guard);
       if (!guardNode) continue;
       const slot = yaml.string(guardNode, guard);
-      checkReadable(yaml, guardNode, `${role} '${id}' ${guard}`, slot, "boolean", slotTypes, ids, list);
+      checkReadable(yaml, guardNode, `${role} '${id}' ${guard}`, slot, "boolean", slotTypes);
       node[guard] = slot;
     }
     for (const port of outputPorts) {
@@ -333,8 +340,6 @@ function checkReadable(
   slot: string,
   type: PortType,
   slotTypes: Map<string, { type: PortType; writer: string }>,
-  _ids: Set<string>,
-  _list: Node,
 ): void {
   const written = slotTypes.get(slot);
   if (!written) {
