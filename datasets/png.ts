@@ -32,9 +32,18 @@ function chunk(type: string, data: Uint8Array): Uint8Array {
   return out;
 }
 
-function encode(width: number, height: number, colorType: 2 | 3, channels: number, pixels: Uint8Array, extra: Uint8Array[]): Uint8Array {
+function encode(
+  width: number,
+  height: number,
+  colorType: 2 | 3,
+  channels: number,
+  pixels: Uint8Array,
+  extra: Uint8Array[],
+): Uint8Array {
   if (pixels.length !== width * height * channels) {
-    throw new RangeError(`PNG of ${width}x${height}x${channels} needs ${width * height * channels} bytes, got ${pixels.length}`);
+    throw new RangeError(
+      `PNG of ${width}x${height}x${channels} needs ${width * height * channels} bytes, got ${pixels.length}`,
+    );
   }
   const header = new Uint8Array(13);
   const view = new DataView(header.buffer);
@@ -69,7 +78,12 @@ function encode(width: number, height: number, colorType: 2 | 3, channels: numbe
  * await Deno.writeFile("labels.png", encodeIndexedPng(labels, 480, 360, camvidClasses.palette));
  * ```
  */
-export function encodeIndexedPng(labels: Uint8Array, width: number, height: number, palette: readonly (readonly number[])[]): Uint8Array {
+export function encodeIndexedPng(
+  labels: Uint8Array,
+  width: number,
+  height: number,
+  palette: readonly (readonly number[])[],
+): Uint8Array {
   const colours = new Uint8Array(256 * 3);
   palette.forEach((rgb, i) => colours.set(rgb.slice(0, 3), i * 3));
   return encode(width, height, 3, 1, labels, [chunk("PLTE", colours)]);

@@ -19,7 +19,11 @@ export const executionSchema = {
   realtime: { type: "boolean", default: false, doc: "pace the source at its frame rate, like a live camera" },
   workers: { type: "integer", min: 1, max: 64, default: 1, doc: "model worker threads" },
   threads: { type: "integer", min: 1, max: 256, doc: "onnxruntime threads per worker (default: cores / workers)" },
-  ep: { type: "string", default: "cpu", doc: "execution provider: cpu, cuda or webgpu; add '!' to forbid CPU fallback" },
+  ep: {
+    type: "string",
+    default: "cpu",
+    doc: "execution provider: cpu, cuda or webgpu; add '!' to forbid CPU fallback",
+  },
 } satisfies ParamSchema;
 
 /** Validated execution settings. */

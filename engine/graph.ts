@@ -7,7 +7,7 @@
  * @module
  */
 import { basename, dirname, isAbsolute, resolve } from "node:path";
-import { parse as parseYamlValue, type Node } from "yaml";
+import { type Node, parse as parseYamlValue } from "yaml";
 import { GraphError, UsageError } from "./errors.ts";
 import { builtinSlots } from "./frame.ts";
 import { loadModelCard, type ModelCard } from "./model_card.ts";
@@ -77,8 +77,8 @@ export async function loadGraph(file: string, options: LoadOptions): Promise<Loa
 }
 
 /** Like {@linkcode loadGraph}, from text (tests, generated graphs); `file` names it in errors. */
-export function loadGraphText(file: string, text: string, options: LoadOptions): Promise<LoadedGraph> {
-  return validateGraph(YamlSource.parse(file, text), options);
+export async function loadGraphText(file: string, text: string, options: LoadOptions): Promise<LoadedGraph> {
+  return await validateGraph(YamlSource.parse(file, text), options);
 }
 
 async function validateGraph(yaml: YamlSource, options: LoadOptions): Promise<LoadedGraph> {
@@ -156,7 +156,9 @@ function applyOverrides(yaml: YamlSource, root: Node, overrides: string[]): void
       container = candidates.find((node) => yaml.value(yaml.get(node, "id") ?? yaml.get(node, "kind")) === target);
       if (!container) {
         const names = candidates.map((node) => String(yaml.value(yaml.get(node, "id") ?? yaml.get(node, "kind"))));
-        throw new UsageError(`${flag}: no stage or sink '${target}'${suggest(target, [...names, "source", "execution"])}`);
+        throw new UsageError(
+          `${flag}: no stage or sink '${target}'${suggest(target, [...names, "source", "execution"])}`,
+        );
       }
     }
     yaml.setFromFlag(container, param, value, flag);
@@ -286,7 +288,9 @@ function readStageList(
       id = kind;
       for (let n = 2; ids.has(id); n++) id = `${kind}${n}`;
     }
-    if (!idPattern.test(id)) throw yaml.error(idNode, `id '${id}' must start with a letter and use letters, digits, '_' or '-'`);
+    if (!idPattern.test(id)) {
+      throw yaml.error(idNode, `id '${id}' must start with a letter and use letters, digits, '_' or '-'`);
+    }
     if (ids.has(id)) throw yaml.error(idNode, `id '${id}' is used twice`);
     ids.add(id);
 
@@ -303,8 +307,12 @@ function readStageList(
     let outputPorts: PortDecl[];
     try {
       definition.validate?.(params as never, env);
-      inputPorts = typeof definition.inputs === "function" ? definition.inputs(params as never, env) : definition.inputs;
-      outputPorts = typeof definition.outputs === "function" ? definition.outputs(params as never, env) : definition.outputs;
+      inputPorts = typeof definition.inputs === "function"
+        ? definition.inputs(params as never, env)
+        : definition.inputs;
+      outputPorts = typeof definition.outputs === "function"
+        ? definition.outputs(params as never, env)
+        : definition.outputs;
     } catch (error) {
       throw yaml.error(item, `${role} '${id}': ${(error as Error).message}`);
     }
@@ -347,7 +355,10 @@ function checkReadable(
     throw yaml.error(at, `${who} reads slot '${slot}' before any stage writes it${suggest(slot, known)}`);
   }
   if (type !== "any" && written.type !== "any" && written.type !== type) {
-    throw yaml.error(at, `${who} needs a ${type} in slot '${slot}', but '${written.writer}' writes a ${written.type} there`);
+    throw yaml.error(
+      at,
+      `${who} needs a ${type} in slot '${slot}', but '${written.writer}' writes a ${written.type} there`,
+    );
   }
 }
 
@@ -371,7 +382,12 @@ function bindPorts(
     bound[first.name] = value;
   } else if (Array.isArray(value)) {
     if (value.length > ports.length) {
-      throw yaml.error(node, `${who} has ${ports.length} ${key === "in" ? "inputs" : "outputs"} (${portNames.join(", ")}), got ${value.length} slots`);
+      throw yaml.error(
+        node,
+        `${who} has ${ports.length} ${key === "in" ? "inputs" : "outputs"} (${
+          portNames.join(", ")
+        }), got ${value.length} slots`,
+      );
     }
     value.forEach((slot, i) => {
       if (typeof slot !== "string") throw yaml.error(node, `${who}: '${key}' slot names must be strings`);
@@ -380,7 +396,10 @@ function bindPorts(
   } else if (typeof value === "object") {
     for (const [port, keyNode, slotNode] of yaml.entries(node!)) {
       if (!portNames.includes(port)) {
-        throw yaml.error(keyNode, `${who} has no ${key === "in" ? "input" : "output"} '${port}'${suggest(port, portNames)}`);
+        throw yaml.error(
+          keyNode,
+          `${who} has no ${key === "in" ? "input" : "output"} '${port}'${suggest(port, portNames)}`,
+        );
       }
       bound[port] = yaml.string(slotNode, `${key}.${port}`);
     }
@@ -413,7 +432,15 @@ async function routeOutput(target: string, sinks: StageNode[], registry: Registr
     if (!inputs) continue;
     const bound: Record<string, string> = {};
     for (const port of inputs) if (!port.optional) bound[port.name] = port.name;
-    sinks.push({ id: definition.kind, kind: definition.kind, role: "sink", definition, params, inputs: bound, outputs: {} });
+    sinks.push({
+      id: definition.kind,
+      kind: definition.kind,
+      role: "sink",
+      definition,
+      params,
+      inputs: bound,
+      outputs: {},
+    });
     return;
   }
   await Promise.resolve();

@@ -43,5 +43,7 @@ export function imageToTensor(
     }
     return { type: "float32", dims: [1, 3, height, width], data: out };
   }
-  throw new RangeError(`model input '${spec.name}': images can feed uint8 NHWC or float32 NCHW, not ${spec.dtype} ${layout}`);
+  throw new RangeError(
+    `model input '${spec.name}': images can feed uint8 NHWC or float32 NCHW, not ${spec.dtype} ${layout}`,
+  );
 }

@@ -8,7 +8,7 @@
 import { dirname, resolve } from "node:path";
 import type { Node } from "yaml";
 import { YamlSource } from "./yaml_source.ts";
-import { readModelSignature, type ModelSignature } from "./onnx/inspect.ts";
+import { type ModelSignature, readModelSignature } from "./onnx/inspect.ts";
 import type { TensorType } from "./onnx/builder.ts";
 import { suggest } from "./suggest.ts";
 
@@ -60,8 +60,19 @@ export interface ModelCard {
 }
 
 const knownKeys = [
-  "name", "task", "file", "description", "inputs", "outputs", "classes", "preprocessing", "multiple_of",
-  "cost", "training", "metrics", "notes",
+  "name",
+  "task",
+  "file",
+  "description",
+  "inputs",
+  "outputs",
+  "classes",
+  "preprocessing",
+  "multiple_of",
+  "cost",
+  "training",
+  "metrics",
+  "notes",
 ];
 const dtypes: readonly string[] = ["float32", "uint8", "int8", "int32", "int64", "bool", "float16"];
 
@@ -143,7 +154,10 @@ function readSpecs(
     const name = yaml.string(get("name"), `${what}s[].name`);
     const inModel = actual.find((a) => a.name === name);
     if (!inModel) {
-      throw yaml.error(get("name"), `the ONNX file has no ${what} '${name}'${suggest(name, actual.map((a) => a.name))}`);
+      throw yaml.error(
+        get("name"),
+        `the ONNX file has no ${what} '${name}'${suggest(name, actual.map((a) => a.name))}`,
+      );
     }
     const dtype = yaml.string(get("dtype"), "dtype");
     if (!dtypes.includes(dtype)) throw yaml.error(get("dtype"), `unknown dtype '${dtype}'${suggest(dtype, dtypes)}`);
@@ -216,15 +230,23 @@ function readPreprocessing(yaml: YamlSource, node: Node): Preprocessing {
     return value;
   };
   const scale = yaml.value(yaml.get(node, "scale")) ?? 255;
-  if (typeof scale !== "number" || scale <= 0) throw yaml.error(yaml.get(node, "scale"), "'preprocessing.scale' must be positive");
+  if (typeof scale !== "number" || scale <= 0) {
+    throw yaml.error(yaml.get(node, "scale"), "'preprocessing.scale' must be positive");
+  }
   const order = yaml.value(yaml.get(node, "order")) ?? "RGB";
-  if (order !== "RGB" && order !== "BGR") throw yaml.error(yaml.get(node, "order"), "'preprocessing.order' must be RGB or BGR");
+  if (order !== "RGB" && order !== "BGR") {
+    throw yaml.error(yaml.get(node, "order"), "'preprocessing.order' must be RGB or BGR");
+  }
   return { mean: list("mean", [0, 0, 0]), std: list("std", [1, 1, 1]), scale, order };
 }
 
 /** The card's first output whose name is `name`, or a readable error. */
 export function cardOutput(card: ModelCard, name: string): TensorSpec {
   const spec = card.outputs.find((o) => o.name === name);
-  if (!spec) throw new TypeError(`model '${card.name}' has no output '${name}'${suggest(name, card.outputs.map((o) => o.name))}`);
+  if (!spec) {
+    throw new TypeError(
+      `model '${card.name}' has no output '${name}'${suggest(name, card.outputs.map((o) => o.name))}`,
+    );
+  }
   return spec;
 }

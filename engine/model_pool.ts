@@ -165,7 +165,12 @@ export class ModelPool {
    * Runs a loaded model on the least busy worker. Feed buffers are copied to the worker (stages may still
    * need them); output buffers come back transferred.
    */
-  async run(key: string, feeds: Record<string, Tensor>, fetches: string[], options: { transferFeeds?: boolean } = {}): Promise<InferenceResult> {
+  async run(
+    key: string,
+    feeds: Record<string, Tensor>,
+    fetches: string[],
+    options: { transferFeeds?: boolean } = {},
+  ): Promise<InferenceResult> {
     let worker = 0;
     for (let i = 1; i < this.#workers.length; i++) {
       if (this.#pendingCount[i]! < this.#pendingCount[worker]!) worker = i;

@@ -24,6 +24,8 @@ export type WorkerReply =
   | { id: number; ok: false; error: string };
 
 const sessions = new Map<string, ort.InferenceSession>();
+// onnxruntime prints its own multi-line errors on stderr; the engine reports failures itself, in one line.
+ort.env.logLevel = "fatal";
 
 function sessionOptions(ep: string, threads: number): ort.InferenceSession.SessionOptions {
   return {
@@ -32,18 +34,28 @@ function sessionOptions(ep: string, threads: number): ort.InferenceSession.Sessi
     interOpNumThreads: 1,
     executionMode: "sequential",
     graphOptimizationLevel: "all",
+    // Idle pool threads sleep instead of spinning: on a few cores, spinning steals the CPU that decoding,
+    // encoding and the other workers need between runs.
+    extra: { session: { intra_op: { allow_spinning: "0" } } },
   };
 }
 
 async function handle(request: WorkerRequest): Promise<[WorkerReply, Transferable[]]> {
   const id = request.id;
   if (request.op === "probe") {
-    await ort.InferenceSession.create(probeModel(), { executionProviders: [request.ep] });
+    const session = await ort.InferenceSession.create(probeModel(), {
+      executionProviders: [request.ep],
+      logSeverityLevel: 4,
+    });
+    await session.release();
     return [{ id, ok: true }, []];
   }
   if (request.op === "load") {
     if (!sessions.has(request.key)) {
-      sessions.set(request.key, await ort.InferenceSession.create(request.model, sessionOptions(request.ep, request.threads)));
+      sessions.set(
+        request.key,
+        await ort.InferenceSession.create(request.model, sessionOptions(request.ep, request.threads)),
+      );
     }
     return [{ id, ok: true }, []];
   }

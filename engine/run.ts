@@ -18,7 +18,7 @@ import type { ModelHandle, StageContext } from "./stage.ts";
 import { StatsCollector, type StatsReport } from "./stats.ts";
 import { TraceWriter } from "./trace.ts";
 import { InterruptedError } from "./errors.ts";
-import type { ParamValues, ParamSchema } from "./params.ts";
+import type { ParamSchema, ParamValues } from "./params.ts";
 
 /** Options of {@linkcode runGraph}. */
 export interface RunOptions {
@@ -61,7 +61,12 @@ export async function runGraph(graph: LoadedGraph, options: RunOptions = {}): Pr
 
   try {
     if (graph.models.size > 0) {
-      pool = await ModelPool.start({ workers: exec.workers, ...(exec.threads ? { threads: exec.threads } : {}), provider, warn });
+      pool = await ModelPool.start({
+        workers: exec.workers,
+        ...(exec.threads ? { threads: exec.threads } : {}),
+        provider,
+        warn,
+      });
       stats.provider = pool.provider;
       stats.workers = pool.size;
       stats.threads = pool.threads;
@@ -117,7 +122,14 @@ export async function runGraph(graph: LoadedGraph, options: RunOptions = {}): Pr
         count: (counter, amount) => stats.count(counter, amount),
         record: (frame, startMs, endMs) => {
           stats.recordStage(node.id, endMs - startMs);
-          trace?.span({ name: node.id, category: node.kind, startMs, endMs, track: `stage ${node.id}`, args: { frame: frame.index } });
+          trace?.span({
+            name: node.id,
+            category: node.kind,
+            startMs,
+            endMs,
+            track: `stage ${node.id}`,
+            args: { frame: frame.index },
+          });
         },
         onClose: (close) => void closers.push(close),
         warn,
@@ -205,7 +217,13 @@ async function streamFrames(
         const exit = now();
         stats.frames++;
         stats.latency.add(exit - frame.admittedAt);
-        trace?.span({ name: `frame ${frame.index}`, category: "frame", startMs: frame.admittedAt, endMs: exit, track: "frames" });
+        trace?.span({
+          name: `frame ${frame.index}`,
+          category: "frame",
+          startMs: frame.admittedAt,
+          endMs: exit,
+          track: "frames",
+        });
         options.onFrame?.(frame, stats);
         gate.release();
       },

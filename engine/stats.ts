@@ -160,7 +160,11 @@ export function formatSummary(report: StatsReport): string {
   lines.push(`${"stage".padEnd(width)}  calls   ms/call   ms total`);
   for (const id of ids) {
     const s = report.stages[id]!;
-    lines.push(`${id.padEnd(width)}  ${String(s.calls).padStart(5)}  ${s.ms_mean.toFixed(2).padStart(8)}  ${s.ms_total.toFixed(0).padStart(9)}`);
+    lines.push(
+      `${id.padEnd(width)}  ${String(s.calls).padStart(5)}  ${s.ms_mean.toFixed(2).padStart(8)}  ${
+        s.ms_total.toFixed(0).padStart(9)
+      }`,
+    );
   }
   for (const [name, value] of Object.entries(report.counters)) lines.push(`${name}: ${value}`);
   for (const [name, value] of Object.entries(report.metrics)) {

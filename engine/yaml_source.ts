@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type Document, Scalar, YAMLMap } from "yaml";
+import { type Document, isMap, isScalar, isSeq, LineCounter, type Node, parseDocument, Scalar, YAMLMap } from "yaml";
 import { GraphError, UsageError } from "./errors.ts";
 
 /** A parsed YAML file. */

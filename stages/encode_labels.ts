@@ -30,7 +30,9 @@ export const labelsPng = defineStage({
     return perFrame(ctx, async (frame) => {
       const labels = readSlot<Tensor>(frame, ctx.inputs.labels!);
       const [height, width] = labels.dims.slice(-2) as [number, number];
-      if (!(labels.data instanceof Uint8Array)) throw new TypeError(`slot '${ctx.inputs.labels}' must hold uint8 labels`);
+      if (!(labels.data instanceof Uint8Array)) {
+        throw new TypeError(`slot '${ctx.inputs.labels}' must hold uint8 labels`);
+      }
       const png = encodeIndexedPng(labels.data, width, height, palette);
       await Deno.writeFile(join(ctx.params.dir, `${frameStem(frame)}.png`), png);
     });

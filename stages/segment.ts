@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { defineStage, perFrame, readSlot, type PortDecl, type StageEnvironment } from "../engine/stage.ts";
+import { defineStage, perFrame, type PortDecl, readSlot, type StageEnvironment } from "../engine/stage.ts";
 import type { ModelCard, TensorSpec } from "../engine/model_card.ts";
 import { imageToTensor } from "../engine/image_tensor.ts";
 import { type GraphExtension } from "../engine/onnx/inspect.ts";
@@ -79,7 +79,12 @@ export const segment = defineStage({
       type: "tensor",
     }));
     if (!card.outputs.some((o) => o.name === labelsPort) && scoresOutput(card, p.scores_from)) {
-      ports.push({ name: labelsPort, doc: "argmax class id per input pixel (uint8 [1,H,W])", type: "tensor", optional: true });
+      ports.push({
+        name: labelsPort,
+        doc: "argmax class id per input pixel (uint8 [1,H,W])",
+        type: "tensor",
+        optional: true,
+      });
     }
     return ports;
   },

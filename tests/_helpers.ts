@@ -24,6 +24,10 @@ export function testSetup(): { probe: TestProbe; registry: Registry; dropped: { 
 }
 
 /** Loads a graph from YAML text with the given registry. */
-export function graphFrom(text: string, registry: Registry, extra: { modelSet?: string; overrides?: string[] } = {}): Promise<LoadedGraph> {
+export function graphFrom(
+  text: string,
+  registry: Registry,
+  extra: { modelSet?: string; overrides?: string[] } = {},
+): Promise<LoadedGraph> {
   return loadGraphText("test.yaml", text, { registry, modelsRoot, ...extra });
 }

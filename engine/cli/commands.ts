@@ -81,7 +81,9 @@ export async function checkCommand(options: CliOptions, registry: Registry): Pro
   if (options.graphs.length === 0) throw new UsageError("'check' needs one or more graph files");
   for (const file of options.graphs) {
     const graph = await loadGraph(file, loadOptions(options, registry));
-    console.log(`ok: ${file} (${graph.stages.length} stages, ${graph.sinks.length} sinks, ${graph.models.size} models)`);
+    console.log(
+      `ok: ${file} (${graph.stages.length} stages, ${graph.sinks.length} sinks, ${graph.models.size} models)`,
+    );
   }
   return 0;
 }

@@ -26,7 +26,9 @@ export function graphToDot(graph: LoadedGraph): string {
     }
     for (const [guard, slot] of [["when", node.when], ["unless", node.unless]] as const) {
       if (slot) {
-        lines.push(`  ${quote(writers.get(slot)!)} -> ${quote(node.id)} [label=${quote(`${guard} ${slot}`)}, style=dashed];`);
+        lines.push(
+          `  ${quote(writers.get(slot)!)} -> ${quote(node.id)} [label=${quote(`${guard} ${slot}`)}, style=dashed];`,
+        );
       }
     }
     for (const slot of Object.values(node.outputs)) writers.set(slot, node.id);
@@ -48,7 +50,10 @@ function describeNode(node: StageNode): string {
 
 /** A plain-text description of a graph. */
 export function graphToText(graph: LoadedGraph): string {
-  const lines = [`${graph.name}: ${graph.description}`.trim(), `source: ${graph.source.kind} ${JSON.stringify(graph.source.params)}`];
+  const lines = [
+    `${graph.name}: ${graph.description}`.trim(),
+    `source: ${graph.source.kind} ${JSON.stringify(graph.source.params)}`,
+  ];
   if (graph.models.size) {
     lines.push(`models (set '${graph.modelSet}'):`);
     for (const [name, card] of graph.models) lines.push(`  ${name}: ${card.name} (${card.task}) ${card.cardFile}`);

@@ -117,7 +117,7 @@ export function encodeNode(w: ProtoWriter, spec: NodeSpec): void {
       if (attr.kind === "float") a.float(2, attr.value);
       else if (attr.kind === "int") a.int(3, attr.value);
       else if (attr.kind === "string") a.string(4, attr.value);
-      else if (attr.kind === "floats") for (const v of attr.value) a.float(7, v);
+      else if (attr.kind === "floats") { for (const v of attr.value) a.float(7, v); }
       else for (const v of attr.value) a.int(8, v);
       a.int(20, attributeTypeCode[attr.kind]);
     });

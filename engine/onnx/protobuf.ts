@@ -134,11 +134,11 @@ export function* readFields(buf: Uint8Array): Generator<ProtoField> {
     let value = 0n;
     let bytes: Uint8Array = new Uint8Array(0);
     if (wire === WireType.varint) value = varint();
-    else if (wire === WireType.fixed64) bytes = buf.subarray(pos, (pos += 8));
-    else if (wire === WireType.fixed32) bytes = buf.subarray(pos, (pos += 4));
+    else if (wire === WireType.fixed64) bytes = buf.subarray(pos, pos += 8);
+    else if (wire === WireType.fixed32) bytes = buf.subarray(pos, pos += 4);
     else if (wire === WireType.bytes) {
       const length = Number(varint());
-      bytes = buf.subarray(pos, (pos += length));
+      bytes = buf.subarray(pos, pos += length);
     } else throw new SyntaxError(`Unsupported protobuf wire type ${wire}`);
     if (pos > buf.length) throw new SyntaxError("Truncated protobuf field");
     yield { field, wire, varint: value, bytes, start, end: pos };

@@ -50,7 +50,10 @@ export function buildConvnet(): Uint8Array {
   layers.forEach(([cin, cout, k, stride], i) => {
     const fanIn = cin * k * k;
     const w = Array.from({ length: cout * fanIn }, () => (random() * 2 - 1) / Math.sqrt(fanIn));
-    initializers.push(floatTensor(`w${i}`, [cout, cin, k, k], w), floatTensor(`b${i}`, [cout], new Array(cout).fill(0)));
+    initializers.push(
+      floatTensor(`w${i}`, [cout, cin, k, k], w),
+      floatTensor(`b${i}`, [cout], new Array(cout).fill(0)),
+    );
     nodes.push(
       node("Conv", [`x${i}`, `w${i}`, `b${i}`], [`c${i}`], {
         kernel_shape: ints([k, k]),
@@ -62,7 +65,10 @@ export function buildConvnet(): Uint8Array {
   });
   const classes = camvidClasses.names.length;
   const headW = Array.from({ length: classes * 64 }, () => (random() * 2 - 1) / 8);
-  initializers.push(floatTensor("wh", [classes, 64, 1, 1], headW), floatTensor("bh", [classes], new Array(classes).fill(0)));
+  initializers.push(
+    floatTensor("wh", [classes, 64, 1, 1], headW),
+    floatTensor("bh", [classes], new Array(classes).fill(0)),
+  );
   nodes.push(node("Conv", [`x${layers.length}`, "wh", "bh"], ["scores"], { kernel_shape: ints([1, 1]) }));
   return buildModel({
     name: "convnet",

@@ -1,0 +1,195 @@
+import assert from "node:assert/strict";
+import { GraphError } from "../engine/errors.ts";
+import { graphFrom, testSetup } from "./_helpers.ts";
+
+async function errorOf(text: string, extra: { overrides?: string[]; modelSet?: string } = {}): Promise<Error> {
+  const { registry } = testSetup();
+  const error = await graphFrom(text, registry, extra).then(() => undefined, (e: Error) => e);
+  assert.ok(error, "expected the graph to be rejected");
+  return error;
+}
+
+const base = `name: t
+model_set: testing
+source: { kind: pattern, frames: 2 }
+models:
+  seg: seg
+`;
+
+Deno.test("loadGraph: an unknown stage kind names line, column and the closest kind", async () => {
+  const error = await errorOf(
+    base + `stages:
+  - id: s
+    kind: segmnt
+    model: seg
+`,
+  );
+  assert.ok(error instanceof GraphError);
+  assert.equal(error.message, "test.yaml:8:11: unknown stage kind 'segmnt' (did you mean 'segment'?)");
+});
+
+Deno.test("loadGraph: an unknown parameter suggests the right one", async () => {
+  const error = await errorOf(
+    base + `stages:
+  - id: s
+    kind: segment
+    modle: seg
+`,
+  );
+  assert.equal(error.message, "test.yaml:9:5: stage 's': unknown parameter 'modle' (did you mean 'model'?)");
+});
+
+Deno.test("loadGraph: a slot read before any stage writes it is placed at the stage's 'in'", async () => {
+  const error = await errorOf(
+    base + `stages:
+  - id: s
+    kind: segment
+    model: seg
+    out: { labels: labels }
+sinks:
+  - kind: labels-png
+    in: { labels: lables }
+`,
+  );
+  assert.equal(
+    error.message,
+    "test.yaml:13:9: sink 'labels-png' reads slot 'lables' before any stage writes it (did you mean 'labels'?)",
+  );
+});
+
+Deno.test("loadGraph: a wrong parameter type or range names the value", async () => {
+  const error = await errorOf(
+    base + `execution:
+  max_in_flight: 0
+stages: []
+`,
+  );
+  assert.equal(error.message, "test.yaml:7:18: execution: 'max_in_flight' must be at least 1, got 0");
+  const typeError = await errorOf(
+    base + `stages:
+  - id: s
+    kind: segment
+    model: seg
+    concurrency: two
+`,
+  );
+  assert.equal(typeError.message, "test.yaml:10:18: stage 's': 'concurrency' must be an integer, got \"two\"");
+});
+
+Deno.test("loadGraph: a missing model card names the set and how to pick another", async () => {
+  const error = await errorOf(`name: t
+model_set: nowhere
+source: { kind: pattern }
+models:
+  seg: seg
+stages: []
+`);
+  assert.match(
+    error.message,
+    /^test\.yaml:5:8: model 'seg': no card at '.*models\/nowhere\/seg\.yaml' in model set 'nowhere' \(choose another with --models\)$/,
+  );
+});
+
+Deno.test("loadGraph: a model port that the ONNX file does not have is rejected with suggestions", async () => {
+  const error = await errorOf(
+    base + `stages:
+  - id: s
+    kind: segment
+    model: seg
+    in: { imgae: image }
+`,
+  );
+  assert.equal(error.message, "test.yaml:10:11: stage 's' has no input 'imgae' (did you mean 'image'?)");
+});
+
+Deno.test("loadGraph: 'when' on a slot that is not boolean is rejected", async () => {
+  const error = await errorOf(
+    base + `stages:
+  - id: s
+    kind: segment
+    model: seg
+    out: { scores: scores }
+  - id: t
+    kind: segment
+    model: seg
+    when: scores
+`,
+  );
+  assert.equal(
+    error.message,
+    "test.yaml:14:11: stage 't' when needs a boolean in slot 'scores', but 's' writes a tensor there",
+  );
+});
+
+Deno.test("loadGraph: YAML syntax errors, unknown top-level keys and duplicate ids are placed", async () => {
+  const syntax = await errorOf("name: t\nstages: [\n");
+  assert.match(syntax.message, /^test\.yaml:\d+:\d+: invalid YAML: /);
+  const key = await errorOf(base + "stage: []\n");
+  assert.equal(key.message, "test.yaml:6:1: unknown key 'stage' (did you mean 'stages'?)");
+  const duplicate = await errorOf(
+    base + `stages:
+  - { id: s, kind: segment, model: seg }
+  - { id: s, kind: segment, model: seg }
+`,
+  );
+  assert.equal(duplicate.message, "test.yaml:8:11: id 's' is used twice");
+});
+
+Deno.test("loadGraph: --set overrides parameters and names the flag in its errors", async () => {
+  const { registry } = testSetup();
+  const graph = await graphFrom(
+    base + `stages:
+  - { id: s, kind: segment, model: seg }
+`,
+    registry,
+    { overrides: ["s.concurrency=3", "source.frames=7"] },
+  );
+  assert.equal(graph.stages[0]!.params.concurrency, 3);
+  assert.equal(graph.source.params.frames, 7);
+  const unknownStage = await errorOf(base + "stages:\n  - { id: s, kind: segment, model: seg }\n", {
+    overrides: ["seg.concurrency=3"],
+  });
+  assert.equal(unknownStage.message, "--set seg.concurrency=3: no stage or sink 'seg' (did you mean 's'?)");
+  const badValue = await errorOf(base + "stages:\n  - { id: s, kind: segment, model: seg }\n", {
+    overrides: ["s.concurrency=-1"],
+  });
+  assert.equal(badValue.message, "--set s.concurrency=-1: stage 's': 'concurrency' must be at least 1, got -1");
+});
+
+Deno.test("loadGraph: a card whose output names differ from the ONNX file is rejected at the card's line", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.copyFile(new URL("../models/testing/seg.onnx", import.meta.url), `${dir}/m.onnx`);
+    await Deno.writeTextFile(
+      `${dir}/m.yaml`,
+      `name: m
+task: segmentation
+file: m.onnx
+inputs:
+  - { name: image, dtype: uint8, layout: NHWC, shape: [1, H, W, 3] }
+outputs:
+  - { name: score, dtype: float32, layout: NCHW, shape: [1, 11, H, W] }
+`,
+    );
+    const error = await errorOf(`source: { kind: pattern }\nmodels: { m: ${dir}/m.yaml }\nstages: []\n`);
+    assert.equal(error.message, `${dir}/m.yaml:7:13: the ONNX file has no output 'score' (did you mean 'scores'?)`);
+    await Deno.writeTextFile(
+      `${dir}/m.yaml`,
+      `name: m
+task: segmentation
+file: m.onnx
+inputs:
+  - { name: image, dtype: uint8, layout: NHWC, shape: [1, H, W] }
+outputs:
+  - { name: scores, dtype: float32, layout: NCHW, shape: [1, 11, H, W] }
+`,
+    );
+    const rank = await errorOf(`source: { kind: pattern }\nmodels: { m: ${dir}/m.yaml }\nstages: []\n`);
+    assert.match(
+      rank.message,
+      /m\.yaml:5:55: input 'image' has rank 4 in the ONNX file \[1,H,W,3\], card says rank 3$/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

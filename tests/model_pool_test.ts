@@ -1,0 +1,87 @@
+import assert from "node:assert/strict";
+import { ModelPool } from "../engine/model_pool.ts";
+import { parseProvider } from "../engine/providers.ts";
+import { buildConvnet } from "../models/testing/build.ts";
+import { runGraph } from "../engine/run.ts";
+import { graphFrom, testSetup } from "./_helpers.ts";
+
+Deno.test("parseProvider accepts cpu, cuda, webgpu and a '!' suffix; rejects others", () => {
+  assert.deepEqual(parseProvider("cuda!"), { provider: "cuda", required: true });
+  assert.deepEqual(parseProvider("webgpu"), { provider: "webgpu", required: false });
+  assert.throws(() => parseProvider("tpu"), /'--ep' must be one of cpu, cuda, webgpu/);
+});
+
+Deno.test("ModelPool falls back to CPU with one warning when CUDA is missing, and fails for 'cuda!'", async () => {
+  const warnings: string[] = [];
+  const pool = await ModelPool.start({ workers: 1, provider: parseProvider("cuda"), warn: (m) => warnings.push(m) });
+  try {
+    if (pool.provider === "cuda") return; // a machine with CUDA: nothing to fall back from
+    assert.equal(pool.provider, "cpu");
+    assert.equal(warnings.length, 1);
+    assert.match(
+      warnings[0]!,
+      /execution provider 'cuda' is not available .*CUDA 12 provider libraries.*Running on CPU\.$/,
+    );
+  } finally {
+    await pool.close();
+  }
+  if (warnings.length) {
+    await assert.rejects(
+      () => ModelPool.start({ workers: 1, provider: parseProvider("cuda!") }),
+      /execution provider 'cuda' is not available/,
+    );
+  }
+});
+
+Deno.test("ModelPool: the main thread stays responsive (timer gaps < 20 ms) while a model runs in a worker", async () => {
+  const pool = await ModelPool.start({ workers: 1, provider: parseProvider("cpu") });
+  try {
+    await pool.load("convnet", buildConvnet());
+    const image = { type: "uint8" as const, dims: [1, 720, 1280, 3], data: new Uint8Array(720 * 1280 * 3).fill(90) };
+    let last = performance.now();
+    let worstGap = 0;
+    const timer = setInterval(() => {
+      const now = performance.now();
+      worstGap = Math.max(worstGap, now - last);
+      last = now;
+    }, 2);
+    let modelMs = 0;
+    const started = performance.now();
+    while (performance.now() - started < 1500) {
+      const result = await pool.run("convnet", { image }, ["scores"]);
+      modelMs += result.runMs;
+    }
+    clearInterval(timer);
+    assert.ok(modelMs > 500, `the model ran ${modelMs.toFixed(0)} ms`);
+    assert.ok(worstGap < 20, `worst timer gap ${worstGap.toFixed(1)} ms`);
+  } finally {
+    await pool.close();
+  }
+});
+
+Deno.test("segment: the palette model's labels head segments the pattern clip almost perfectly", async () => {
+  const { probe, registry } = testSetup();
+  let correct = 0;
+  let total = 0;
+  probe.functions.set("compare", (frame) => {
+    const labels = frame.slots.get("labels") as { dims: number[]; data: Uint8Array };
+    assert.deepEqual(labels.dims, [1, 48, 64]);
+    const truth = frame.truth!.labels!;
+    for (let i = 0; i < truth.length; i++) correct += labels.data[i] === truth[i] ? 1 : 0;
+    total += truth.length;
+  });
+  const graph = await graphFrom(
+    `
+model_set: testing
+source: { kind: pattern, frames: 6, width: 64, height: 48, noise: 8 }
+models: { seg: seg }
+stages:
+  - { id: seg, kind: segment, model: seg, out: { labels: labels, scores: scores } }
+  - { id: compare, kind: call, fn: compare }
+`,
+    registry,
+  );
+  const report = await runGraph(graph);
+  assert.equal(report.models.runs, 6);
+  assert.ok(correct / total > 0.99, `pixel accuracy ${(correct / total).toFixed(4)}`);
+});
