@@ -8,7 +8,7 @@
  */
 import { basename, dirname, isAbsolute, resolve } from "node:path";
 import { type Node, parse as parseYamlValue } from "yaml";
-import { GraphError, UsageError } from "./errors.ts";
+import { UsageError } from "./errors.ts";
 import { builtinSlots } from "./frame.ts";
 import { loadModelCard, type ModelCard } from "./model_card.ts";
 import { checkParam, paramDefaults, type ParamSchema } from "./params.ts";
@@ -115,7 +115,7 @@ async function validateGraph(yaml: YamlSource, options: LoadOptions): Promise<Lo
   const ids = new Set<string>(["source", "execution"]);
   const stages = readStageList(yaml, yaml.get(root, "stages"), "stage", options.registry, env, slotTypes, ids, models);
   const sinks = readStageList(yaml, yaml.get(root, "sinks"), "sink", options.registry, env, slotTypes, ids, models);
-  if (options.output !== undefined) await routeOutput(options.output, sinks, options.registry);
+  if (options.output !== undefined) routeOutput(options.output, sinks, options.registry);
 
   return {
     file: resolve(file),
@@ -417,7 +417,7 @@ function bindPorts(
 }
 
 /** Points `--output` at the first sink that accepts it, or adds the default sink for that target. */
-async function routeOutput(target: string, sinks: StageNode[], registry: Registry): Promise<void> {
+function routeOutput(target: string, sinks: StageNode[], registry: Registry): void {
   for (const sink of sinks) {
     const output = sink.definition.output;
     if (output && output.accepts(target)) {
@@ -443,8 +443,5 @@ async function routeOutput(target: string, sinks: StageNode[], registry: Registr
     });
     return;
   }
-  await Promise.resolve();
   throw new UsageError(`--output '${target}': no sink writes that kind of output`);
 }
-
-export { GraphError };

@@ -190,6 +190,9 @@ export class ModelPool {
   }
 }
 
+/** The gist of an onnxruntime error: its first line, without the C++ source location and assertion. */
 function firstLine(error: unknown): string {
-  return String((error as Error)?.message ?? error).split("\n")[0]!.trim();
+  const line = String((error as Error)?.message ?? error).split("\n")[0]!.trim();
+  const failed = line.lastIndexOf("Failed to");
+  return failed > 0 ? line.slice(failed) : line;
 }
