@@ -131,6 +131,7 @@ export const patternSource = defineSource({
         frames: params.frames,
         live: false,
         classes: camvidClasses,
+        truth: { labels: true, flow: true },
       },
       frames: () => {
         const frames = patternFrames(params);

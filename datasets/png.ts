@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { deflateSync } from "node:zlib";
+import { deflateSync, inflateSync } from "node:zlib";
 
 const crcTable = (() => {
   const table = new Uint32Array(256);
@@ -92,4 +92,85 @@ export function encodeIndexedPng(
 /** Encodes an interleaved RGB image as a PNG. */
 export function encodeRgbPng(rgb: Uint8Array, width: number, height: number): Uint8Array {
   return encode(width, height, 2, 3, rgb, []);
+}
+
+/** An 8-bit single-channel image: class ids, object ids or grey levels. */
+export interface IndexedImage {
+  width: number;
+  height: number;
+  data: Uint8Array;
+}
+
+/**
+ * Decodes an 8-bit greyscale or palette PNG to its raw values (class or object ids), without applying
+ * the palette. Returns `undefined` for other PNG kinds (colour, 16-bit, interlaced), which callers decode
+ * with a general decoder.
+ *
+ * @throws {SyntaxError} for bytes that are not a PNG or a truncated/corrupt one.
+ */
+export function decodeIndexedPng(bytes: Uint8Array): IndexedImage | undefined {
+  const signature = [137, 80, 78, 71, 13, 10, 26, 10];
+  if (bytes.length < 8 || signature.some((b, i) => bytes[i] !== b)) throw new SyntaxError("not a PNG file");
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let offset = 8;
+  let width = 0, height = 0, bitDepth = 0, colorType = 0, interlace = 0;
+  const idat: Uint8Array[] = [];
+  while (offset + 8 <= bytes.length) {
+    const length = view.getUint32(offset);
+    const type = String.fromCharCode(...bytes.subarray(offset + 4, offset + 8));
+    const data = bytes.subarray(offset + 8, offset + 8 + length);
+    if (data.length < length) throw new SyntaxError(`truncated PNG chunk '${type}'`);
+    if (type === "IHDR") {
+      const h = new DataView(data.buffer, data.byteOffset, data.byteLength);
+      width = h.getUint32(0);
+      height = h.getUint32(4);
+      bitDepth = data[8]!;
+      colorType = data[9]!;
+      interlace = data[12]!;
+    } else if (type === "IDAT") idat.push(data);
+    else if (type === "IEND") break;
+    offset += 12 + length;
+  }
+  if (!width || !height) throw new SyntaxError("PNG has no IHDR chunk");
+  if (bitDepth !== 8 || (colorType !== 0 && colorType !== 3) || interlace !== 0) return undefined;
+  let raw: Uint8Array;
+  try {
+    raw = inflateSync(concatBytes(idat));
+  } catch (error) {
+    throw new SyntaxError(`corrupt PNG image data (${(error as Error).message})`);
+  }
+  if (raw.length < (width + 1) * height) throw new SyntaxError("truncated PNG image data");
+  const out = new Uint8Array(width * height);
+  for (let y = 0; y < height; y++) {
+    const filter = raw[y * (width + 1)]!;
+    const line = raw.subarray(y * (width + 1) + 1, (y + 1) * (width + 1));
+    const row = out.subarray(y * width, (y + 1) * width);
+    const up = y > 0 ? out.subarray((y - 1) * width, y * width) : undefined;
+    for (let x = 0; x < width; x++) {
+      const a = x > 0 ? row[x - 1]! : 0;
+      const b = up ? up[x]! : 0;
+      const c = up && x > 0 ? up[x - 1]! : 0;
+      let predictor = 0;
+      if (filter === 1) predictor = a;
+      else if (filter === 2) predictor = b;
+      else if (filter === 3) predictor = (a + b) >> 1;
+      else if (filter === 4) {
+        const p = a + b - c;
+        const pa = Math.abs(p - a), pb = Math.abs(p - b), pc = Math.abs(p - c);
+        predictor = pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
+      } else if (filter !== 0) throw new SyntaxError(`corrupt PNG: unknown filter ${filter} on row ${y}`);
+      row[x] = (line[x]! + predictor) & 0xff;
+    }
+  }
+  return { width, height, data: out };
+}
+
+function concatBytes(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const p of parts) {
+    out.set(p, offset);
+    offset += p.length;
+  }
+  return out;
 }

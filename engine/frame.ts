@@ -31,13 +31,15 @@ export interface FrameInit {
   truth?: GroundTruth;
   /** Name of the file or item the frame came from, for error messages and outputs. */
   name?: string;
+  /** Sequence (video) the frame belongs to, when a source yields several; stateful stages reset on change. */
+  sequence?: string;
 }
 
 /** A frame inside the graph: the source's record plus the slots stages read and write. */
 export interface Frame extends FrameInit {
   /** Admission order inside this run: 0, 1, 2, ... without gaps (dropped frames never get one). */
   seq: number;
-  /** Which stream the frame belongs to (the source's name). */
+  /** Which stream the frame belongs to: its sequence, else the source's name. */
   stream: string;
   /** Named values written by stages: tensors, numbers, booleans, records. */
   slots: Map<string, SlotValue>;

@@ -59,6 +59,10 @@ export interface LoadOptions {
   input?: string;
   /** `--output TARGET`: sets the output of the first sink that accepts it. */
   output?: string;
+  /** `--format`: what `--output` writes when the target alone does not say (`labels`, `y4m`). */
+  format?: string;
+  /** `--size WxH`: raw rgb24 input of this size. */
+  size?: string;
   /** Extra `execution:` settings from flags (`--ep`, `--max-in-flight`). */
   execution?: Record<string, unknown>;
 }
@@ -115,7 +119,7 @@ async function validateGraph(yaml: YamlSource, options: LoadOptions): Promise<Lo
   const ids = new Set<string>(["source", "execution"]);
   const stages = readStageList(yaml, yaml.get(root, "stages"), "stage", options.registry, env, slotTypes, ids, models);
   const sinks = readStageList(yaml, yaml.get(root, "sinks"), "sink", options.registry, env, slotTypes, ids, models);
-  if (options.output !== undefined) routeOutput(options.output, sinks, options.registry);
+  if (options.output !== undefined) routeOutput(options.output, options.format, sinks, options.registry);
 
   return {
     file: resolve(file),
@@ -198,6 +202,12 @@ async function loadSource(
   options: LoadOptions,
 ): Promise<LoadedGraph["source"]> {
   const registry = options.registry;
+  if (options.input !== undefined && options.size !== undefined) {
+    const definition = registry.sources.get("raw");
+    if (!definition) throw new UsageError("--size needs the 'raw' source kind");
+    const params = readParams(yaml, null, definition.params, "source", { path: options.input, size: options.size });
+    return { kind: "raw", definition, params };
+  }
   if (options.input !== undefined) {
     for (const definition of registry.sources.values()) {
       if (definition.input && await definition.input.accepts(options.input)) {
@@ -205,8 +215,10 @@ async function loadSource(
         return { kind: definition.kind, definition, params };
       }
     }
-    const readers = [...registry.sources.values()].filter((d) => d.input).map((d) => d.kind);
-    throw new UsageError(`--input '${options.input}': no source reads it (tried: ${readers.join(", ")})`);
+    const exists = await Deno.stat(options.input).then(() => true, () => false);
+    if (!exists) throw new UsageError(`--input '${options.input}': no such file or folder`);
+    const layouts = [...registry.sources.values()].flatMap((d) => (d.input ? [d.input.layout] : []));
+    throw new UsageError(`--input '${options.input}': no source reads it; tried ${layouts.join("; ")}`);
   }
   if (!node) throw yaml.error(root, "the graph needs a 'source' (or pass --input)");
   const kindNode = yaml.get(node, "kind");
@@ -417,16 +429,16 @@ function bindPorts(
 }
 
 /** Points `--output` at the first sink that accepts it, or adds the default sink for that target. */
-function routeOutput(target: string, sinks: StageNode[], registry: Registry): void {
+function routeOutput(target: string, format: string | undefined, sinks: StageNode[], registry: Registry): void {
   for (const sink of sinks) {
     const output = sink.definition.output;
-    if (output && output.accepts(target)) {
+    if (output && output.accepts(target, format)) {
       sink.params[output.param] = target;
       return;
     }
   }
   for (const definition of registry.stages.values()) {
-    if (definition.role !== "sink" || !definition.output?.accepts(target)) continue;
+    if (definition.role !== "sink" || !definition.output?.accepts(target, format)) continue;
     const params = { ...paramDefaults(definition.params), [definition.output.param]: target };
     const inputs = typeof definition.inputs === "function" ? undefined : definition.inputs;
     if (!inputs) continue;
@@ -443,5 +455,6 @@ function routeOutput(target: string, sinks: StageNode[], registry: Registry): vo
     });
     return;
   }
-  throw new UsageError(`--output '${target}': no sink writes that kind of output`);
+  const what = format ? ` with --format ${format}` : "";
+  throw new UsageError(`--output '${target}'${what}: no sink writes that kind of output`);
 }

@@ -17,6 +17,7 @@ export type ParamSpec =
   | ParamBase & { type: "boolean"; default?: boolean }
   | ParamBase & { type: "string"; default?: string; oneOf?: readonly string[] }
   | ParamBase & { type: "numbers"; default?: number[]; length?: number }
+  | ParamBase & { type: "strings"; default?: string[]; oneOf?: readonly string[] }
   | ParamBase & { type: "model" };
 
 /** Parameters of a stage kind, by name. */
@@ -25,6 +26,7 @@ export type ParamSchema = Record<string, ParamSpec>;
 type ValueOf<P> = P extends { type: "integer" | "number" } ? number
   : P extends { type: "boolean" } ? boolean
   : P extends { type: "numbers" } ? number[]
+  : P extends { type: "strings" } ? string[]
   : string;
 
 /** The validated parameter values for a schema; those with neither default nor `required` may be absent. */
@@ -39,6 +41,7 @@ const describeType: Record<ParamSpec["type"], string> = {
   boolean: "true or false",
   string: "a string",
   numbers: "a list of numbers",
+  strings: "a list of names",
   model: "the name of a model listed under 'models'",
 };
 
@@ -80,6 +83,13 @@ export function checkParam(name: string, spec: ParamSpec, value: unknown): unkno
         fail(`a list of ${spec.length} numbers`);
       }
       return value;
+    case "strings": {
+      const list = typeof value === "string" ? [value] : value;
+      if (!Array.isArray(list) || list.some((v) => typeof v !== "string")) fail(describeType.strings);
+      const bad = spec.oneOf ? (list as string[]).find((v) => !spec.oneOf!.includes(v)) : undefined;
+      if (bad !== undefined) fail(`a list of ${spec.oneOf!.map((v) => `'${v}'`).join(", ")} (not '${bad}')`);
+      return list;
+    }
   }
 }
 

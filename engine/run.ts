@@ -17,7 +17,7 @@ import { parseProvider } from "./providers.ts";
 import type { ModelHandle, StageContext } from "./stage.ts";
 import { StatsCollector, type StatsReport } from "./stats.ts";
 import { TraceWriter } from "./trace.ts";
-import { InterruptedError } from "./errors.ts";
+import { InputError, InterruptedError } from "./errors.ts";
 import type { ParamSchema, ParamValues } from "./params.ts";
 
 /** Options of {@linkcode runGraph}. */
@@ -58,6 +58,18 @@ export async function runGraph(graph: LoadedGraph, options: RunOptions = {}): Pr
   let pool: ModelPool | undefined;
   let source: Awaited<ReturnType<LoadedGraph["source"]["definition"]["open"]>> | undefined;
   const epochOffset = performance.timeOrigin;
+  // Stages may end the run early and cleanly (a pipe reader went away); so may the caller's signal.
+  const stopper = new AbortController();
+  const stopRun = (reason: string) => {
+    if (stopper.signal.aborted) return;
+    stats.stoppedBy = reason;
+    stopper.abort();
+  };
+  const userSignal = options.signal;
+  userSignal?.addEventListener("abort", () => {
+    stats.interrupted = true;
+    stopper.abort();
+  });
 
   try {
     if (graph.models.size > 0) {
@@ -106,6 +118,7 @@ export async function runGraph(graph: LoadedGraph, options: RunOptions = {}): Pr
     };
 
     source = await graph.source.definition.open(graph.source.params as never);
+    const openedSource = source;
     const operators: OperatorFunction<Frame, Frame>[] = [];
     for (const node of all) {
       const ctx: StageContext<ParamSchema> = {
@@ -134,11 +147,14 @@ export async function runGraph(graph: LoadedGraph, options: RunOptions = {}): Pr
         onClose: (close) => void closers.push(close),
         warn,
         now,
+        stop: (reason) => stopRun(reason),
+        setMetric: (name, value) => void (stats.metrics[name] = value),
+        source: openedSource.info,
         run: { graphDir: graph.file.replace(/\/[^/]*$/, ""), quiet: options.quiet ?? false },
       };
       operators.push(guarded(node, await node.definition.create(ctx)));
     }
-    await streamFrames(graph, source, operators, stats, options, now, trace);
+    await streamFrames(graph, source, operators, stats, { ...options, signal: stopper.signal }, now, trace);
   } catch (error) {
     await release();
     stats.endMs ||= now();
@@ -203,7 +219,13 @@ async function streamFrames(
     policy: exec.overflow,
     ...(exec.queue ? { queueSize: exec.queue } : {}),
     admit: (init) => {
-      const frame: Frame = { ...init, seq: seq++, stream: source.info.name, slots: new Map(), admittedAt: now() };
+      const frame: Frame = {
+        ...init,
+        seq: seq++,
+        stream: init.sequence ?? source.info.name,
+        slots: new Map(),
+        admittedAt: now(),
+      };
       // Admission can be triggered from inside a frame's exit; deferring avoids re-entering the operators.
       queueMicrotask(() => input.next(frame));
     },
@@ -216,6 +238,7 @@ async function streamFrames(
       next: (frame: Frame) => {
         const exit = now();
         stats.frames++;
+        if ((stats.frames & 15) === 1) stats.sampleMemory();
         stats.latency.add(exit - frame.admittedAt);
         trace?.span({
           name: `frame ${frame.index}`,
@@ -239,6 +262,7 @@ async function streamFrames(
   stats.startMs = now();
   const limit = options.frames ?? Infinity;
   const iterator = source.frames()[Symbol.asyncIterator]();
+  const sizes = { sequence: undefined as string | undefined, size: "" };
   // A source error lets the frames already admitted finish (their outputs are written), then fails the run.
   let sourceError: Error | undefined;
   const pump = async () => {
@@ -249,6 +273,7 @@ async function streamFrames(
         const next = await iterator.next();
         if (next.done || failure || options.signal?.aborted) break;
         pulled++;
+        checkFrameSize(next.value, sizes);
         if (exec.realtime) {
           const due = startWall + next.value.timestamp * 1000 - performance.now();
           if (due > 0) await new Promise((r) => setTimeout(r, due));
@@ -263,11 +288,26 @@ async function streamFrames(
     } finally {
       await iterator.return?.();
     }
-    if (options.signal?.aborted) stats.interrupted = true;
     queueMicrotask(() => (failure ? input.error(failure) : input.complete()));
   };
   await Promise.all([pump(), finished]);
   stats.peakInFlight = gate.peakInFlight;
   stats.endMs = now();
   if (failure ?? sourceError) throw failure ?? sourceError;
+}
+
+/** A frame's size may change only between sequences; within one, a change is a bad input. */
+function checkFrameSize(frame: FrameInit, current: { sequence: string | undefined; size: string }): void {
+  const { width, height, data } = frame.image;
+  const where = frame.name ? `frame ${frame.index} (${frame.name})` : `frame ${frame.index}`;
+  if (data.length !== width * height * 3) {
+    throw new InputError(`${where}: image data has ${data.length} bytes, expected ${width}x${height}x3`);
+  }
+  const size = `${width}x${height}`;
+  if (current.size === "" || frame.sequence !== current.sequence) {
+    current.sequence = frame.sequence;
+    current.size = size;
+  } else if (current.size !== size) {
+    throw new InputError(`${where} is ${size} but the stream started at ${current.size}; frame size must not change`);
+  }
 }

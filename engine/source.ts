@@ -21,6 +21,8 @@ export interface SourceInfo {
   live: boolean;
   /** Label set of the ground truth, when the source has any. */
   classes?: ClassInfo;
+  /** Which ground truth frames may carry (a `score` stage checks this before the first frame). */
+  truth?: { labels?: boolean; mask?: boolean; flow?: boolean };
 }
 
 /** An open source. */
@@ -37,8 +39,11 @@ export interface SourceDefinition<S extends ParamSchema = ParamSchema> {
   kind: string;
   doc: string;
   params: S;
-  /** For `--input PATH`: the parameter that receives the path, and whether this kind reads it. */
-  input?: { param: keyof S & string; accepts(path: string): boolean | Promise<boolean> };
+  /**
+   * For `--input PATH`: the parameter that receives the path, whether this kind reads it, and the layout
+   * it expects in words (listed when no kind accepts a path).
+   */
+  input?: { param: keyof S & string; accepts(path: string): boolean | Promise<boolean>; layout: string };
   open(params: ParamValues<S>): Promise<FrameSource>;
 }
 

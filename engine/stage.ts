@@ -23,6 +23,7 @@ import type { ParamSchema, ParamValues } from "./params.ts";
 import type { ModelCard } from "./model_card.ts";
 import type { GraphExtension } from "./onnx/inspect.ts";
 import type { Tensor } from "./tensor.ts";
+import type { SourceInfo } from "./source.ts";
 import { orderedMap } from "./ordered.ts";
 
 /** What a port carries; `when`/`unless` need a boolean slot. */
@@ -79,6 +80,12 @@ export interface StageContext<S extends ParamSchema = ParamSchema> {
   warn(message: string): void;
   /** Engine clock in milliseconds. */
   now(): number;
+  /** Ends the run cleanly after the frames in flight (e.g. the stdout reader went away). */
+  stop(reason: string): void;
+  /** Sets a value under `metrics` in the run's stats (scores write theirs when the stream ends). */
+  setMetric(name: string, value: unknown): void;
+  /** What the source said about its stream. */
+  source: SourceInfo;
   run: RunEnvironment;
 }
 
@@ -92,8 +99,11 @@ export interface StageDefinition<S extends ParamSchema = ParamSchema> {
   outputs: PortDecl[] | ((params: ParamValues<S>, env: StageEnvironment) => PortDecl[]);
   /** Cross-parameter checks at load time; throw a `TypeError` whose message names the parameter. */
   validate?(params: ParamValues<S>, env: StageEnvironment): void;
-  /** For sinks: the parameter that `--output` sets, and which outputs it accepts. */
-  output?: { param: keyof S & string; accepts(target: string): boolean };
+  /**
+   * For sinks: the parameter that `--output` sets, and which targets it accepts (`format` is `--format`,
+   * e.g. `labels` for raw label maps on stdout).
+   */
+  output?: { param: keyof S & string; accepts(target: string, format?: string): boolean };
   create(ctx: StageContext<S>): OperatorFunction<Frame, Frame> | Promise<OperatorFunction<Frame, Frame>>;
 }
 

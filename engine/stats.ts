@@ -27,6 +27,9 @@ export interface StatsReport {
   counters: Record<string, number>;
   metrics: Record<string, unknown>;
   interrupted: boolean;
+  stopped_by: string | null;
+  keyframe_ratio: number | null;
+  memory: { rss_mb_peak: number };
 }
 
 /**
@@ -77,6 +80,7 @@ export class StatsCollector {
   readonly metrics: Record<string, unknown> = {};
   frames = 0;
   dropped = 0;
+  peakRss = 0;
   peakInFlight = 0;
   modelRuns = 0;
   modelMs = 0;
@@ -84,6 +88,8 @@ export class StatsCollector {
   workers = 0;
   threads = 0;
   interrupted = false;
+  /** Why a stage ended the run early (e.g. "stdout was closed by its reader"). */
+  stoppedBy: string | undefined;
   startMs = 0;
   endMs = 0;
 
@@ -99,6 +105,11 @@ export class StatsCollector {
     entry.calls++;
     entry.msTotal += ms;
     this.stages.set(id, entry);
+  }
+
+  /** Samples the process's resident memory (cheap; called every few frames). */
+  sampleMemory(): void {
+    this.peakRss = Math.max(this.peakRss, Deno.memoryUsage().rss);
   }
 
   /** Adds to a named counter. */
@@ -135,6 +146,11 @@ export class StatsCollector {
       counters: Object.fromEntries(this.counters),
       metrics: this.metrics,
       interrupted: this.interrupted,
+      stopped_by: this.stoppedBy ?? null,
+      keyframe_ratio: this.counters.has("keyframes") && this.frames
+        ? round(this.counters.get("keyframes")! / this.frames, 4)
+        : null,
+      memory: { rss_mb_peak: round(this.peakRss / 2 ** 20, 1) },
     };
   }
 }

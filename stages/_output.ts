@@ -1,6 +1,7 @@
 /**
  * Byte outputs for sinks: a file or standard output (`-`), written with awaited writes so a slow disk or
- * a slow pipe reader stalls the graph instead of filling memory.
+ * a slow pipe reader stalls the graph instead of filling memory. A reader that goes away (EPIPE) is not an
+ * error: the output reports it once through `onReaderGone` and drops further writes.
  *
  * @module
  */
@@ -8,30 +9,55 @@ import { dirname } from "node:path";
 
 /** An open byte output. */
 export interface ByteOutput {
+  /** Writes all bytes; resolves when the file or pipe took them. */
   write(bytes: Uint8Array): Promise<void>;
+  /** True once the reader of a pipe went away. */
+  readonly gone: boolean;
   close(): Promise<void>;
 }
 
+function isBrokenPipe(error: unknown): boolean {
+  const e = error as { name?: string; code?: string; message?: string };
+  return e?.name === "BrokenPipe" || e?.code === "EPIPE" || /broken pipe|os error 32/i.test(e?.message ?? "");
+}
+
 /** Opens `path` for writing (creating its folder), or standard output for `-`. */
-export async function openByteOutput(path: string): Promise<ByteOutput> {
+export async function openByteOutput(path: string, onReaderGone?: () => void): Promise<ByteOutput> {
   const isStdout = path === "-";
   if (!isStdout) await Deno.mkdir(dirname(path), { recursive: true });
   const file = isStdout ? Deno.stdout : await Deno.open(path, { write: true, create: true, truncate: true });
-  const writer = file.writable.getWriter();
+  let gone = false;
   return {
-    write: (bytes) => writer.write(bytes),
-    async close() {
+    get gone() {
+      return gone;
+    },
+    async write(bytes) {
+      if (gone) return;
       try {
-        await writer.close();
-      } catch {
-        // Already closed (e.g. the reader went away).
+        let written = 0;
+        while (written < bytes.length) written += await file.write(bytes.subarray(written));
+      } catch (error) {
+        if (!isBrokenPipe(error)) throw error;
+        gone = true;
+        onReaderGone?.();
       }
+    },
+    close() {
+      if (!isStdout) {
+        try {
+          file.close();
+        } catch {
+          // Already closed.
+        }
+      }
+      return Promise.resolve();
     },
   };
 }
 
 /** A frame's output file stem: the source item's name without extension, else its zero-padded index. */
-export function frameStem(frame: { index: number; name?: string }): string {
-  if (frame.name) return frame.name.replace(/^.*\//, "").replace(/\.[^.]*$/, "");
-  return String(frame.index).padStart(6, "0");
+export function frameStem(frame: { index: number; name?: string; sequence?: string }): string {
+  if (frame.name) return frame.name.replace(/\.[^.]*$/, "").replaceAll("/", "_");
+  const index = String(frame.index).padStart(6, "0");
+  return frame.sequence ? `${frame.sequence}_${index}` : index;
 }

@@ -15,17 +15,17 @@ import { frameStem } from "./_output.ts";
 export const labelsPng = defineStage({
   kind: "labels-png",
   role: "sink",
-  doc: "Write label maps as indexed PNG files (one per frame)",
+  doc: "Write label maps as indexed PNG files (one per frame; pixel value = class id)",
   params: {
     dir: { type: "string", default: "out/labels", doc: "output folder" },
-    model: { type: "model", doc: "model whose card gives the palette (default: CamVid's)" },
+    model: { type: "model", doc: "model whose card gives the palette (default: the source's classes, else CamVid's)" },
   },
   inputs: [{ name: "labels", doc: "class id per pixel (uint8 [1,H,W] or [H,W])", type: "tensor" }],
   outputs: [],
   output: { param: "dir", accepts: (target) => target !== "-" && !/\.[A-Za-z0-9]{2,5}$/.test(target) },
   async create(ctx) {
     const palette = (ctx.params.model ? ctx.card(ctx.params.model).classes : undefined)?.palette ??
-      camvidClasses.palette;
+      ctx.source.classes?.palette ?? camvidClasses.palette;
     await Deno.mkdir(ctx.params.dir, { recursive: true });
     return perFrame(ctx, async (frame) => {
       const labels = readSlot<Tensor>(frame, ctx.inputs.labels!);

@@ -5,15 +5,41 @@
  */
 import { Registry } from "../engine/registry.ts";
 import { patternSource } from "../datasets/pattern.ts";
+import { camvidSource } from "../datasets/camvid.ts";
+import { cityscapesSource } from "../datasets/cityscapes.ts";
+import { davisSource } from "../datasets/davis.ts";
+import { imagesSource } from "../datasets/images.ts";
+import { videoSource } from "../datasets/video.ts";
+import { rawSource, y4mSource } from "../datasets/y4m_source.ts";
 import { segment } from "./segment.ts";
+import { score } from "./score.ts";
 import { jsonl } from "./encode_jsonl.ts";
 import { labelsPng } from "./encode_labels.ts";
+import { overlayPng } from "./encode_overlay.ts";
+import { videoSink } from "./encode_video.ts";
+import { labelsRaw, y4mSink } from "./encode_pipe.ts";
 
-/** A registry holding every built-in kind; add your own kinds to it before loading graphs. */
+/**
+ * A registry holding every built-in kind; add your own kinds to it before loading graphs.
+ * Sources are listed in the order `--input` tries them: streams and files first, dataset layouts, and a
+ * plain image folder last.
+ */
 export function builtinRegistry(): Registry {
   return new Registry()
+    .source(y4mSource)
+    .source(rawSource)
+    .source(videoSource)
+    .source(camvidSource)
+    .source(cityscapesSource)
+    .source(davisSource)
+    .source(imagesSource)
     .source(patternSource)
     .stage(segment)
-    .stage(jsonl)
-    .stage(labelsPng);
+    .stage(score)
+    .stage(labelsPng)
+    .stage(overlayPng)
+    .stage(videoSink)
+    .stage(y4mSink)
+    .stage(labelsRaw)
+    .stage(jsonl);
 }

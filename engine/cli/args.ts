@@ -12,6 +12,8 @@ export interface CliOptions {
   graphs: string[];
   input?: string;
   output?: string;
+  format?: string;
+  size?: string;
   models?: string;
   frames?: number;
   ep?: string;
@@ -35,8 +37,10 @@ usage:
   deno task describe <graph.yaml> [--dot]     show a graph's stages and slots (Graphviz with --dot)
 
 run options:
-  --input PATH|-          frames from a file, folder or stdin instead of the graph's source
-  --output DIR|FILE|-     where the first matching sink writes
+  --input PATH|-          frames from a video, image folder, dataset (CamVid, Cityscapes, DAVIS) or stdin (y4m)
+  --size WxH              the input is raw rgb24 frames of this size (with --input FILE|-)
+  --output DIR|FILE|-     where results go: a folder (label PNGs), a video (.mp4 .mkv .webm), a .y4m, '-' (y4m)
+  --format labels|y4m     with --output -: raw gray8 label maps instead of y4m
   --models SET            model set under models/ (synthetic, camvid, testing, ...)
   --frames N              stop after N frames
   --ep cpu|cuda|webgpu    execution provider; 'cuda!' fails instead of falling back to CPU
@@ -70,6 +74,8 @@ export function parseCli(argv: string[]): CliOptions {
       options: {
         input: { type: "string" },
         output: { type: "string" },
+        format: { type: "string" },
+        size: { type: "string" },
         models: { type: "string" },
         frames: { type: "string" },
         ep: { type: "string" },
@@ -101,6 +107,13 @@ export function parseCli(argv: string[]): CliOptions {
   if (values.input !== undefined) options.input = values.input;
   if (values.output !== undefined) options.output = values.output;
   if (values.models !== undefined) options.models = values.models;
+  if (values.format !== undefined) {
+    if (values.format !== "labels" && values.format !== "y4m") {
+      throw new UsageError(`'--format' must be 'y4m' or 'labels', got '${values.format}'`);
+    }
+    options.format = values.format;
+  }
+  if (values.size !== undefined) options.size = values.size;
   if (values.ep !== undefined) options.ep = values.ep;
   if (values.stats !== undefined) options.stats = values.stats;
   if (values.trace !== undefined) options.trace = values.trace;

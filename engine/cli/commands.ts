@@ -25,6 +25,8 @@ function loadOptions(options: CliOptions, registry: Registry): LoadOptions {
   if (options.models !== undefined) load.modelSet = options.models;
   if (options.input !== undefined) load.input = options.input;
   if (options.output !== undefined) load.output = options.output;
+  if (options.format !== undefined) load.format = options.format;
+  if (options.size !== undefined) load.size = options.size;
   return load;
 }
 

@@ -1,0 +1,83 @@
+/**
+ * The `video` sink: an overlay (or colour mask) video through ffmpeg (mp4/mkv/mov: H.264; webm: VP9).
+ * The encoder starts at the first frame; the file is finalised when the stream ends, when the run fails
+ * and on Ctrl-C (ffmpeg runs in its own process group, so the terminal's SIGINT does not cut it short:
+ * Segflow closes its input and waits for it to write the trailer).
+ *
+ * @module
+ */
+import { dirname } from "node:path";
+import { defineStage, perFrame, readSlot } from "../engine/stage.ts";
+import type { Tensor } from "../engine/tensor.ts";
+import type { RgbImage } from "../engine/frame.ts";
+import { InputError } from "../engine/errors.ts";
+import { collectStderr, spawnEncoder } from "../datasets/ffmpeg.ts";
+import { labelSize, renderLabels, type RenderStyle } from "./_render.ts";
+import { pictureParams, sinkPalette } from "./_palette.ts";
+
+/** Extensions the video sink writes. */
+export const videoOutputExtensions = [".mp4", ".mkv", ".mov", ".m4v", ".webm", ".avi"];
+
+/** The `video` sink kind. */
+export const videoSink = defineStage({
+  kind: "video",
+  role: "sink",
+  doc: "Write an overlay or colour-mask video with ffmpeg; finalised at the end and on Ctrl-C",
+  params: {
+    path: { type: "string", default: "out/video.mp4", doc: "output video file" },
+    fps: { type: "number", min: 0.1, doc: "frame rate (default: the source's)" },
+    ...pictureParams,
+  },
+  inputs: [
+    { name: "labels", doc: "class id per pixel (uint8 [1,H,W])", type: "tensor" },
+    { name: "image", doc: "the frame", type: "image" },
+  ],
+  outputs: [],
+  output: {
+    param: "path",
+    accepts: (target) => videoOutputExtensions.some((ext) => target.toLowerCase().endsWith(ext)),
+  },
+  async create(ctx) {
+    const table = sinkPalette(ctx, ctx.params.model);
+    const path = ctx.params.path;
+    await Deno.mkdir(dirname(path), { recursive: true });
+    let encoder:
+      | { child: Deno.ChildProcess; writer: WritableStreamDefaultWriter<Uint8Array>; stderr: Promise<string> }
+      | undefined;
+    let size = "";
+    const failure = async (what: string) => {
+      const reason = (await encoder?.stderr)?.split("\n").at(-1) || what;
+      return new InputError(`${path}: ffmpeg could not write the video (${reason})`);
+    };
+    ctx.onClose(async () => {
+      if (!encoder) return;
+      await encoder.writer.close().catch(() => {});
+      const status = await encoder.child.status;
+      if (!status.success) throw await failure(`exit code ${status.code}`);
+    });
+    return perFrame(ctx, async (frame) => {
+      const labels = readSlot<Tensor>(frame, ctx.inputs.labels!);
+      const image = readSlot<RgbImage>(frame, ctx.inputs.image!);
+      labelSize(labels, image);
+      if (!encoder) {
+        const child = spawnEncoder(path, image.width, image.height, ctx.params.fps ?? ctx.source.fps);
+        encoder = { child, writer: child.stdin.getWriter(), stderr: collectStderr(child) };
+        size = `${image.width}x${image.height}`;
+      } else if (size !== `${image.width}x${image.height}`) {
+        throw new RangeError(`frame is ${image.width}x${image.height} but the video is ${size}`);
+      }
+      const rgb = renderLabels(
+        image,
+        labels.data as Uint8Array,
+        table,
+        ctx.params.style as RenderStyle,
+        ctx.params.alpha,
+      );
+      try {
+        await encoder.writer.write(rgb);
+      } catch {
+        throw await failure("its input closed");
+      }
+    });
+  },
+});

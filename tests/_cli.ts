@@ -1,0 +1,88 @@
+/**
+ * Running the CLI (and shell pipelines around it) from tests.
+ *
+ * @module
+ */
+import { projectRoot } from "./_helpers.ts";
+
+/** What a finished command printed. */
+export interface CommandResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `deno run -A main.ts ...args` in the project root. */
+export async function cli(args: string[], stdin?: string): Promise<CommandResult> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "main.ts", ...args],
+    cwd: projectRoot,
+    stdin: stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (stdin !== undefined) {
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(stdin));
+    await writer.close();
+  }
+  const out = await child.output();
+  const decode = (b: Uint8Array) => new TextDecoder().decode(b);
+  return { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) };
+}
+
+/** Runs a bash command line in the project root; `SEGFLOW` in it expands to the CLI invocation. */
+export async function shell(command: string): Promise<CommandResult> {
+  const segflow = `'${Deno.execPath()}' run -A main.ts`;
+  const out = await new Deno.Command("bash", {
+    args: ["-o", "pipefail", "-c", command.replaceAll("SEGFLOW", segflow)],
+    cwd: projectRoot,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decode = (b: Uint8Array) => new TextDecoder().decode(b);
+  return { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) };
+}
+
+/** Number of frames ffprobe counts in a video file (decoding it: proves the file is playable). */
+export async function countVideoFrames(path: string): Promise<number> {
+  const out = await new Deno.Command("ffprobe", {
+    args: [
+      "-v",
+      "error",
+      "-count_frames",
+      "-select_streams",
+      "v:0",
+      "-show_entries",
+      "stream=nb_read_frames",
+      "-of",
+      "csv=p=0",
+      path,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (!out.success) throw new Error(`ffprobe failed on ${path}: ${new TextDecoder().decode(out.stderr).trim()}`);
+  return Number(new TextDecoder().decode(out.stdout).trim());
+}
+
+/** The shared data folder, and whether a dataset in it is present (tests say so when it is not). */
+export const sharedData = new URL("../../shared/data/", import.meta.url).pathname;
+
+/** True when `../shared/data/<relative>` exists; logs a clear note when it does not. */
+export function sharedDataPresent(relative: string): boolean {
+  try {
+    Deno.statSync(`${sharedData}${relative}`);
+    return true;
+  } catch {
+    console.warn(`SKIPPED: ${sharedData}${relative} is missing (shared data not available on this machine)`);
+    return false;
+  }
+}
+
+/** The single `error: ...` line of a command's stderr (warnings may precede it); fails if there are more. */
+export function errorLine(stderr: string): string {
+  const lines = stderr.split("\n").filter((l) => l.startsWith("error:"));
+  if (lines.length !== 1) throw new Error(`expected one 'error:' line, got ${lines.length}:\n${stderr}`);
+  return lines[0]!;
+}

@@ -1,0 +1,166 @@
+import assert from "node:assert/strict";
+import { cli, countVideoFrames, errorLine, shell } from "./_cli.ts";
+import { encodeRgbPng } from "../datasets/png.ts";
+
+const tiny = ["--set", "source.width=64", "--set", "source.height=48", "--quiet"];
+
+Deno.test("cli: y4m from ffmpeg on stdin -> y4m on stdout -> ffmpeg mp4 (the README's round trip)", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const result = await shell(
+      `ffmpeg -v error -f lavfi -i testsrc=size=96x64:rate=10 -frames:v 12 -pix_fmt yuv420p -f yuv4mpegpipe - ` +
+        `| SEGFLOW run graphs/per-frame.yaml --input - --output - --quiet --stats ${dir}/s.json ` +
+        `| ffmpeg -v error -y -f yuv4mpegpipe -i - ${dir}/out.mp4`,
+    );
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(await countVideoFrames(`${dir}/out.mp4`), 12);
+    assert.equal(JSON.parse(await Deno.readTextFile(`${dir}/s.json`)).frames, 12);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("cli: raw rgb24 on stdin with --size, raw gray8 labels out with --format labels", async () => {
+  const result = await shell(
+    `head -c ${3 * 32 * 16 * 3} /dev/zero | SEGFLOW run graphs/per-frame.yaml --input - --size 32x16 ` +
+      `--output - --format labels --quiet | wc -c`,
+  );
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(Number(result.stdout.trim()), 3 * 32 * 16);
+});
+
+Deno.test("cli: a truncated y4m stream fails naming the frame, and the frames before it are written", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const frame = 32 * 16 + 2 * 16 * 8;
+    const header = "YUV4MPEG2 W32 H16 F10:1 Ip C420jpeg\n";
+    await Deno.writeFile(
+      `${dir}/in.y4m`,
+      new Uint8Array([
+        ...new TextEncoder().encode(header),
+        ...[0, 1, 2].flatMap(() => [...new TextEncoder().encode("FRAME\n"), ...new Uint8Array(frame).fill(100)]),
+        ...new TextEncoder().encode("FRAME\n"),
+        ...new Uint8Array(frame / 2),
+      ]),
+    );
+    const result = await cli([
+      "run",
+      "graphs/per-frame.yaml",
+      "--input",
+      `${dir}/in.y4m`,
+      "--output",
+      `${dir}/labels`,
+      "--quiet",
+    ]);
+    assert.equal(result.code, 1);
+    assert.equal(
+      errorLine(result.stderr),
+      `error: ${dir}/in.y4m: frame 3 is truncated (${frame / 2} of ${frame} bytes)`,
+    );
+    assert.deepEqual([...Deno.readDirSync(`${dir}/labels`)].map((e) => e.name).sort(), [
+      "000000.png",
+      "000001.png",
+      "000002.png",
+    ]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("cli: bad folders: a corrupt image names the file; an empty or unknown folder lists the layouts tried", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.mkdir(`${dir}/frames`);
+    await Deno.writeFile(`${dir}/frames/001.png`, encodeRgbPng(new Uint8Array(8 * 8 * 3), 8, 8));
+    await Deno.writeFile(`${dir}/frames/002.png`, new TextEncoder().encode("not a png at all"));
+    const corrupt = await cli([
+      "run",
+      "graphs/per-frame.yaml",
+      "--input",
+      `${dir}/frames`,
+      "--output",
+      `${dir}/o`,
+      "--quiet",
+    ]);
+    assert.equal(corrupt.code, 1);
+    assert.match(errorLine(corrupt.stderr), new RegExp(`^error: ${dir}/frames/002\\.png: not a readable image \\(`));
+    assert.ok(Deno.statSync(`${dir}/o/001.png`).isFile, "the frame before the corrupt one was written");
+
+    await Deno.mkdir(`${dir}/empty/sub`, { recursive: true });
+    const empty = await cli(["run", "graphs/per-frame.yaml", "--input", `${dir}/empty`, "--quiet"]);
+    assert.equal(empty.code, 1);
+    assert.match(
+      errorLine(empty.stderr),
+      /no PNG or JPEG images in the folder, and no dataset layout recognised \(tried camvid: .*; cityscapes: .*; davis: .*\)$/,
+    );
+
+    const unknown = await cli(["run", "graphs/per-frame.yaml", "--input", `${dir}/nothing.xyz`, "--quiet"]);
+    assert.equal(unknown.code, 1);
+    assert.match(
+      unknown.stderr,
+      /no such file or folder\): no source reads it; tried y4m: .*video: .*camvid: .*images: /,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("cli: an unreadable video fails with one line naming the file", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/broken.mp4`, "this is not a video");
+    const result = await cli(["run", "graphs/per-frame.yaml", "--input", `${dir}/broken.mp4`, "--quiet"]);
+    assert.equal(result.code, 1);
+    assert.match(errorLine(result.stderr), new RegExp(`^error: ${dir}/broken\\.mp4: not a readable video \\(.+\\)$`));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("cli: a reader that closes stdout early (EPIPE) ends the run cleanly", async () => {
+  const result = await shell(
+    `SEGFLOW run graphs/per-frame.yaml --set source.frames=500 ${
+      tiny.join(" ")
+    } --output - | head -c 2000 > /dev/null; ` +
+      `echo "exit=\${PIPESTATUS[0]}"`,
+  );
+  assert.match(result.stdout, /exit=0/, result.stderr);
+  assert.doesNotMatch(result.stderr, /error/);
+});
+
+Deno.test("cli: Ctrl-C during a video write leaves a playable file and writes the stats", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        "main.ts",
+        "run",
+        "graphs/per-frame.yaml",
+        "--set",
+        "source.frames=100000",
+        "--set",
+        "execution.realtime=true",
+        "--output",
+        `${dir}/out.mp4`,
+        "--stats",
+        `${dir}/stats.json`,
+        "--quiet",
+      ],
+      cwd: new URL("..", import.meta.url).pathname,
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    await new Promise((r) => setTimeout(r, 2500));
+    child.kill("SIGINT");
+    const out = await child.output();
+    assert.equal(out.code, 130, new TextDecoder().decode(out.stderr));
+    const stats = JSON.parse(await Deno.readTextFile(`${dir}/stats.json`));
+    assert.equal(stats.interrupted, true);
+    assert.ok(stats.frames > 5, `${stats.frames} frames`);
+    assert.equal(await countVideoFrames(`${dir}/out.mp4`), stats.frames);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
