@@ -94,11 +94,12 @@ Deno.test("cli: bad folders: a corrupt image names the file; an empty or unknown
       /no PNG or JPEG images in the folder, and no dataset layout recognised \(tried camvid: .*; cityscapes: .*; davis: .*\)$/,
     );
 
-    const unknown = await cli(["run", "graphs/per-frame.yaml", "--input", `${dir}/nothing.xyz`, "--quiet"]);
+    await Deno.writeTextFile(`${dir}/notes.txt`, "hello");
+    const unknown = await cli(["run", "graphs/per-frame.yaml", "--input", `${dir}/notes.txt`, "--quiet"]);
     assert.equal(unknown.code, 1);
     assert.match(
-      unknown.stderr,
-      /no such file or folder\): no source reads it; tried y4m: .*video: .*camvid: .*images: /,
+      errorLine(unknown.stderr),
+      /notes\.txt': no source reads it; tried y4m: .*video: .*camvid: .*images: /,
     );
   } finally {
     await Deno.remove(dir, { recursive: true });
