@@ -119,7 +119,7 @@ async function validateGraph(yaml: YamlSource, options: LoadOptions): Promise<Lo
   const ids = new Set<string>(["source", "execution"]);
   const stages = readStageList(yaml, yaml.get(root, "stages"), "stage", options.registry, env, slotTypes, ids, models);
   const sinks = readStageList(yaml, yaml.get(root, "sinks"), "sink", options.registry, env, slotTypes, ids, models);
-  if (options.output !== undefined) routeOutput(options.output, options.format, sinks, options.registry);
+  if (options.output !== undefined) routeOutput(options.output, options.format, sinks, options.registry, slotTypes);
 
   return {
     file: resolve(file),
@@ -328,8 +328,8 @@ function readStageList(
     } catch (error) {
       throw yaml.error(item, `${role} '${id}': ${(error as Error).message}`);
     }
-    const inputs = bindPorts(yaml, yaml.get(item, "in"), inputPorts, `${role} '${id}'`, "in", item);
-    const outputs = bindPorts(yaml, yaml.get(item, "out"), outputPorts, `${role} '${id}'`, "out", item);
+    const inputs = bindPorts(yaml, yaml.get(item, "in"), inputPorts, `${role} '${id}'`, "in", item, slotTypes);
+    const outputs = bindPorts(yaml, yaml.get(item, "out"), outputPorts, `${role} '${id}'`, "out", item, new Map());
 
     for (const port of inputPorts) {
       const slot = inputs[port.name];
@@ -374,7 +374,10 @@ function checkReadable(
   }
 }
 
-/** Normalises `in`/`out` (omitted, a slot name, a list, or a port -> slot map) to port -> slot. */
+/**
+ * Normalises `in`/`out` (omitted, a slot name, a list, or a port -> slot map) to port -> slot. When `in`
+ * is omitted, each port reads the slot of its own name (optional ports only if that slot exists).
+ */
 function bindPorts(
   yaml: YamlSource,
   node: Node | undefined,
@@ -382,12 +385,13 @@ function bindPorts(
   who: string,
   key: "in" | "out",
   item: Node,
+  available: ReadonlyMap<string, unknown>,
 ): Record<string, string> {
   const bound: Record<string, string> = {};
   const value = node ? yaml.value(node) : undefined;
   const portNames = ports.map((p) => p.name);
   if (value === undefined || value === null) {
-    for (const port of ports) if (!port.optional) bound[port.name] = port.name;
+    for (const port of ports) if (!port.optional || available.has(port.name)) bound[port.name] = port.name;
   } else if (typeof value === "string") {
     const first = ports[0];
     if (!first) throw yaml.error(node, `${who} has no ${key === "in" ? "inputs" : "outputs"} to bind`);
@@ -429,7 +433,13 @@ function bindPorts(
 }
 
 /** Points `--output` at the first sink that accepts it, or adds the default sink for that target. */
-function routeOutput(target: string, format: string | undefined, sinks: StageNode[], registry: Registry): void {
+function routeOutput(
+  target: string,
+  format: string | undefined,
+  sinks: StageNode[],
+  registry: Registry,
+  available: ReadonlyMap<string, unknown>,
+): void {
   for (const sink of sinks) {
     const output = sink.definition.output;
     if (output && output.accepts(target, format)) {
@@ -443,7 +453,13 @@ function routeOutput(target: string, format: string | undefined, sinks: StageNod
     const inputs = typeof definition.inputs === "function" ? undefined : definition.inputs;
     if (!inputs) continue;
     const bound: Record<string, string> = {};
-    for (const port of inputs) if (!port.optional) bound[port.name] = port.name;
+    for (const port of inputs) if (!port.optional || available.has(port.name)) bound[port.name] = port.name;
+    const missing = inputs.find((port) => !port.optional && !available.has(port.name));
+    if (missing) {
+      throw new UsageError(
+        `--output '${target}': the '${definition.kind}' sink needs slot '${missing.name}', which no stage writes`,
+      );
+    }
     sinks.push({
       id: definition.kind,
       kind: definition.kind,

@@ -8,11 +8,9 @@
  */
 import { defineStage, perFrame, readSlot } from "../engine/stage.ts";
 import type { Tensor } from "../engine/tensor.ts";
-import type { RgbImage } from "../engine/frame.ts";
 import { formatY4mHeader, rgbToYuv420 } from "../datasets/y4m.ts";
 import { openByteOutput } from "./_output.ts";
-import { labelSize, renderLabels, type RenderStyle } from "./_render.ts";
-import { pictureParams, sinkPalette } from "./_palette.ts";
+import { pictureParams, renderFrame, sinkPalette } from "./_picture.ts";
 
 const frameMarker = new TextEncoder().encode("FRAME\n");
 const readerGone = "the output's reader closed it";
@@ -24,7 +22,12 @@ export const y4mSink = defineStage({
   doc: "Write colour labels or overlays as YUV4MPEG2 to a file or stdout",
   params: { path: { type: "string", default: "-", doc: "file, or '-' for stdout" }, ...pictureParams },
   inputs: [
-    { name: "labels", doc: "class id per pixel (uint8 [1,H,W])", type: "tensor" },
+    {
+      name: "labels",
+      doc: "class id per pixel (uint8 [1,H,W]); unbound: the frame is written as it is",
+      type: "tensor",
+      optional: true,
+    },
     { name: "image", doc: "the frame", type: "image" },
   ],
   outputs: [],
@@ -40,24 +43,15 @@ export const y4mSink = defineStage({
     let size = "";
     return perFrame(ctx, async (frame) => {
       if (output.gone) return;
-      const labels = readSlot<Tensor>(frame, ctx.inputs.labels!);
-      const image = readSlot<RgbImage>(frame, ctx.inputs.image!);
-      labelSize(labels, image);
+      const image = renderFrame(ctx, frame, table, ctx.params.style, ctx.params.alpha);
       if (!size) {
         size = `${image.width}x${image.height}`;
         await output.write(new TextEncoder().encode(formatY4mHeader(image.width, image.height, ctx.source.fps)));
       } else if (size !== `${image.width}x${image.height}`) {
         throw new RangeError(`frame is ${image.width}x${image.height} but the y4m stream is ${size}`);
       }
-      const rgb = renderLabels(
-        image,
-        labels.data as Uint8Array,
-        table,
-        ctx.params.style as RenderStyle,
-        ctx.params.alpha,
-      );
       await output.write(frameMarker);
-      await output.write(rgbToYuv420(rgb, image.width, image.height));
+      await output.write(rgbToYuv420(image.data, image.width, image.height));
     });
   },
 });

@@ -7,13 +7,10 @@
  * @module
  */
 import { dirname } from "node:path";
-import { defineStage, perFrame, readSlot } from "../engine/stage.ts";
-import type { Tensor } from "../engine/tensor.ts";
-import type { RgbImage } from "../engine/frame.ts";
+import { defineStage, perFrame } from "../engine/stage.ts";
 import { InputError } from "../engine/errors.ts";
 import { collectStderr, spawnEncoder } from "../datasets/ffmpeg.ts";
-import { labelSize, renderLabels, type RenderStyle } from "./_render.ts";
-import { pictureParams, sinkPalette } from "./_palette.ts";
+import { pictureParams, renderFrame, sinkPalette } from "./_picture.ts";
 
 /** Extensions the video sink writes. */
 export const videoOutputExtensions = [".mp4", ".mkv", ".mov", ".m4v", ".webm", ".avi"];
@@ -29,7 +26,12 @@ export const videoSink = defineStage({
     ...pictureParams,
   },
   inputs: [
-    { name: "labels", doc: "class id per pixel (uint8 [1,H,W])", type: "tensor" },
+    {
+      name: "labels",
+      doc: "class id per pixel (uint8 [1,H,W]); unbound: the frame is written as it is",
+      type: "tensor",
+      optional: true,
+    },
     { name: "image", doc: "the frame", type: "image" },
   ],
   outputs: [],
@@ -56,9 +58,7 @@ export const videoSink = defineStage({
       if (!status.success) throw await failure(`exit code ${status.code}`);
     });
     return perFrame(ctx, async (frame) => {
-      const labels = readSlot<Tensor>(frame, ctx.inputs.labels!);
-      const image = readSlot<RgbImage>(frame, ctx.inputs.image!);
-      labelSize(labels, image);
+      const image = renderFrame(ctx, frame, table, ctx.params.style, ctx.params.alpha);
       if (!encoder) {
         const child = spawnEncoder(path, image.width, image.height, ctx.params.fps ?? ctx.source.fps);
         encoder = { child, writer: child.stdin.getWriter(), stderr: collectStderr(child) };
@@ -66,15 +66,8 @@ export const videoSink = defineStage({
       } else if (size !== `${image.width}x${image.height}`) {
         throw new RangeError(`frame is ${image.width}x${image.height} but the video is ${size}`);
       }
-      const rgb = renderLabels(
-        image,
-        labels.data as Uint8Array,
-        table,
-        ctx.params.style as RenderStyle,
-        ctx.params.alpha,
-      );
       try {
-        await encoder.writer.write(rgb);
+        await encoder.writer.write(image.data);
       } catch {
         throw await failure("its input closed");
       }
