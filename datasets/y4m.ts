@@ -82,41 +82,59 @@ function fpsFraction(fps: number): [number, number] {
   return [Math.round(fps * 1000), 1000];
 }
 
-const clamp = (v: number) => (v < 0 ? 0 : v > 255 ? 255 : v);
+/** Per-byte lookup tables for YUV -> RGB (BT.601), in the stream's range. */
+function yuvTables(fullRange: boolean) {
+  const y = new Float64Array(256);
+  const rv = new Float64Array(256);
+  const gu = new Float64Array(256);
+  const gv = new Float64Array(256);
+  const bu = new Float64Array(256);
+  // Limited range maps Y 16..235 and C 16..240 to full scale.
+  const ys = fullRange ? 1 : 255 / 219;
+  const cs = fullRange ? 1 : 255 / 224;
+  for (let i = 0; i < 256; i++) {
+    const c = (i - 128) * cs;
+    y[i] = (i - (fullRange ? 0 : 16)) * ys;
+    rv[i] = 1.402 * c;
+    gu[i] = -0.344136 * c;
+    gv[i] = -0.714136 * c;
+    bu[i] = 1.772 * c;
+  }
+  return { y, rv, gu, gv, bu };
+}
+
+const tables = { full: yuvTables(true), limited: yuvTables(false) };
 
 /** Converts one y4m frame's planes to interleaved RGB. */
 export function yuvToRgb(planes: Uint8Array, h: Y4mHeader): Uint8Array {
   const { width, height } = h;
-  const rgb = new Uint8Array(width * height * 3);
+  // Stores into a clamped array round and clamp to 0..255 natively.
+  const rgb = new Uint8ClampedArray(width * height * 3);
+  const t = h.fullRange ? tables.full : tables.limited;
   const luma = width * height;
-  const cw = h.chroma === "420" ? Math.ceil(width / 2) : width;
-  const ch = h.chroma === "420" ? Math.ceil(height / 2) : height;
+  if (h.chroma === "mono") {
+    for (let p = 0, i = 0; p < luma; p++, i += 3) rgb[i] = rgb[i + 1] = rgb[i + 2] = t.y[planes[p]!]!;
+    return new Uint8Array(rgb.buffer);
+  }
+  const subsampled = h.chroma === "420";
+  const cw = subsampled ? Math.ceil(width / 2) : width;
+  const ch = subsampled ? Math.ceil(height / 2) : height;
   const uOffset = luma;
   const vOffset = luma + cw * ch;
-  // BT.601 coefficients; limited range maps Y 16..235 and C 16..240 to full scale.
-  const ys = h.fullRange ? 1 : 255 / 219;
-  const cs = h.fullRange ? 1 : 255 / 224;
-  const y0 = h.fullRange ? 0 : 16;
   for (let y = 0; y < height; y++) {
-    const crow = (h.chroma === "420" ? y >> 1 : y) * cw;
-    for (let x = 0; x < width; x++) {
-      const Y = (planes[y * width + x]! - y0) * ys;
-      let r = Y, g = Y, b = Y;
-      if (h.chroma !== "mono") {
-        const c = crow + (h.chroma === "420" ? x >> 1 : x);
-        const U = (planes[uOffset + c]! - 128) * cs;
-        const V = (planes[vOffset + c]! - 128) * cs;
-        r = Y + 1.402 * V;
-        g = Y - 0.344136 * U - 0.714136 * V;
-        b = Y + 1.772 * U;
-      }
-      const p = 3 * (y * width + x);
-      rgb[p] = clamp(Math.round(r));
-      rgb[p + 1] = clamp(Math.round(g));
-      rgb[p + 2] = clamp(Math.round(b));
+    const crow = (subsampled ? y >> 1 : y) * cw;
+    let i = 3 * y * width;
+    for (let x = 0; x < width; x++, i += 3) {
+      const c = crow + (subsampled ? x >> 1 : x);
+      const u = planes[uOffset + c]!;
+      const v = planes[vOffset + c]!;
+      const Y = t.y[planes[y * width + x]!]!;
+      rgb[i] = Y + t.rv[v]!;
+      rgb[i + 1] = Y + t.gu[u]! + t.gv[v]!;
+      rgb[i + 2] = Y + t.bu[u]!;
     }
   }
-  return rgb;
+  return new Uint8Array(rgb.buffer);
 }
 
 /** Converts interleaved RGB to limited-range BT.601 4:2:0 planes (chroma averaged over 2x2 blocks). */
@@ -127,31 +145,22 @@ export function rgbToYuv420(rgb: Uint8Array, width: number, height: number): Uin
   const uOffset = width * height;
   const vOffset = uOffset + cw * ch;
   for (let p = 0, i = 0; p < width * height; p++, i += 3) {
-    const r = rgb[i]!, g = rgb[i + 1]!, b = rgb[i + 2]!;
-    out[p] = (16 + (65.738 * r + 129.057 * g + 25.064 * b) / 256 + 0.5) | 0;
+    out[p] = (16.5 + (65.738 * rgb[i]! + 129.057 * rgb[i + 1]! + 25.064 * rgb[i + 2]!) / 256) | 0;
   }
   for (let cy = 0; cy < ch; cy++) {
+    const y0 = 2 * cy;
+    const y1 = Math.min(y0 + 1, height - 1);
     for (let cx = 0; cx < cw; cx++) {
-      let r = 0, g = 0, b = 0, n = 0;
-      for (let dy = 0; dy < 2; dy++) {
-        const y = 2 * cy + dy;
-        if (y >= height) continue;
-        for (let dx = 0; dx < 2; dx++) {
-          const x = 2 * cx + dx;
-          if (x >= width) continue;
-          const i = 3 * (y * width + x);
-          r += rgb[i]!;
-          g += rgb[i + 1]!;
-          b += rgb[i + 2]!;
-          n++;
-        }
-      }
-      r /= n;
-      g /= n;
-      b /= n;
-      const c = cy * cw + cx;
-      out[uOffset + c] = (128 + (-37.945 * r - 74.494 * g + 112.439 * b) / 256 + 0.5) | 0;
-      out[vOffset + c] = (128 + (112.439 * r - 94.154 * g - 18.285 * b) / 256 + 0.5) | 0;
+      const x0 = 2 * cx;
+      const x1 = Math.min(x0 + 1, width - 1);
+      // Blocks on an odd-sized edge repeat their last row or column.
+      const a = 3 * (y0 * width + x0), b = 3 * (y0 * width + x1), c = 3 * (y1 * width + x0), d = 3 * (y1 * width + x1);
+      const r = (rgb[a]! + rgb[b]! + rgb[c]! + rgb[d]!) / 4;
+      const g = (rgb[a + 1]! + rgb[b + 1]! + rgb[c + 1]! + rgb[d + 1]!) / 4;
+      const bl = (rgb[a + 2]! + rgb[b + 2]! + rgb[c + 2]! + rgb[d + 2]!) / 4;
+      const k = cy * cw + cx;
+      out[uOffset + k] = (128.5 + (-37.945 * r - 74.494 * g + 112.439 * bl) / 256) | 0;
+      out[vOffset + k] = (128.5 + (112.439 * r - 94.154 * g - 18.285 * bl) / 256) | 0;
     }
   }
   return out;

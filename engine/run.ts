@@ -238,7 +238,7 @@ async function streamFrames(
       next: (frame: Frame) => {
         const exit = now();
         stats.frames++;
-        if ((stats.frames & 15) === 1) stats.sampleMemory();
+        if ((stats.frames & 15) === 0) stats.sampleMemory();
         stats.latency.add(exit - frame.admittedAt);
         trace?.span({
           name: `frame ${frame.index}`,

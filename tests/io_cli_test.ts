@@ -165,3 +165,24 @@ Deno.test("cli: Ctrl-C during a video write leaves a playable file and writes th
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("cli: with a slow reader on stdout the engine's memory stays flat (1,200 frames)", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const slowReader =
+      "import sys, time\nwhile True:\n    d = sys.stdin.buffer.read(16384)\n    if not d: break\n    time.sleep(0.001)";
+    const result = await shell(
+      `SEGFLOW run graphs/tools/passthrough.yaml --set source.frames=1200 --set source.width=160 --set source.height=120 ` +
+        `--output - --quiet --stats ${dir}/s.json | python3 -c '${slowReader}'`,
+    );
+    assert.equal(result.code, 0, result.stderr);
+    const stats = JSON.parse(await Deno.readTextFile(`${dir}/s.json`));
+    assert.equal(stats.frames, 1200);
+    assert.ok(stats.peak_in_flight <= stats.max_in_flight);
+    // Buffering the 1,136 frames after warm-up would take ~100 MB (RGB + YUV per frame); allow for V8 slack.
+    const growth = stats.memory.rss_mb_peak - stats.memory.rss_mb_warm;
+    assert.ok(growth < 64, `RSS grew ${growth.toFixed(1)} MB after warm-up`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
