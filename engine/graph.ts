@@ -432,7 +432,10 @@ function bindPorts(
   return bound;
 }
 
-/** Points `--output` at the first sink that accepts it, or adds the default sink for that target. */
+/**
+ * Points `--output` at the first sink that accepts it; otherwise the sink kind that writes such a target
+ * replaces the graph's primary output (its first sink with an output), or is added if it has none.
+ */
 function routeOutput(
   target: string,
   format: string | undefined,
@@ -460,15 +463,26 @@ function routeOutput(
         `--output '${target}': the '${definition.kind}' sink needs slot '${missing.name}', which no stage writes`,
       );
     }
-    sinks.push({
-      id: definition.kind,
+    // The new sink takes the place of the graph's primary output (its first sink with an output), keeping
+    // that sink's shared settings (style, palette, ...).
+    const primary = sinks.findIndex((sink) => sink.definition.output);
+    const replaced = primary >= 0 ? sinks[primary] : undefined;
+    if (replaced) {
+      for (const [key, value] of Object.entries(replaced.params)) {
+        if (key in definition.params && key !== definition.output.param && value !== undefined) params[key] = value;
+      }
+    }
+    const node: StageNode = {
+      id: replaced?.id ?? definition.kind,
       kind: definition.kind,
       role: "sink",
       definition,
       params,
       inputs: bound,
       outputs: {},
-    });
+    };
+    if (replaced) sinks[primary] = node;
+    else sinks.push(node);
     return;
   }
   const what = format ? ` with --format ${format}` : "";
