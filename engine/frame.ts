@@ -45,6 +45,8 @@ export interface Frame extends FrameInit {
   slots: Map<string, SlotValue>;
   /** Engine clock (ms) when the frame was admitted, for latency. */
   admittedAt: number;
+  /** Milliseconds each stage spent on this frame, by stage id. */
+  timings: Record<string, number>;
 }
 
 /** Slot names every frame provides before any stage runs. */

@@ -135,6 +135,7 @@ export async function runGraph(graph: LoadedGraph, options: RunOptions = {}): Pr
         count: (counter, amount) => stats.count(counter, amount),
         record: (frame, startMs, endMs) => {
           stats.recordStage(node.id, endMs - startMs);
+          frame.timings[node.id] = Math.round((endMs - startMs) * 1000) / 1000;
           trace?.span({
             name: node.id,
             category: node.kind,
@@ -225,6 +226,7 @@ async function streamFrames(
         stream: init.sequence ?? source.info.name,
         slots: new Map(),
         admittedAt: now(),
+        timings: {},
       };
       // Admission can be triggered from inside a frame's exit; deferring avoids re-entering the operators.
       queueMicrotask(() => input.next(frame));

@@ -1,6 +1,7 @@
 /**
- * The `jsonl` sink: one JSON object per frame (index, timestamp, name, latency so far, and the frame's
- * scalar slots: decisions, key-frame flags, scores; tensors as their shape), to a file or stdout.
+ * The `jsonl` sink: one JSON object per frame (index, timestamp, name, latency so far, each stage's time,
+ * and the frame's scalar slots: decisions, key-frame flags, scores; tensors as their shape), to a file or
+ * stdout.
  *
  * @module
  */
@@ -31,6 +32,7 @@ export const jsonl = defineStage({
         timestamp: frame.timestamp,
         ...(frame.name ? { name: frame.name } : {}),
         latency_ms: Math.round((ctx.now() - frame.admittedAt) * 100) / 100,
+        timings_ms: frame.timings,
         slots,
       };
       await output.write(encoder.encode(JSON.stringify(record) + "\n"));
