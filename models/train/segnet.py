@@ -15,8 +15,8 @@ STD = (0.29, 0.30, 0.30)
 
 # (channels, number of extra 3x3 convs) per part. stem = [c_s2, c_s4]; stages = [(c, n)] for S1, S2, S3.
 ARCHS = {
-    "seg": dict(stem=(24, 32), s1=(64, 2), s2=(128, 2), s3=(192, 2)),
-    "seg-lite": dict(stem=(16, 24), s1=(40, 1), s2=(80, 1), s3=(112, 1)),
+    "seg": dict(stem=(24, 48), s1=(80, 2), s2=(128, 3), s3=(192, 2)),
+    "seg-lite": dict(stem=(16, 32), s1=(48, 1), s2=(96, 1), s3=(128, 1)),
 }
 
 

@@ -1,0 +1,195 @@
+#!/usr/bin/python3
+"""Write the YAML card next to every exported CamVid .onnx from <arch>.train.json and engine --stats JSON.
+
+  /usr/bin/python3 models/train/make_cards.py --out models/camvid --seg-stats /tmp/seg-val.json \
+      --lite-stats /tmp/seg-lite-val.json
+
+Metrics come from the engine's evaluation on the val clip (never from python).
+"""
+import argparse
+import json
+import os
+
+NAMES = ["Sky", "Building", "Pole", "Road", "Pavement", "Tree", "SignSymbol", "Fence", "Car", "Pedestrian",
+         "Bicyclist"]
+PALETTE = [[128, 128, 128], [128, 0, 0], [192, 192, 128], [128, 64, 128], [60, 40, 222], [128, 128, 0],
+           [192, 128, 128], [64, 64, 128], [64, 0, 128], [64, 64, 0], [0, 128, 192]]
+
+
+def find_metrics(d):
+    if isinstance(d, dict):
+        if "miou" in d and "per_class_iou" in d:
+            return d
+        for v in d.values():
+            r = find_metrics(v)
+            if r:
+                return r
+    return None
+
+
+def tensor(name, dtype, layout, shape, stride=None):
+    t = {"name": name, "dtype": dtype, "layout": layout, "shape": shape}
+    if stride:
+        t["stride"] = stride
+    return t
+
+
+IMAGE = tensor("image", "uint8", "NHWC", [1, "H", "W", 3])
+
+
+def y(v, ind=0):
+    """Tiny YAML emitter (flow lists for numbers/short lists, block style for the rest)."""
+    pad = "  " * ind
+    if isinstance(v, dict):
+        out = []
+        for k, x in v.items():
+            if isinstance(x, (dict,)) or (isinstance(x, list) and x and isinstance(x[0], (dict, list))):
+                out.append(f"{pad}{k}:\n{y(x, ind + 1)}")
+            else:
+                out.append(f"{pad}{k}: {scalar(x)}")
+        return "\n".join(out)
+    if isinstance(v, list):
+        out = []
+        for x in v:
+            if isinstance(x, dict):
+                inner = y(x, ind + 1).split("\n")
+                out.append(f"{pad}- {inner[0].strip()}\n" + "\n".join(inner[1:]) if len(inner) > 1 else f"{pad}- {inner[0].strip()}")
+            else:
+                out.append(f"{pad}- {scalar(x)}")
+        return "\n".join(out)
+    return pad + scalar(v)
+
+
+def scalar(x):
+    if isinstance(x, list):
+        return "[" + ", ".join(scalar(e) for e in x) + "]"
+    if x is None:
+        return "null"
+    if isinstance(x, bool):
+        return "true" if x else "false"
+    if isinstance(x, float):
+        return f"{x:.4f}".rstrip("0").rstrip(".") if abs(x) >= 1e-4 else "0"
+    if isinstance(x, int):
+        return str(x)
+    s = str(x)
+    if any(c in s for c in ":#[]{},&*!|>'\"%@`") or s != s.strip():
+        return json.dumps(s)
+    return s
+
+
+def metrics_block(stats_path):
+    if not stats_path or not os.path.exists(stats_path):
+        return None
+    st = json.load(open(stats_path))
+    m = find_metrics(st)
+    per = m["per_class_iou"]
+    return {
+        "miou_val": round(m["miou"], 4),
+        "pixel_acc_val": round(m["pixel_acc"], 4),
+        "mean_class_acc_val": round(m["mean_class_acc"], 4) if m.get("mean_class_acc") is not None else None,
+        "per_class_iou_val": {k: (round(v, 4) if v is not None else None) for k, v in per.items()},
+        "eval": "deno task run graphs/per-frame.yaml --models camvid --input ../shared/data/camvid/val "
+                "(101 frames, 15 Hz clip, void ignored)",
+        "fps_cpu_2cores": round(st.get("fps", 0), 1),
+    }
+
+
+def write(out, name, task, desc, inputs, outputs, train, gflops, metrics=None, notes=None):
+    card = {
+        "name": name, "task": task, "description": desc, "file": f"{name}.onnx",
+        "inputs": inputs, "outputs": outputs, "multiple_of": 8,
+        "classes": {"names": NAMES, "palette": PALETTE, "ignore": 11},
+        "cost": {"gflops": gflops, "at": [360, 480]},
+        "training": {"command": train["command"], "data": "../shared/data/camvid train/ + trainannot/ (367 frames)",
+                     "epochs": train["epochs"], "seconds": train["train_seconds"], "seed": train["seed"]},
+    }
+    if metrics:
+        card["metrics"] = metrics
+    if notes:
+        card["notes"] = notes
+    import textwrap
+    card["description"] = "@DESC@"
+    wrapped = "\n".join("  " + ln for ln in textwrap.wrap(desc, 110, break_on_hyphens=False))
+    lines = y(card).replace("description: \"@DESC@\"", "description: >-\n" + wrapped).split("\n")
+    path = os.path.join(out, f"{name}.yaml")
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print("wrote", path)
+
+
+def stage_costs(arch):
+    """GFLOPs (2 x conv MACs) of each Clockwork stage and of the head at 360x480, from the architecture."""
+    import sys
+    import torch
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import segnet
+    net = segnet.StagedFCN(arch).eval()
+    cost = {}
+    hooks = []
+    for part in ("stage1", "stage2", "stage3", "score1", "score2", "score3"):
+        for m in getattr(net, part).modules():
+            if isinstance(m, torch.nn.Conv2d):
+                def hook(mod, i, out, part=part):
+                    cost[part] = cost.get(part, 0) + out.numel() * mod.kernel_size[0] * mod.kernel_size[1] * mod.in_channels
+                hooks.append(m.register_forward_hook(hook))
+    with torch.no_grad():
+        net(torch.zeros(1, 3, 360, 480))
+    gf = lambda *ps: round(2 * sum(cost[p] for p in ps) / 1e9, 3)  # noqa: E731
+    c = list(net.channels)
+    return {"channels": c, "stage_gflops": [gf("stage1", "score1"), gf("stage2", "score2"), gf("stage3", "score3")],
+            "head_gflops": round(2 * 45 * 60 * sum(c) * 11 / 1e9, 3)}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--seg-stats")
+    ap.add_argument("--lite-stats")
+    a = ap.parse_args()
+    o = a.out
+    if os.path.exists(os.path.join(o, "seg.train.json")):
+        t = json.load(open(os.path.join(o, "seg.train.json")))
+        t.update(stage_costs("seg"))
+        g = t["gflops_360x480"]
+        c1, c2, c3 = t["channels"]
+        m = metrics_block(a.seg_stats)
+        same = "Same weights as seg.onnx (BN folded)."
+        sc = lambda n, s: tensor(n, "float32", "NCHW", [1, 11, "h", "w"], s)  # noqa: E731
+        ft = lambda n, c, s: tensor(n, "float32", "NCHW", [1, c, "h", "w"], s)  # noqa: E731
+        write(o, "seg", "segmentation",
+              "CamVid staged FCN trained from scratch: three stages (stride 8/16/32, ResNet-style 3x3 blocks, dilated "
+              "and pooled context in S3) with FCN-8s skip fusion scores = score1 + up2(score2 + up2(score3)).",
+              [IMAGE], [sc("scores", 8)], t, g, m)
+        write(o, "seg-s1", "clockwork-stage", "Clockwork stage 1 of seg: image -> stride-8 features and score1. " + same,
+              [IMAGE], [ft("feat1", c1, 8), sc("score1", 8)], t, t["stage_gflops"][0])
+        write(o, "seg-s2", "clockwork-stage", "Clockwork stage 2 of seg: feat1 -> stride-16 features and score2. " + same,
+              [ft("feat1", c1, 8)], [ft("feat2", c2, 16), sc("score2", 16)], t, t["stage_gflops"][1])
+        write(o, "seg-s3", "clockwork-stage", "Clockwork stage 3 of seg: feat2 -> score3 at stride 32. " + same,
+              [ft("feat2", c2, 16)], [sc("score3", 32)], t, t["stage_gflops"][2])
+        write(o, "seg-fuse", "clockwork-stage",
+              "Clockwork fusion of seg: scores = score1 + up2(score2 + up2(score3)), bilinear, size-matched. "
+              "Any of the inputs may be a cached (stale) stage output.",
+              [sc("score1", 8), sc("score2", 16), sc("score3", 32)], [sc("scores", 8)], t, 0.001)
+        write(o, "seg-features", "features",
+              "DFF/Accel feature cut of seg: concat(F1, up2(F2), up2(up2(F3))) at stride 8 "
+              f"({c1}+{c2}+{c3} = {c1 + c2 + c3} channels). " + same,
+              [IMAGE], [ft("features", c1 + c2 + c3, 8)], t, round(g - t["head_gflops"], 3))
+        write(o, "seg-head", "segmentation-head",
+              "DFF/Accel head of seg: one 1x1 conv with weights [W1 | W2 | W3] and bias b1+b2+b3, so that "
+              "seg-head(seg-features(x)) == seg(x) (checked to < 1e-6 with onnxruntime-node).",
+              [ft("features", c1 + c2 + c3, 8)], [sc("scores", 8)], t, t["head_gflops"])
+    if os.path.exists(os.path.join(o, "seg-lite.train.json")):
+        t = json.load(open(os.path.join(o, "seg-lite.train.json")))
+        notes = None
+        if os.path.exists(os.path.join(o, "seg.train.json")):
+            gs = json.load(open(os.path.join(o, "seg.train.json")))["gflops_360x480"]
+            notes = f"{gs / t['gflops_360x480']:.2f}x fewer FLOPs than seg ({gs} GFLOPs)."
+        write(o, "seg-lite", "segmentation",
+              "Cheap CamVid segmenter (Accel's update branch): same staged-FCN design as seg but narrower and "
+              "shallower, separate weights. Same contract as seg.onnx.",
+              [IMAGE], [tensor("scores", "float32", "NCHW", [1, 11, "h", "w"], 8)], t, t["gflops_360x480"],
+              metrics_block(a.lite_stats), notes)
+
+
+if __name__ == "__main__":
+    main()
