@@ -14,7 +14,7 @@ import { ModelPool } from "./model_pool.ts";
 import { extendModel } from "./onnx/inspect.ts";
 import { bypassUnless } from "./ordered.ts";
 import { parseProvider } from "./providers.ts";
-import type { ModelHandle, StageContext } from "./stage.ts";
+import type { ModelHandle, OnnxRunner, StageContext } from "./stage.ts";
 import { StatsCollector, type StatsReport } from "./stats.ts";
 import { TraceWriter } from "./trace.ts";
 import { InputError, InterruptedError } from "./errors.ts";
@@ -72,31 +72,25 @@ export async function runGraph(graph: LoadedGraph, options: RunOptions = {}): Pr
   });
 
   try {
-    if (graph.models.size > 0) {
-      pool = await ModelPool.start({
+    let starting: Promise<ModelPool> | undefined;
+    // Workers start when the first stage needs one (graphs without models or ops start none).
+    const getPool = () =>
+      starting ??= ModelPool.start({
         workers: exec.workers,
         ...(exec.threads ? { threads: exec.threads } : {}),
         provider,
         warn,
+      }).then((started) => {
+        pool = started;
+        stats.provider = started.provider;
+        stats.workers = started.size;
+        stats.threads = started.threads;
+        return started;
       });
-      stats.provider = pool.provider;
-      stats.workers = pool.size;
-      stats.threads = pool.threads;
-    }
-    const openModel = async (
-      stageId: string,
-      name: string,
-      extension?: Parameters<StageContext["model"]>[1],
-    ): Promise<ModelHandle> => {
-      const card = graph.models.get(name);
-      if (!card || !pool) throw new Error(`stage '${stageId}': no model '${name}'`);
-      const key = extension ? `${card.onnxFile}#${extension.key}` : card.onnxFile;
-      let bytes: Uint8Array = await readFile(card.onnxFile);
-      if (extension) bytes = extendModel(bytes, extension.build(card));
-      await pool.load(key, bytes);
-      const runner = pool;
+    const openOnnx = async (stageId: string, key: string, label: string, bytes: Uint8Array): Promise<OnnxRunner> => {
+      const runner = await getPool();
+      await runner.load(key, bytes);
       return {
-        card,
         async run(feeds, fetches, frame) {
           const result = await runner.run(key, feeds, fetches);
           stats.modelRuns++;
@@ -104,7 +98,7 @@ export async function runGraph(graph: LoadedGraph, options: RunOptions = {}): Pr
           if (trace) {
             const start = result.startEpochMs - epochOffset;
             trace.span({
-              name: `${stageId}: ${card.name}`,
+              name: `${stageId}: ${label}`,
               category: "model",
               startMs: start,
               endMs: start + result.runMs,
@@ -115,6 +109,18 @@ export async function runGraph(graph: LoadedGraph, options: RunOptions = {}): Pr
           return result.outputs;
         },
       };
+    };
+    const openModel = async (
+      stageId: string,
+      name: string,
+      extension?: Parameters<StageContext["model"]>[1],
+    ): Promise<ModelHandle> => {
+      const card = graph.models.get(name);
+      if (!card) throw new Error(`stage '${stageId}': no model '${name}'`);
+      const key = extension ? `${card.onnxFile}#${extension.key}` : card.onnxFile;
+      let bytes: Uint8Array = await readFile(card.onnxFile);
+      if (extension) bytes = extendModel(bytes, extension.build(card));
+      return { card, ...(await openOnnx(stageId, key, card.name, bytes)) };
     };
 
     source = await graph.source.definition.open(graph.source.params as never);
@@ -127,6 +133,7 @@ export async function runGraph(graph: LoadedGraph, options: RunOptions = {}): Pr
         inputs: node.inputs,
         outputs: node.outputs,
         model: (name, extension) => openModel(node.id, name, extension),
+        op: (key, build) => openOnnx(node.id, `op:${key}`, key, build()),
         card: (name) => {
           const card = graph.models.get(name);
           if (!card) throw new Error(`stage '${node.id}': no model '${name}'`);

@@ -44,11 +44,15 @@ export interface StageEnvironment {
   model(name: string): ModelCard;
 }
 
-/** A model as a stage uses it: its card and a way to run it in the worker pool. */
-export interface ModelHandle {
-  card: ModelCard;
-  /** Runs the model on `feeds` and returns the `fetches` outputs; `frame` labels the trace. */
+/** An ONNX graph loaded in the worker pool. */
+export interface OnnxRunner {
+  /** Runs the graph on `feeds` and returns the `fetches` outputs; `frame` labels the trace. */
   run(feeds: Record<string, Tensor>, fetches: string[], frame?: Frame): Promise<Record<string, Tensor>>;
+}
+
+/** A model as a stage uses it: its card and a way to run it in the worker pool. */
+export interface ModelHandle extends OnnxRunner {
+  card: ModelCard;
 }
 
 /** Where the run writes and how loud it is, for sinks. */
@@ -70,6 +74,11 @@ export interface StageContext<S extends ParamSchema = ParamSchema> {
   card(name: string): ModelCard;
   /** Opens a model named in the graph (optionally with extra output nodes appended). */
   model(name: string, extension?: { key: string; build: (card: ModelCard) => GraphExtension }): Promise<ModelHandle>;
+  /**
+   * Loads an engine-built ONNX graph (warp, fuse, ...) into the worker pool, once per `key`, so per-pixel
+   * math runs in onnxruntime on the session's provider.
+   */
+  op(key: string, build: () => Uint8Array): Promise<OnnxRunner>;
   /** Adds `amount` to a named counter reported in the run's stats (e.g. `keyframes`). */
   count(counter: string, amount?: number): void;
   /** Records time spent on one frame, for stats and the trace. */

@@ -87,6 +87,11 @@ export function floatTensor(name: string, dims: number[], values: ArrayLike<numb
   return { name, type: "float32", dims, data: Float32Array.from(values) };
 }
 
+/** A float32 scalar (0-d) initializer. */
+export function float32Scalar(name: string, value: number): InitializerSpec {
+  return { name, type: "float32", dims: [], data: Float32Array.of(value) };
+}
+
 /** An int64 initializer (shapes, axes, sizes). */
 export function int64Tensor(name: string, dims: number[], values: number[]): InitializerSpec {
   return { name, type: "int64", dims, data: BigInt64Array.from(values.map(BigInt)) };

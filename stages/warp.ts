@@ -1,0 +1,159 @@
+/**
+ * The `warp` stage: moves a feature or score map along optical flow (Deep Feature Flow, Accel, DVSNet).
+ *
+ * Backward bilinear sampling: `out(p) = src(p + flow(p))`, with the flow first resized to the map's grid
+ * and rescaled from flow-grid pixels to map-grid pixels (both derived from the tensors' shapes, so any
+ * feature stride and flow stride work). Sampling outside the map reads zeros (`border: zeros`, as DFF's
+ * MXNet op) or the nearest edge value (`border: clamp`, as DVSNet). The whole computation is one ONNX graph
+ * (Resize + GridSample) run in the worker pool on the session's provider.
+ *
+ * State: on a key frame (`key` true) the `source` slot is stored and passed through unchanged. On other
+ * frames `from: key` warps the stored key map directly (DFF); `from: previous` warps the previous frame's
+ * warped map and keeps the result (Accel's incremental warping). The flow must point from the current frame
+ * back to that reference (the `flow` stage's `reference` parameter). State is per stream.
+ *
+ * @module
+ */
+import { defineStage, perFrame, readSlot } from "../engine/stage.ts";
+import { buildModel, float32Scalar, int, int64Tensor, node, str } from "../engine/onnx/builder.ts";
+import type { Tensor } from "../engine/tensor.ts";
+
+/** Builds the warp graph: `source` [N,C,h,w], `flow` [N,2,hf,wf] -> `warped` [N,C,h,w]. */
+export function buildWarpGraph(border: "zeros" | "clamp"): Uint8Array {
+  const n = (op: string, inputs: string[], outputs: string[], attributes?: Parameters<typeof node>[3]) =>
+    node(op, inputs, outputs, attributes);
+  return buildModel({
+    name: `warp-${border}`,
+    opset: 17,
+    inputs: [
+      { name: "source", type: "float32", shape: ["N", "C", "h", "w"] },
+      { name: "flow", type: "float32", shape: ["N", 2, "hf", "wf"] },
+    ],
+    outputs: [{ name: "warped", type: "float32", shape: ["N", "C", "h", "w"] }],
+    initializers: [
+      int64Tensor("i0", [1], [0]),
+      int64Tensor("i2", [1], [2]),
+      int64Tensor("i3", [1], [3]),
+      int64Tensor("i4", [1], [4]),
+      int64Tensor("row_shape", [4], [1, 1, 1, -1]),
+      int64Tensor("col_shape", [4], [1, 1, -1, 1]),
+      int64Tensor("chan_shape", [4], [1, -1, 1, 1]),
+      int64Tensor("one_one", [2], [1, 1]),
+      float32Scalar("zero", 0),
+      float32Scalar("half", 0.5),
+      float32Scalar("one", 1),
+      float32Scalar("two", 2),
+    ],
+    nodes: [
+      // Sizes: h, w of the map; hf, wf of the flow.
+      n("Shape", ["source"], ["src_shape"]),
+      n("Shape", ["flow"], ["flow_shape"]),
+      n("Slice", ["src_shape", "i2", "i4"], ["hw"]),
+      n("Slice", ["src_shape", "i0", "i2"], ["nc"]),
+      n("Slice", ["flow_shape", "i0", "i2"], ["n2"]),
+      n("Concat", ["n2", "hw"], ["flow_size"], { axis: int(0) }),
+      n("Cast", ["src_shape"], ["src_shape_f"], { to: int(1) }),
+      n("Cast", ["flow_shape"], ["flow_shape_f"], { to: int(1) }),
+      n("Gather", ["src_shape_f", "i3"], ["w_f1"], { axis: int(0) }),
+      n("Gather", ["src_shape_f", "i2"], ["h_f1"], { axis: int(0) }),
+      n("Gather", ["flow_shape_f", "i3"], ["wf_f1"], { axis: int(0) }),
+      n("Gather", ["flow_shape_f", "i2"], ["hf_f1"], { axis: int(0) }),
+      // Flow resized to the map's grid, then scaled from flow-grid pixels to map-grid pixels.
+      n("Resize", ["flow", "", "", "flow_size"], ["flow_up"], {
+        mode: str("linear"),
+        coordinate_transformation_mode: str("half_pixel"),
+      }),
+      n("Div", ["w_f1", "wf_f1"], ["sx"]),
+      n("Div", ["h_f1", "hf_f1"], ["sy"]),
+      n("Concat", ["sx", "sy"], ["sxy"], { axis: int(0) }),
+      n("Reshape", ["sxy", "chan_shape"], ["scale"]),
+      n("Mul", ["flow_up", "scale"], ["flow_px"]),
+      // Pixel centres (x + 0.5, y + 0.5) as a [1,2,h,w] grid.
+      n("Squeeze", ["w_f1"], ["w_f"]),
+      n("Squeeze", ["h_f1"], ["h_f"]),
+      n("Range", ["zero", "w_f", "one"], ["xs0"]),
+      n("Range", ["zero", "h_f", "one"], ["ys0"]),
+      n("Add", ["xs0", "half"], ["xs"]),
+      n("Add", ["ys0", "half"], ["ys"]),
+      n("Reshape", ["xs", "row_shape"], ["x_row"]),
+      n("Reshape", ["ys", "col_shape"], ["y_col"]),
+      n("Concat", ["one_one", "hw"], ["grid_shape"], { axis: int(0) }),
+      n("Expand", ["x_row", "grid_shape"], ["x_grid"]),
+      n("Expand", ["y_col", "grid_shape"], ["y_grid"]),
+      n("Concat", ["x_grid", "y_grid"], ["centres"], { axis: int(1) }),
+      // Sampling positions, normalised to [-1, 1] (align_corners = 0), as [N,h,w,2].
+      n("Add", ["centres", "flow_px"], ["target"]),
+      n("Concat", ["w_f1", "h_f1"], ["wh"], { axis: int(0) }),
+      n("Reshape", ["wh", "chan_shape"], ["wh4"]),
+      n("Div", ["target", "wh4"], ["unit"]),
+      n("Mul", ["unit", "two"], ["unit2"]),
+      n("Sub", ["unit2", "one"], ["normalised"]),
+      n("Transpose", ["normalised"], ["grid"], { perm: { kind: "ints", value: [0, 2, 3, 1] } }),
+      n("GridSample", ["source", "grid"], ["warped"], {
+        mode: str("bilinear"),
+        padding_mode: str(border === "zeros" ? "zeros" : "border"),
+        align_corners: int(0),
+      }),
+    ],
+  });
+}
+
+interface WarpState {
+  stream: string;
+  reference: Tensor;
+}
+
+/** The `warp` stage kind. */
+export const warp = defineStage({
+  kind: "warp",
+  role: "stage",
+  doc: "Warp a feature/score map along flow (backward bilinear); from the key frame or incrementally",
+  params: {
+    from: {
+      type: "string",
+      oneOf: ["key", "previous"],
+      default: "key",
+      doc: "warp the key frame's map (DFF) or the previous frame's warped map (Accel)",
+    },
+    border: {
+      type: "string",
+      oneOf: ["zeros", "clamp"],
+      default: "zeros",
+      doc: "sampling outside the map: zeros (DFF) or the edge value (DVSNet)",
+    },
+  },
+  inputs: [
+    { name: "source", doc: "map to warp [1,C,h,w]; read on key frames", type: "tensor" },
+    {
+      name: "flow",
+      doc: "flow [1,2,hf,wf] from this frame back to the reference; read on other frames",
+      type: "tensor",
+    },
+    { name: "key", doc: "true on key frames", type: "boolean" },
+  ],
+  outputs: [{ name: "warped", doc: "the map moved to this frame [1,C,h,w]", type: "tensor" }],
+  async create(ctx) {
+    const border = ctx.params.border as "zeros" | "clamp";
+    const graph = await ctx.op(`warp-${border}`, () => buildWarpGraph(border));
+    let state: WarpState | undefined;
+    const incremental = ctx.params.from === "previous";
+    return perFrame(ctx, async (frame) => {
+      const isKey = readSlot<boolean>(frame, ctx.inputs.key!);
+      if (isKey) {
+        const source = readSlot<Tensor>(frame, ctx.inputs.source!);
+        state = { stream: frame.stream, reference: source };
+        frame.slots.set(ctx.outputs.warped!, source);
+        return;
+      }
+      if (!state || state.stream !== frame.stream) {
+        throw new RangeError(
+          `no key frame yet in stream '${frame.stream}' (the first frame of a stream must be a key)`,
+        );
+      }
+      const flow = readSlot<Tensor>(frame, ctx.inputs.flow!);
+      const { warped } = await graph.run({ source: state.reference, flow }, ["warped"], frame);
+      if (incremental) state.reference = warped!;
+      frame.slots.set(ctx.outputs.warped!, warped!);
+    });
+  },
+});
