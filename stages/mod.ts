@@ -13,6 +13,10 @@ import { videoSource } from "../datasets/video.ts";
 import { rawSource, y4mSource } from "../datasets/y4m_source.ts";
 import { segment } from "./segment.ts";
 import { score } from "./score.ts";
+import { decide } from "./decide.ts";
+import { flow } from "./flow.ts";
+import { warp } from "./warp.ts";
+import { fuse } from "./fuse.ts";
 import { jsonl } from "./encode_jsonl.ts";
 import { labelsPng } from "./encode_labels.ts";
 import { overlayPng } from "./encode_overlay.ts";
@@ -35,6 +39,10 @@ export function builtinRegistry(): Registry {
     .source(imagesSource)
     .source(patternSource)
     .stage(segment)
+    .stage(decide)
+    .stage(flow)
+    .stage(warp)
+    .stage(fuse)
     .stage(score)
     .stage(labelsPng)
     .stage(overlayPng)

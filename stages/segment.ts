@@ -11,7 +11,7 @@ import { imageToTensor } from "../engine/image_tensor.ts";
 import { type GraphExtension } from "../engine/onnx/inspect.ts";
 import { int, int64Tensor, node, str } from "../engine/onnx/builder.ts";
 import { isTensor, type Tensor } from "../engine/tensor.ts";
-import type { RgbImage } from "../engine/frame.ts";
+import type { Frame, RgbImage } from "../engine/frame.ts";
 
 const labelsPort = "labels";
 
@@ -21,12 +21,22 @@ function scoresOutput(card: ModelCard, scoresFrom: string | undefined): TensorSp
   return card.outputs.find((o) => o.dtype === "float32" && o.shape.length === 4 && (o.layout ?? "NCHW") === "NCHW");
 }
 
-/** Resize to the image input's size, argmax over classes, cast to uint8. */
-export function labelHead(card: ModelCard, scores: TensorSpec): GraphExtension {
+/**
+ * Argmax over classes, cast to uint8, as nodes appended to the model. With `size: "input"` the scores are
+ * first resized (bilinear) to the size of the model's image input; with `"native"` labels stay on the
+ * scores' own grid (e.g. stride 16 for Clockwork's adaptive clock).
+ */
+export function labelHead(card: ModelCard, scores: TensorSpec, size: "input" | "native" = "input"): GraphExtension {
+  const p = "segflow_labels_";
+  const argmax = (input: string) => [
+    node("ArgMax", [input], [`${p}argmax`], { axis: int(1), keepdims: int(0) }),
+    node("Cast", [`${p}argmax`], [labelsPort], { to: int(2) }),
+  ];
+  const outputs = [{ name: labelsPort, type: "uint8" as const, shape: [1, "H", "W"] }];
+  if (size === "native") return { nodes: argmax(scores.name), outputs };
   const image = card.inputs[0]!;
   const layout = image.layout ?? (image.dtype === "uint8" ? "NHWC" : "NCHW");
   const [hStart, hEnd] = layout === "NHWC" ? [1, 3] : [2, 4];
-  const p = "segflow_labels_";
   return {
     initializers: [
       int64Tensor(`${p}hw_start`, [1], [hStart]),
@@ -44,16 +54,28 @@ export function labelHead(card: ModelCard, scores: TensorSpec): GraphExtension {
         mode: str("linear"),
         coordinate_transformation_mode: str("half_pixel"),
       }),
-      node("ArgMax", [`${p}upsampled`], [`${p}argmax`], { axis: int(1), keepdims: int(0) }),
-      node("Cast", [`${p}argmax`], [labelsPort], { to: int(2) }),
+      ...argmax(`${p}upsampled`),
     ],
-    outputs: [{ name: labelsPort, type: "uint8", shape: [1, "H", "W"] }],
+    outputs,
   };
 }
 
 const params = {
   model: { type: "model", required: true, doc: "model name from the graph's 'models'" },
   scores_from: { type: "string", doc: "output the 'labels' port argmaxes (default: the first float NCHW output)" },
+  labels_size: {
+    type: "string",
+    oneOf: ["input", "native"],
+    default: "input",
+    doc: "'labels' at the image input's size (resized scores), or on the scores' own grid",
+  },
+  lag: {
+    type: "integer",
+    min: 0,
+    max: 1,
+    default: 0,
+    doc: "1: write the previous frame's outputs and start this frame's run (pipelined Clockwork)",
+  },
   concurrency: {
     type: "integer",
     min: 1,
@@ -99,17 +121,38 @@ export const segment = defineStage({
     const wantsLabels = labelsPort in ctx.outputs && !card.outputs.some((o) => o.name === labelsPort);
     const scores = scoresOutput(card, ctx.params.scores_from);
     const model = wantsLabels && scores
-      ? await ctx.model(ctx.params.model, { key: `labels:${scores.name}`, build: (c) => labelHead(c, scores) })
+      ? await ctx.model(ctx.params.model, {
+        key: `labels:${scores.name}:${ctx.params.labels_size}`,
+        build: (c) => labelHead(c, scores, ctx.params.labels_size as "input" | "native"),
+      })
       : await ctx.model(ctx.params.model);
     const fetches = Object.keys(ctx.outputs);
-    return perFrame(ctx, async (frame) => {
+    const feedsOf = (frame: Frame) => {
       const feeds: Record<string, Tensor> = {};
       for (const spec of card.inputs) {
         const value = readSlot<Tensor | RgbImage>(frame, ctx.inputs[spec.name]!);
         feeds[spec.name] = isTensor(value) ? value : imageToTensor(value, spec, card.preprocessing, card.multipleOf);
       }
-      const outputs = await model.run(feeds, fetches, frame);
+      return feeds;
+    };
+    const write = (frame: Frame, outputs: Record<string, Tensor>) => {
       for (const port of fetches) frame.slots.set(ctx.outputs[port]!, outputs[port]!);
-    }, { concurrency: ctx.params.concurrency });
+    };
+    if (ctx.params.lag === 1) {
+      // Pipelining: this frame's run starts now and is used by the next frame; this frame takes the
+      // previous frame's result, which has been running meanwhile. A stream's first frame waits for its own.
+      let previous: { stream: string; outputs: Promise<Record<string, Tensor>> } | undefined;
+      ctx.onClose(() => previous?.outputs.then(() => {}, () => {}));
+      return perFrame(ctx, async (frame) => {
+        const running = model.run(feedsOf(frame), fetches, frame);
+        running.catch(() => {});
+        const use = previous && previous.stream === frame.stream ? previous.outputs : running;
+        previous = { stream: frame.stream, outputs: running };
+        write(frame, await use);
+      });
+    }
+    return perFrame(ctx, async (frame) => write(frame, await model.run(feedsOf(frame), fetches, frame)), {
+      concurrency: ctx.params.concurrency,
+    });
   },
 });

@@ -1,0 +1,93 @@
+/**
+ * The `flow` stage: runs an optical-flow model on two frames, the current one and a reference: the last
+ * key frame (`reference: key`, DFF) or the previous frame (`reference: previous`, Accel's incremental
+ * warping). The model's outputs (`flow` [1,2,h,w] in pixels of its own grid, backward: from the current
+ * frame to the reference; optionally deep `features`) go to slots.
+ *
+ * On a key frame (and on the first frame of a stream) the reference is the frame itself: no model runs,
+ * and a bound `flow` output gets an all-zero flow of the model's output size, which is exact.
+ *
+ * @module
+ */
+import { defineStage, perFrame, type PortDecl, readSlot, type StageEnvironment } from "../engine/stage.ts";
+import { imageToTensor } from "../engine/image_tensor.ts";
+import type { Frame, RgbImage } from "../engine/frame.ts";
+import type { Tensor } from "../engine/tensor.ts";
+
+const params = {
+  model: { type: "model", required: true, doc: "flow model from the graph's 'models'" },
+  reference: {
+    type: "string",
+    oneOf: ["key", "previous"],
+    default: "key",
+    doc: "flow back to the last key frame, or to the previous frame",
+  },
+  reference_input: { type: "string", default: "reference", doc: "model input that takes the reference frame" },
+  current_input: { type: "string", default: "current", doc: "model input that takes the current frame" },
+} as const;
+
+/** The `flow` stage kind. */
+export const flow = defineStage({
+  kind: "flow",
+  role: "stage",
+  doc: "Optical flow from the current frame back to the key frame or the previous frame",
+  params,
+  inputs: (p): PortDecl[] => [
+    { name: "image", doc: "the frame", type: "image" },
+    {
+      name: "key",
+      doc: "true on key frames (needed with reference: key)",
+      type: "boolean",
+      optional: p.reference !== "key",
+    },
+  ],
+  outputs: (p, env: StageEnvironment): PortDecl[] =>
+    env.model(p.model).outputs.map((o) => ({
+      name: o.name,
+      doc: `model output ${o.dtype} [${o.shape}]${o.stride ? ` stride ${o.stride}` : ""}`,
+      type: "tensor",
+    })),
+  validate(p, env) {
+    const card = env.model(p.model);
+    for (const name of [p.reference_input, p.current_input]) {
+      if (!card.inputs.some((i) => i.name === name)) {
+        throw new TypeError(`model '${p.model}' has no input '${name}' (set 'reference_input'/'current_input')`);
+      }
+    }
+    if (card.inputs.length !== 2) throw new TypeError(`flow model '${p.model}' must take exactly two frames`);
+  },
+  async create(ctx) {
+    const card = ctx.card(ctx.params.model);
+    const model = await ctx.model(ctx.params.model);
+    const referenceSpec = card.inputs.find((i) => i.name === ctx.params.reference_input)!;
+    const currentSpec = card.inputs.find((i) => i.name === ctx.params.current_input)!;
+    const flowSpec = card.outputs.find((o) => o.name === "flow");
+    const fetches = Object.keys(ctx.outputs);
+    let reference: { stream: string; image: RgbImage } | undefined;
+    const byKey = ctx.params.reference === "key";
+
+    const zeroFlow = (frame: Frame) => {
+      const slot = ctx.outputs.flow;
+      if (!slot || !flowSpec) return;
+      const stride = flowSpec.stride ?? 1;
+      const h = Math.ceil(frame.image.height / stride), w = Math.ceil(frame.image.width / stride);
+      frame.slots.set(slot, { type: "float32", dims: [1, 2, h, w], data: new Float32Array(2 * h * w) });
+    };
+    return perFrame(ctx, async (frame) => {
+      const image = readSlot<RgbImage>(frame, ctx.inputs.image!);
+      const isKey = byKey ? readSlot<boolean>(frame, ctx.inputs.key!) : false;
+      if (!reference || reference.stream !== frame.stream || isKey) {
+        reference = { stream: frame.stream, image };
+        zeroFlow(frame);
+        return;
+      }
+      const feeds: Record<string, Tensor> = {
+        [referenceSpec.name]: imageToTensor(reference.image, referenceSpec, card.preprocessing, card.multipleOf),
+        [currentSpec.name]: imageToTensor(image, currentSpec, card.preprocessing, card.multipleOf),
+      };
+      const outputs = await model.run(feeds, fetches, frame);
+      for (const port of fetches) frame.slots.set(ctx.outputs[port]!, outputs[port]!);
+      if (!byKey) reference = { stream: frame.stream, image };
+    });
+  },
+});
