@@ -65,10 +65,10 @@ stages:
   const report = await runGraph(graph);
 
   // The bare loop: same model with the same label head, same frames, on the main thread.
-  const { labelHead } = await import("../stages/segment.ts");
+  const { imageSizeTensor, labelHead, labelSizeInput } = await import("../stages/segment.ts");
   const { extendModel } = await import("../engine/onnx/inspect.ts");
   const card = graph.models.get("seg")!;
-  const bytes = extendModel(await Deno.readFile(card.onnxFile), labelHead(card, card.outputs[0]!));
+  const bytes = extendModel(await Deno.readFile(card.onnxFile), labelHead(card.outputs[0]!.name));
   const session = await ort.InferenceSession.create(bytes, {
     executionProviders: ["cpu"],
     intraOpNumThreads: report.models.threads,
@@ -76,11 +76,14 @@ stages:
     graphOptimizationLevel: "all",
   });
   const images = decoded.map((f) => f.image.data);
-  await session.run({ image: new ort.Tensor("uint8", images[0]!, [1, height, width, 3]) }, ["labels"]);
+  const size = imageSizeTensor(width, height);
+  const feeds = (data: Uint8Array) => ({
+    image: new ort.Tensor("uint8", data, [1, height, width, 3]),
+    [labelSizeInput]: new ort.Tensor("int64", size.data as BigInt64Array, [2]),
+  });
+  await session.run(feeds(images[0]!), ["labels"]);
   const start = performance.now();
-  for (const data of images) {
-    await session.run({ image: new ort.Tensor("uint8", data, [1, height, width, 3]) }, ["labels"]);
-  }
+  for (const data of images) await session.run(feeds(data), ["labels"]);
   const bareLoopSeconds = (performance.now() - start) / 1000;
   await session.release();
   const modelSecondsInGraph = report.models.ms_total / 1000;

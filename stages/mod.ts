@@ -17,6 +17,8 @@ import { decide } from "./decide.ts";
 import { flow } from "./flow.ts";
 import { warp } from "./warp.ts";
 import { fuse } from "./fuse.ts";
+import { argmax } from "./argmax.ts";
+import { hold } from "./hold.ts";
 import { jsonl } from "./encode_jsonl.ts";
 import { labelsPng } from "./encode_labels.ts";
 import { overlayPng } from "./encode_overlay.ts";
@@ -43,6 +45,8 @@ export function builtinRegistry(): Registry {
     .stage(flow)
     .stage(warp)
     .stage(fuse)
+    .stage(argmax)
+    .stage(hold)
     .stage(score)
     .stage(labelsPng)
     .stage(overlayPng)

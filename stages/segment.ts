@@ -1,6 +1,6 @@
 /**
  * The `segment` stage: runs a model on a frame (or on slots) in the worker pool and writes its outputs to
- * slots. With `out: {labels: ...}` it also writes the label map: the engine appends Resize (to the input
+ * slots. With `out: {labels: ...}` it also writes the label map: the engine appends Resize (to the frame's
  * size) + ArgMax + Cast to the model, so that per-pixel work runs in onnxruntime on the model's provider.
  *
  * @module
@@ -21,36 +21,30 @@ function scoresOutput(card: ModelCard, scoresFrom: string | undefined): TensorSp
   return card.outputs.find((o) => o.dtype === "float32" && o.shape.length === 4 && (o.layout ?? "NCHW") === "NCHW");
 }
 
+/** Name of the extra input that carries the frame's height and width to the label head. */
+export const labelSizeInput = "segflow_labels_hw";
+
 /**
- * Argmax over classes, cast to uint8, as nodes appended to the model. With `size: "input"` the scores are
- * first resized (bilinear) to the size of the model's image input; with `"native"` labels stay on the
- * scores' own grid (e.g. stride 16 for Clockwork's adaptive clock).
+ * Argmax over classes, cast to uint8, as nodes appended to the model. With `size: "image"` the scores are
+ * first resized (bilinear) to the frame's size, fed as an extra int64 input `[H, W]`; with `"native"`
+ * labels stay on the scores' own grid (e.g. stride 16 for Clockwork's adaptive clock).
  */
-export function labelHead(card: ModelCard, scores: TensorSpec, size: "input" | "native" = "input"): GraphExtension {
+export function labelHead(scores: string, size: "image" | "native" = "image"): GraphExtension {
   const p = "segflow_labels_";
   const argmax = (input: string) => [
     node("ArgMax", [input], [`${p}argmax`], { axis: int(1), keepdims: int(0) }),
     node("Cast", [`${p}argmax`], [labelsPort], { to: int(2) }),
   ];
   const outputs = [{ name: labelsPort, type: "uint8" as const, shape: [1, "H", "W"] }];
-  if (size === "native") return { nodes: argmax(scores.name), outputs };
-  const image = card.inputs[0]!;
-  const layout = image.layout ?? (image.dtype === "uint8" ? "NHWC" : "NCHW");
-  const [hStart, hEnd] = layout === "NHWC" ? [1, 3] : [2, 4];
+  if (size === "native") return { nodes: argmax(scores), outputs };
   return {
-    initializers: [
-      int64Tensor(`${p}hw_start`, [1], [hStart]),
-      int64Tensor(`${p}hw_end`, [1], [hEnd]),
-      int64Tensor(`${p}nc_start`, [1], [0]),
-      int64Tensor(`${p}nc_end`, [1], [2]),
-    ],
+    inputs: [{ name: labelSizeInput, type: "int64", shape: [2] }],
+    initializers: [int64Tensor(`${p}nc_start`, [1], [0]), int64Tensor(`${p}nc_end`, [1], [2])],
     nodes: [
-      node("Shape", [image.name], [`${p}image_shape`]),
-      node("Slice", [`${p}image_shape`, `${p}hw_start`, `${p}hw_end`], [`${p}hw`]),
-      node("Shape", [scores.name], [`${p}scores_shape`]),
+      node("Shape", [scores], [`${p}scores_shape`]),
       node("Slice", [`${p}scores_shape`, `${p}nc_start`, `${p}nc_end`], [`${p}nc`]),
-      node("Concat", [`${p}nc`, `${p}hw`], [`${p}sizes`], { axis: int(0) }),
-      node("Resize", [scores.name, "", "", `${p}sizes`], [`${p}upsampled`], {
+      node("Concat", [`${p}nc`, labelSizeInput], [`${p}sizes`], { axis: int(0) }),
+      node("Resize", [scores, "", "", `${p}sizes`], [`${p}upsampled`], {
         mode: str("linear"),
         coordinate_transformation_mode: str("half_pixel"),
       }),
@@ -60,14 +54,19 @@ export function labelHead(card: ModelCard, scores: TensorSpec, size: "input" | "
   };
 }
 
+/** The `[H, W]` tensor a label head at image size takes. */
+export function imageSizeTensor(width: number, height: number): Tensor {
+  return { type: "int64", dims: [2], data: BigInt64Array.of(BigInt(height), BigInt(width)) };
+}
+
 const params = {
   model: { type: "model", required: true, doc: "model name from the graph's 'models'" },
   scores_from: { type: "string", doc: "output the 'labels' port argmaxes (default: the first float NCHW output)" },
   labels_size: {
     type: "string",
-    oneOf: ["input", "native"],
-    default: "input",
-    doc: "'labels' at the image input's size (resized scores), or on the scores' own grid",
+    oneOf: ["image", "native"],
+    default: "image",
+    doc: "'labels' at the frame's size (scores resized bilinearly), or on the scores' own grid",
   },
   lag: {
     type: "integer",
@@ -123,16 +122,18 @@ export const segment = defineStage({
     const model = wantsLabels && scores
       ? await ctx.model(ctx.params.model, {
         key: `labels:${scores.name}:${ctx.params.labels_size}`,
-        build: (c) => labelHead(c, scores, ctx.params.labels_size as "input" | "native"),
+        build: () => labelHead(scores.name, ctx.params.labels_size as "image" | "native"),
       })
       : await ctx.model(ctx.params.model);
     const fetches = Object.keys(ctx.outputs);
+    const labelsAtImageSize = wantsLabels && ctx.params.labels_size === "image";
     const feedsOf = (frame: Frame) => {
       const feeds: Record<string, Tensor> = {};
       for (const spec of card.inputs) {
         const value = readSlot<Tensor | RgbImage>(frame, ctx.inputs[spec.name]!);
         feeds[spec.name] = isTensor(value) ? value : imageToTensor(value, spec, card.preprocessing, card.multipleOf);
       }
+      if (labelsAtImageSize) feeds[labelSizeInput] = imageSizeTensor(frame.image.width, frame.image.height);
       return feeds;
     };
     const write = (frame: Frame, outputs: Record<string, Tensor>) => {

@@ -160,3 +160,44 @@ stages:
   assert.deepEqual(results.sum, [11, 12, 13, 14]);
   assert.deepEqual(results.mean, [5.5, 6, 6.5, 7]);
 });
+
+Deno.test("argmax: scores on a coarse grid become labels at the frame's size", async () => {
+  const { probe, registry } = testSetup();
+  probe.functions.set("scores", (frame) => {
+    // 2 classes on a 1x2 grid: class 0 wins on the left, class 1 on the right.
+    frame.slots.set("scores", { type: "float32", dims: [1, 2, 1, 2], data: Float32Array.of(5, 0, 0, 5) } as Tensor);
+  });
+  let labels: Tensor | undefined;
+  probe.functions.set("collect", (frame) => void (labels = frame.slots.get("labels") as Tensor));
+  const graph = await graphFrom(
+    `source: { kind: fake, frames: 1, width: 8, height: 2 }
+stages:
+  - { id: scores, kind: call, fn: scores, out: { value: scores } }
+  - { id: argmax, kind: argmax, in: { scores: scores }, out: { labels: labels } }
+  - { id: collect, kind: call, fn: collect }
+`,
+    registry,
+  );
+  await runGraph(graph);
+  assert.deepEqual(labels!.dims, [1, 2, 8]);
+  assert.deepEqual([...labels!.data as Uint8Array], [0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1]);
+});
+
+Deno.test("hold: frames a guarded stage skips get its last output", async () => {
+  const { probe, registry } = testSetup();
+  probe.functions.set("stamp", (frame) => void frame.slots.set("fresh", frame.index));
+  const held: unknown[] = [];
+  probe.functions.set("collect", (frame) => void held.push(frame.slots.get("held")));
+  const graph = await graphFrom(
+    `source: { kind: fake, frames: 7 }
+stages:
+  - { id: clock, kind: decide, every: 3, out: { key: fire } }
+  - { id: stamp, kind: call, fn: stamp, when: fire, out: { value: fresh } }
+  - { id: hold, kind: hold, in: { value: fresh }, out: { value: held } }
+  - { id: collect, kind: call, fn: collect }
+`,
+    registry,
+  );
+  await runGraph(graph);
+  assert.deepEqual(held, [0, 0, 0, 3, 3, 3, 6]);
+});

@@ -89,9 +89,10 @@ export function readModelSignature(model: Uint8Array): ModelSignature {
   return { inputs: inputs.filter((i) => !initializerNames.has(i.name)), outputs, opsets };
 }
 
-/** Nodes, constants and outputs to add to an existing model's graph. */
+/** Nodes, constants, inputs and outputs to add to an existing model's graph. */
 export interface GraphExtension {
   nodes: NodeSpec[];
+  inputs?: ValueSpec[];
   initializers?: InitializerSpec[];
   outputs: ValueSpec[];
 }
@@ -105,6 +106,7 @@ export function extendModel(model: Uint8Array, extension: GraphExtension): Uint8
   encodeGraphParts(extra, {
     nodes: extension.nodes,
     initializers: extension.initializers ?? [],
+    inputs: extension.inputs ?? [],
     outputs: extension.outputs,
   });
   const extraBytes = extra.finish();

@@ -1,0 +1,30 @@
+/**
+ * The `hold` stage: keeps a slot's last value for the frames that do not write it. Clockwork's
+ * non-firing stages reuse their cached output this way: `s3` runs `when: fire3`, and `hold` gives every
+ * frame the latest `score3`. State is per stream; a stream's first frame must have the value.
+ *
+ * @module
+ */
+import { defineStage, perFrame } from "../engine/stage.ts";
+import type { SlotValue } from "../engine/tensor.ts";
+
+/** The `hold` stage kind. */
+export const hold = defineStage({
+  kind: "hold",
+  role: "stage",
+  doc: "Pass a slot's value on, or its last value when this frame has none (cached stage outputs)",
+  params: {},
+  inputs: [{ name: "value", doc: "the value, written on some frames", type: "any" }],
+  outputs: [{ name: "value", doc: "the value, or the last one seen in this stream", type: "any" }],
+  create(ctx) {
+    let last: { stream: string; value: SlotValue } | undefined;
+    return perFrame(ctx, (frame) => {
+      const fresh = frame.slots.get(ctx.inputs.value!);
+      if (fresh !== undefined) last = { stream: frame.stream, value: fresh };
+      else if (!last || last.stream !== frame.stream) {
+        throw new ReferenceError(`slot '${ctx.inputs.value}' has no value yet in stream '${frame.stream}'`);
+      }
+      frame.slots.set(ctx.outputs.value!, last.value);
+    });
+  },
+});
