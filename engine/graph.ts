@@ -422,12 +422,10 @@ function bindPorts(
   } else {
     throw yaml.error(node, `${who}: '${key}' must be a slot name, a list of slot names or a map of port: slot`);
   }
-  if (key === "in") {
-    for (const port of ports) {
-      if (!port.optional && bound[port.name] === undefined) {
-        throw yaml.error(node ?? item, `${who} needs input '${port.name}' (${port.doc})`);
-      }
-    }
+  // Inputs a map or list leaves out read the slot of their own name: required ones always (that slot must
+  // then exist), optional ones if it exists. Outputs a map leaves out are not written.
+  for (const port of key === "in" ? ports : []) {
+    if (bound[port.name] === undefined && (!port.optional || available.has(port.name))) bound[port.name] = port.name;
   }
   return bound;
 }

@@ -4,10 +4,10 @@
  *
  * @module
  */
-import { readSlot, type StageContext } from "../engine/stage.ts";
+import { type PortDecl, readSlot, type StageContext } from "../engine/stage.ts";
 import type { ParamSchema } from "../engine/params.ts";
 import { camvidClasses } from "../datasets/camvid_classes.ts";
-import { labelSize, paletteTable, renderLabels, type RenderStyle } from "./_render.ts";
+import { drawBoxes, type DrawnBox, labelSize, paletteTable, renderLabels, type RenderStyle } from "./_render.ts";
 import type { Frame, RgbImage } from "../engine/frame.ts";
 import type { Tensor } from "../engine/tensor.ts";
 
@@ -43,9 +43,26 @@ export function renderFrame(
   alpha: number,
 ): RgbImage {
   const image = readSlot<RgbImage>(frame, ctx.inputs.image!);
-  if (!ctx.inputs.labels) return image;
-  const labels = readSlot<Tensor>(frame, ctx.inputs.labels);
-  labelSize(labels, image);
-  const data = renderLabels(image, labels.data as Uint8Array, table, style as RenderStyle, alpha);
+  const boxes = ctx.inputs.boxes ? readSlot<{ boxes: DrawnBox[] }>(frame, ctx.inputs.boxes).boxes : [];
+  if (!ctx.inputs.labels && boxes.length === 0) return image;
+  let data: Uint8Array;
+  if (ctx.inputs.labels) {
+    const labels = readSlot<Tensor>(frame, ctx.inputs.labels);
+    labelSize(labels, image);
+    data = renderLabels(image, labels.data as Uint8Array, table, style as RenderStyle, alpha);
+  } else data = image.data.slice();
+  drawBoxes(data, image.width, image.height, boxes, table);
   return { width: image.width, height: image.height, data };
 }
+
+/** Input ports of the picture sinks: labels and boxes are optional (unbound: the frame as it is). */
+export const picturePorts: PortDecl[] = [
+  {
+    name: "labels",
+    doc: "class id per pixel (uint8 [1,H,W]); unbound: the frame is written as it is",
+    type: "tensor",
+    optional: true,
+  },
+  { name: "image", doc: "the frame", type: "image" },
+  { name: "boxes", doc: "object boxes to draw (from a 'boxes' stage)", type: "record", optional: true },
+];

@@ -89,7 +89,7 @@ export const decide = defineStage({
         key = position < offset ? position === 0 : (position - offset) % every === 0;
       }
       position++;
-      frame.slots.set(ctx.outputs.key!, key);
+      if (ctx.outputs.key) frame.slots.set(ctx.outputs.key, key);
       if (key) ctx.count(counter);
     });
   },

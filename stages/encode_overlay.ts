@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { defineStage, perFrame } from "../engine/stage.ts";
 import { encodeRgbPng } from "../datasets/png.ts";
 import { frameStem } from "./_output.ts";
-import { pictureParams, renderFrame, sinkPalette } from "./_picture.ts";
+import { pictureParams, picturePorts, renderFrame, sinkPalette } from "./_picture.ts";
 
 /** The `overlay-png` sink kind. */
 export const overlayPng = defineStage({
@@ -15,15 +15,7 @@ export const overlayPng = defineStage({
   role: "sink",
   doc: "Write labels over each frame (or colour masks) as RGB PNG files",
   params: { dir: { type: "string", default: "out/overlay", doc: "output folder" }, ...pictureParams },
-  inputs: [
-    {
-      name: "labels",
-      doc: "class id per pixel (uint8 [1,H,W]); unbound: the frame is written as it is",
-      type: "tensor",
-      optional: true,
-    },
-    { name: "image", doc: "the frame", type: "image" },
-  ],
+  inputs: picturePorts,
   outputs: [],
   async create(ctx) {
     const table = sinkPalette(ctx, ctx.params.model);

@@ -10,7 +10,7 @@ import { defineStage, perFrame, readSlot } from "../engine/stage.ts";
 import type { Tensor } from "../engine/tensor.ts";
 import { formatY4mHeader, rgbToYuv420 } from "../datasets/y4m.ts";
 import { openByteOutput } from "./_output.ts";
-import { pictureParams, renderFrame, sinkPalette } from "./_picture.ts";
+import { pictureParams, picturePorts, renderFrame, sinkPalette } from "./_picture.ts";
 
 const frameMarker = new TextEncoder().encode("FRAME\n");
 const readerGone = "the output's reader closed it";
@@ -21,15 +21,7 @@ export const y4mSink = defineStage({
   role: "sink",
   doc: "Write colour labels or overlays as YUV4MPEG2 to a file or stdout",
   params: { path: { type: "string", default: "-", doc: "file, or '-' for stdout" }, ...pictureParams },
-  inputs: [
-    {
-      name: "labels",
-      doc: "class id per pixel (uint8 [1,H,W]); unbound: the frame is written as it is",
-      type: "tensor",
-      optional: true,
-    },
-    { name: "image", doc: "the frame", type: "image" },
-  ],
+  inputs: picturePorts,
   outputs: [],
   output: {
     param: "path",

@@ -10,7 +10,7 @@ import { dirname } from "node:path";
 import { defineStage, perFrame } from "../engine/stage.ts";
 import { InputError } from "../engine/errors.ts";
 import { collectStderr, spawnEncoder } from "../datasets/ffmpeg.ts";
-import { pictureParams, renderFrame, sinkPalette } from "./_picture.ts";
+import { pictureParams, picturePorts, renderFrame, sinkPalette } from "./_picture.ts";
 
 /** Extensions the video sink writes. */
 export const videoOutputExtensions = [".mp4", ".mkv", ".mov", ".m4v", ".webm", ".avi"];
@@ -25,15 +25,7 @@ export const videoSink = defineStage({
     fps: { type: "number", min: 0.1, doc: "frame rate (default: the source's)" },
     ...pictureParams,
   },
-  inputs: [
-    {
-      name: "labels",
-      doc: "class id per pixel (uint8 [1,H,W]); unbound: the frame is written as it is",
-      type: "tensor",
-      optional: true,
-    },
-    { name: "image", doc: "the frame", type: "image" },
-  ],
+  inputs: picturePorts,
   outputs: [],
   output: {
     param: "path",

@@ -19,6 +19,7 @@ import { warp } from "./warp.ts";
 import { fuse } from "./fuse.ts";
 import { argmax } from "./argmax.ts";
 import { hold } from "./hold.ts";
+import { boxes } from "./boxes.ts";
 import { jsonl } from "./encode_jsonl.ts";
 import { labelsPng } from "./encode_labels.ts";
 import { overlayPng } from "./encode_overlay.ts";
@@ -47,6 +48,7 @@ export function builtinRegistry(): Registry {
     .stage(fuse)
     .stage(argmax)
     .stage(hold)
+    .stage(boxes)
     .stage(score)
     .stage(labelsPng)
     .stage(overlayPng)
