@@ -35,6 +35,7 @@ usage:
   deno task run <graph.yaml> [options]        run a graph
   deno task check <graph.yaml>...             validate graphs without running them
   deno task describe <graph.yaml> [--dot]     show a graph's stages and slots (Graphviz with --dot)
+  deno task kinds                             list every source, stage and sink kind with its parameters
 
 run options:
   --input PATH|-          frames from a video, image folder, dataset (CamVid, Cityscapes, DAVIS) or stdin (y4m)

@@ -97,6 +97,34 @@ export async function describeCommand(options: CliOptions, registry: Registry): 
   return 0;
 }
 
+/** Lists every source, stage and sink kind with its parameters (`deno task kinds`). */
+export function kindsCommand(registry: Registry): number {
+  const params = (schema: Record<string, { type: string; doc: string; default?: unknown; required?: boolean }>) =>
+    Object.entries(schema).map(([name, spec]) => {
+      const value = spec.required
+        ? "required"
+        : spec.default !== undefined
+        ? `default ${JSON.stringify(spec.default)}`
+        : "optional";
+      return `      ${name} (${spec.type}, ${value}): ${spec.doc}`;
+    });
+  const lines: string[] = ["sources (source: {kind: ...}, or chosen by --input):"];
+  for (const d of registry.sources.values()) lines.push(`  ${d.kind}: ${d.doc}`, ...params(d.params));
+  for (const role of ["stage", "sink"] as const) {
+    lines.push(role === "stage" ? "stages:" : "sinks:");
+    for (const d of registry.stages.values()) {
+      if (d.role !== role) continue;
+      lines.push(`  ${d.kind}: ${d.doc}`, ...params(d.params));
+      if (Array.isArray(d.inputs) && d.inputs.length) lines.push(`      in: ${d.inputs.map((p) => p.name).join(", ")}`);
+      if (Array.isArray(d.outputs) && d.outputs.length) {
+        lines.push(`      out: ${d.outputs.map((p) => p.name).join(", ")}`);
+      }
+    }
+  }
+  console.log(lines.join("\n"));
+  return 0;
+}
+
 /** Dispatches a parsed command line. */
 export function dispatch(options: CliOptions, registry: Registry): Promise<number> {
   if (options.help || options.command === "help") {
@@ -110,7 +138,9 @@ export function dispatch(options: CliOptions, registry: Registry): Promise<numbe
       return checkCommand(options, registry);
     case "describe":
       return describeCommand(options, registry);
+    case "kinds":
+      return Promise.resolve(kindsCommand(registry));
     default:
-      throw new UsageError(`unknown command '${options.command}' (expected run, check or describe)`);
+      throw new UsageError(`unknown command '${options.command}' (expected run, check, describe or kinds)`);
   }
 }
