@@ -5,6 +5,7 @@
  */
 import { Registry } from "../engine/registry.ts";
 import { patternSource } from "../datasets/pattern.ts";
+import { syntheticSource } from "../datasets/synthetic/world.ts";
 import { camvidSource } from "../datasets/camvid.ts";
 import { cityscapesSource } from "../datasets/cityscapes.ts";
 import { davisSource } from "../datasets/davis.ts";
@@ -40,6 +41,7 @@ export function builtinRegistry(): Registry {
     .source(cityscapesSource)
     .source(davisSource)
     .source(imagesSource)
+    .source(syntheticSource)
     .source(patternSource)
     .stage(segment)
     .stage(decide)
