@@ -186,3 +186,31 @@ Deno.test("cli: with a slow reader on stdout the engine's memory stays flat (1,2
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("cli: a metric whose ground truth the input lacks fails before the first frame, naming the source", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.mkdir(`${dir}/frames`);
+    await Deno.writeFile(`${dir}/frames/001.png`, encodeRgbPng(new Uint8Array(8 * 8 * 3), 8, 8));
+    await Deno.writeTextFile(
+      `${dir}/g.yaml`,
+      `name: scored
+model_set: testing
+source: { kind: pattern }
+models: { seg: seg }
+stages:
+  - { id: seg, kind: segment, model: seg, out: { labels: labels } }
+  - { id: score, kind: score, metrics: [miou] }
+`,
+    );
+    const result = await cli(["run", `${dir}/g.yaml`, "--input", `${dir}/frames`, "--quiet"]);
+    assert.equal(result.code, 1);
+    assert.equal(
+      errorLine(result.stderr),
+      "error: metric 'miou' needs ground-truth labels, but source 'frames' has none " +
+        "(use an input that carries it: CamVid, Cityscapes, DAVIS or the synthetic world)",
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
