@@ -328,8 +328,8 @@ function readStageList(
     } catch (error) {
       throw yaml.error(item, `${role} '${id}': ${(error as Error).message}`);
     }
-    const inputs = bindPorts(yaml, yaml.get(item, "in"), inputPorts, `${role} '${id}'`, "in", item, slotTypes);
-    const outputs = bindPorts(yaml, yaml.get(item, "out"), outputPorts, `${role} '${id}'`, "out", item, new Map());
+    const inputs = bindPorts(yaml, yaml.get(item, "in"), inputPorts, `${role} '${id}'`, "in", slotTypes);
+    const outputs = bindPorts(yaml, yaml.get(item, "out"), outputPorts, `${role} '${id}'`, "out", new Map());
 
     for (const port of inputPorts) {
       const slot = inputs[port.name];
@@ -384,7 +384,6 @@ function bindPorts(
   ports: PortDecl[],
   who: string,
   key: "in" | "out",
-  item: Node,
   available: ReadonlyMap<string, unknown>,
 ): Record<string, string> {
   const bound: Record<string, string> = {};
