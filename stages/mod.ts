@@ -6,6 +6,7 @@
 import { Registry } from "../engine/registry.ts";
 import { patternSource } from "../datasets/pattern.ts";
 import { syntheticSource } from "../datasets/synthetic/world.ts";
+import { motionSource } from "../datasets/motion.ts";
 import { camvidSource } from "../datasets/camvid.ts";
 import { cityscapesSource } from "../datasets/cityscapes.ts";
 import { davisSource } from "../datasets/davis.ts";
@@ -42,6 +43,7 @@ export function builtinRegistry(): Registry {
     .source(davisSource)
     .source(imagesSource)
     .source(syntheticSource)
+    .source(motionSource)
     .source(patternSource)
     .stage(segment)
     .stage(decide)
