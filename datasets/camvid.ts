@@ -23,7 +23,14 @@ async function locate(path: string, split: string): Promise<{ root: string; spli
   if ((await isDirectory(join(clean, split))) && (await isDirectory(join(clean, `${split}annot`)))) {
     return { root: clean, split };
   }
-  return undefined;
+  // A root without the requested split: take the only split it has (e.g. a synthetic 'train' set).
+  const splits: string[] = [];
+  for await (const entry of Deno.readDir(clean)) {
+    if (entry.isDirectory && !entry.name.endsWith("annot") && (await isDirectory(join(clean, `${entry.name}annot`)))) {
+      splits.push(entry.name);
+    }
+  }
+  return splits.length === 1 ? { root: clean, split: splits[0]! } : undefined;
 }
 
 /** `0016E5_07959.png` -> sequence `0016E5`, frame 7959. */
