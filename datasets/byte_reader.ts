@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { concatBytes } from "../engine/bytes.ts";
 
 /** Reads a `ReadableStream<Uint8Array>` in exact-size pieces. */
 export class ByteReader {
@@ -22,7 +23,7 @@ export class ByteReader {
       this.#done = true;
       return false;
     }
-    this.#pending = this.#pending.length === 0 ? value : concat(this.#pending, value);
+    this.#pending = this.#pending.length === 0 ? value : concatBytes([this.#pending, value]);
     return true;
   }
 
@@ -72,11 +73,4 @@ export class ByteReader {
     this.#done = true;
     await this.#reader.cancel().catch(() => {});
   }
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
 }

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { defineSource, type FrameSource } from "../engine/source.ts";
+import { defineSource, type FrameSource, generatorSource } from "../engine/source.ts";
 import type { FrameInit } from "../engine/frame.ts";
 import { camvidClasses } from "./camvid_classes.ts";
 
@@ -122,24 +122,16 @@ export const patternSource = defineSource({
     noise: { type: "integer", min: 0, max: 64, default: 24, doc: "texture noise amplitude" },
   },
   open(params): Promise<FrameSource> {
-    return Promise.resolve({
-      info: {
-        name: "pattern",
-        width: params.width,
-        height: params.height,
-        fps: params.fps,
-        frames: params.frames,
-        live: false,
-        classes: camvidClasses,
-        truth: { labels: true, flow: true },
-      },
-      frames: () => {
-        const frames = patternFrames(params);
-        return (async function* () {
-          yield* frames;
-        })();
-      },
-      close: () => Promise.resolve(),
-    });
+    const info = {
+      name: "pattern",
+      width: params.width,
+      height: params.height,
+      fps: params.fps,
+      frames: params.frames,
+      live: false,
+      classes: camvidClasses,
+      truth: { labels: true, flow: true },
+    };
+    return Promise.resolve(generatorSource(info, () => patternFrames(params)));
   },
 });

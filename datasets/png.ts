@@ -5,6 +5,7 @@
  * @module
  */
 import { deflateSync, inflateSync } from "node:zlib";
+import { concatBytes } from "../engine/bytes.ts";
 
 const crcTable = (() => {
   const table = new Uint32Array(256);
@@ -61,13 +62,7 @@ function encode(
     chunk("IDAT", deflateSync(raw, { level: 3 })),
     chunk("IEND", new Uint8Array(0)),
   ];
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.length;
-  }
-  return out;
+  return concatBytes(parts);
 }
 
 /**
@@ -163,14 +158,4 @@ export function decodeIndexedPng(bytes: Uint8Array): IndexedImage | undefined {
     }
   }
   return { width, height, data: out };
-}
-
-function concatBytes(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.length;
-  }
-  return out;
 }

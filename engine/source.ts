@@ -51,3 +51,17 @@ export interface SourceDefinition<S extends ParamSchema = ParamSchema> {
 export function defineSource<S extends ParamSchema>(definition: SourceDefinition<S>): SourceDefinition<S> {
   return definition;
 }
+
+/** A source over a synchronous frame generator (procedural clips): frames are made as they are pulled. */
+export function generatorSource(info: SourceInfo, makeFrames: () => Iterable<FrameInit>): FrameSource {
+  return {
+    info,
+    frames: () => {
+      const frames = makeFrames();
+      return (async function* () {
+        yield* frames;
+      })();
+    },
+    close: () => Promise.resolve(),
+  };
+}

@@ -1,24 +1,5 @@
 import assert from "node:assert/strict";
-import { projectRoot } from "./_helpers.ts";
-
-async function cli(args: string[], stdin?: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  const command = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "main.ts", ...args],
-    cwd: projectRoot,
-    stdin: stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-  });
-  const child = command.spawn();
-  if (stdin !== undefined) {
-    const writer = child.stdin.getWriter();
-    await writer.write(new TextEncoder().encode(stdin));
-    await writer.close();
-  }
-  const out = await child.output();
-  const decode = (b: Uint8Array) => new TextDecoder().decode(b);
-  return { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) };
-}
+import { cli } from "./_cli.ts";
 
 Deno.test("cli run: writes labels, --stats with the contract's fields and a --trace Perfetto can read", async () => {
   const dir = await Deno.makeTempDir();

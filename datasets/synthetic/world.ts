@@ -6,7 +6,7 @@
  * @module
  */
 import type { FrameInit } from "../../engine/frame.ts";
-import { defineSource, type FrameSource } from "../../engine/source.ts";
+import { defineSource, type FrameSource, generatorSource } from "../../engine/source.ts";
 import { camvidClasses } from "../camvid_classes.ts";
 import { buildScene, type SceneOptions } from "./scene.ts";
 import { renderFrame, sceneTables } from "./render.ts";
@@ -53,24 +53,16 @@ export const syntheticSource = defineSource({
   },
   open(p): Promise<FrameSource> {
     const options: SyntheticOptions = { ...p, ...(p.pan === undefined ? {} : { pan: p.pan }) };
-    return Promise.resolve({
-      info: {
-        name: `synthetic-${p.seed}`,
-        width: p.width,
-        height: p.height,
-        fps: p.fps,
-        frames: p.frames,
-        live: false,
-        classes: camvidClasses,
-        truth: { labels: true, mask: true, flow: true },
-      },
-      frames: () => {
-        const frames = syntheticFrames(options);
-        return (async function* () {
-          yield* frames;
-        })();
-      },
-      close: () => Promise.resolve(),
-    });
+    const info = {
+      name: `synthetic-${p.seed}`,
+      width: p.width,
+      height: p.height,
+      fps: p.fps,
+      frames: p.frames,
+      live: false,
+      classes: camvidClasses,
+      truth: { labels: true, mask: true, flow: true },
+    };
+    return Promise.resolve(generatorSource(info, () => syntheticFrames(options)));
   },
 });

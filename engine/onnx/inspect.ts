@@ -6,6 +6,7 @@
  * @module
  */
 import { decodeString, ProtoWriter, readFields } from "./protobuf.ts";
+import { concatBytes } from "../bytes.ts";
 import {
   encodeGraphParts,
   type InitializerSpec,
@@ -121,11 +122,5 @@ export function extendModel(model: Uint8Array, extension: GraphExtension): Uint8
     graph.set(extraBytes, f.bytes.length);
     parts.push(new ProtoWriter().bytes(7, graph).finish());
   }
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.length;
-  }
-  return out;
+  return concatBytes(parts);
 }
