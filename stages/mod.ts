@@ -23,6 +23,7 @@ import { argmax } from "./argmax.ts";
 import { hold } from "./hold.ts";
 import { boxes } from "./boxes.ts";
 import { jsonl } from "./encode_jsonl.ts";
+import { tensorsSink } from "./encode_tensors.ts";
 import { labelsPng } from "./encode_labels.ts";
 import { overlayPng } from "./encode_overlay.ts";
 import { videoSink } from "./encode_video.ts";
@@ -59,5 +60,6 @@ export function builtinRegistry(): Registry {
     .stage(videoSink)
     .stage(y4mSink)
     .stage(labelsRaw)
-    .stage(jsonl);
+    .stage(jsonl)
+    .stage(tensorsSink);
 }
