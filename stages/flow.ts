@@ -4,8 +4,9 @@
  * warping). The model's outputs (`flow` [1,2,h,w] in pixels of its own grid, backward: from the current
  * frame to the reference; optionally deep `features`) go to slots.
  *
- * On a key frame (and on the first frame of a stream) the reference is the frame itself: no model runs,
- * and a bound `flow` output gets an all-zero flow of the model's output size, which is exact.
+ * On a key frame (`key` bound and true) and on the first frame of a stream no model runs: the frame becomes
+ * the reference, and a bound `flow` output gets an all-zero flow of the model's output size. With
+ * `reference: previous`, binding `key` saves the flow on key frames, whose features are fresh anyway.
  *
  * @module
  */
@@ -75,7 +76,7 @@ export const flow = defineStage({
     };
     return perFrame(ctx, async (frame) => {
       const image = readSlot<RgbImage>(frame, ctx.inputs.image!);
-      const isKey = byKey ? readSlot<boolean>(frame, ctx.inputs.key!) : false;
+      const isKey = ctx.inputs.key ? readSlot<boolean>(frame, ctx.inputs.key) : false;
       if (!reference || reference.stream !== frame.stream || isKey) {
         reference = { stream: frame.stream, image };
         zeroFlow(frame);
