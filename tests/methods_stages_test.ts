@@ -201,3 +201,57 @@ stages:
   await runGraph(graph);
   assert.deepEqual(held, [0, 0, 0, 3, 3, 3, 6]);
 });
+
+/** A 'flow' model whose flow is (current - reference) averaged over 8x8 blocks: with the fake source's constant frames, t - reference index. */
+async function writeDifferenceFlowModel(dir: string) {
+  const { ints, int64Tensor } = await import("../engine/onnx/builder.ts");
+  await Deno.writeFile(
+    `${dir}/flow.onnx`,
+    buildModel({
+      inputs: [
+        { name: "reference", type: "uint8", shape: [1, "H", "W", 3] },
+        { name: "current", type: "uint8", shape: [1, "H", "W", 3] },
+      ],
+      outputs: [{ name: "flow", type: "float32", shape: [1, 2, "h", "w"] }],
+      initializers: [int64Tensor("c0", [1], [0]), int64Tensor("c2", [1], [2]), int64Tensor("axis", [1], [1])],
+      nodes: [
+        node("Cast", ["reference"], ["r"], { to: int(1) }),
+        node("Cast", ["current"], ["c"], { to: int(1) }),
+        node("Sub", ["c", "r"], ["d"]),
+        node("Transpose", ["d"], ["dn"], { perm: ints([0, 3, 1, 2]) }),
+        node("AveragePool", ["dn"], ["pooled"], { kernel_shape: ints([8, 8]), strides: ints([8, 8]) }),
+        node("Slice", ["pooled", "c0", "c2", "axis"], ["flow"]),
+      ],
+    }),
+  );
+  await Deno.writeTextFile(
+    `${dir}/flow.yaml`,
+    `name: flow\ntask: optical-flow\nfile: flow.onnx\ninputs:\n  - { name: reference, dtype: uint8, layout: NHWC, shape: [1, H, W, 3] }\n` +
+      `  - { name: current, dtype: uint8, layout: NHWC, shape: [1, H, W, 3] }\n` +
+      `outputs:\n  - { name: flow, dtype: float32, layout: NCHW, shape: [1, 2, h, w], stride: 8 }\n`,
+  );
+}
+
+for (const reference of ["key", "previous"] as const) {
+  Deno.test(`flow(reference: ${reference}) runs the model against the ${reference} frame; zero flow on key frames`, async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      await writeDifferenceFlowModel(dir);
+      const { seen } = await collect(
+        `  - { id: d, kind: decide, every: 4, out: { key: is_key } }
+  - { id: flow, kind: flow, model: flow, reference: ${reference}, in: { image: image, key: is_key }, out: { flow: flow } }
+`,
+        ["flow"],
+        9,
+        "",
+        `models: { flow: ${dir}/flow.yaml }\n`,
+      );
+      const values = seen.map((s) => (s.flow as Tensor).data[0]);
+      assert.deepEqual((seen[1]!.flow as Tensor).dims, [1, 2, 1, 2]);
+      const expected = reference === "key" ? [0, 1, 2, 3, 0, 1, 2, 3, 0] : [0, 1, 1, 1, 0, 1, 1, 1, 0];
+      assert.deepEqual(values, expected);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+}
