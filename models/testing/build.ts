@@ -80,8 +80,15 @@ export function buildConvnet(): Uint8Array {
 }
 
 if (import.meta.main) {
+  const { buildCuts, cutCard } = await import("./cuts.ts");
   const here = new URL(".", import.meta.url).pathname;
   await Deno.writeFile(`${here}seg.onnx`, buildPaletteSeg());
   await Deno.writeFile(`${here}convnet.onnx`, buildConvnet());
-  console.log(`wrote ${here}seg.onnx and ${here}convnet.onnx`);
+  for (const [stem, cut] of Object.entries(buildCuts())) {
+    // The palette classifier keeps the name `seg`; the staged cut's whole model is `seg-staged`.
+    const name = stem === "seg" ? "seg-staged" : stem;
+    await Deno.writeFile(`${here}${name}.onnx`, cut.bytes);
+    await Deno.writeTextFile(`${here}${name}.yaml`, cutCard(name, cut));
+  }
+  console.log(`wrote the testing models to ${here}`);
 }
