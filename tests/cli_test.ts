@@ -34,7 +34,7 @@ Deno.test("cli run: writes labels, --stats with the contract's fields and a --tr
     assert.ok(trace.some((e: { cat?: string }) => e.cat === "frame"));
     const files = [...Deno.readDirSync(`${dir}/labels`)].map((e) => e.name).sort();
     assert.equal(files.length, 8);
-    assert.equal(files[0], "synth001_00000.png");
+    assert.equal(files[0], "synth016_00000.png");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
