@@ -22,6 +22,7 @@ import { fuse } from "./fuse.ts";
 import { argmax } from "./argmax.ts";
 import { hold } from "./hold.ts";
 import { boxes } from "./boxes.ts";
+import { knn } from "./knn.ts";
 import { jsonl } from "./encode_jsonl.ts";
 import { tensorsSink } from "./encode_tensors.ts";
 import { labelsPng } from "./encode_labels.ts";
@@ -54,6 +55,7 @@ export function builtinRegistry(): Registry {
     .stage(argmax)
     .stage(hold)
     .stage(boxes)
+    .stage(knn)
     .stage(score)
     .stage(labelsPng)
     .stage(overlayPng)

@@ -1,0 +1,47 @@
+import assert from "node:assert/strict";
+import * as ort from "onnxruntime-node";
+import { buildKnnGraph, embeddingRows, maskOnGrid, ReferencePool } from "../stages/knn.ts";
+
+Deno.test("buildKnnGraph: each query takes the majority label of its k nearest pool entries", async () => {
+  // Pool: 3 entries near (1, 0) labelled 1, 3 near (0, 1) labelled 2, one outlier near (1, 0) labelled 2.
+  const pool = Float32Array.of(1, 0, 0.95, 0.05, 0.9, 0.1, 0, 1, 0.05, 0.95, 0.1, 0.9, 0.97, 0.03);
+  const labels = BigInt64Array.of(1n, 1n, 1n, 2n, 2n, 2n, 2n);
+  const query = Float32Array.of(0.99, 0.01, 0.02, 0.98, 0.6, 0.4);
+  const session = await ort.InferenceSession.create(buildKnnGraph(3));
+  const out = await session.run({
+    query: new ort.Tensor("float32", query, [3, 2]),
+    pool: new ort.Tensor("float32", pool, [7, 2]),
+    pool_labels: new ort.Tensor("int64", labels, [7]),
+    k: new ort.Tensor("int64", BigInt64Array.of(3n), [1]),
+  });
+  await session.release();
+  // Query 0: nearest are (1,0)=1, (0.97,0.03)=2, (0.95,0.05)=1 -> 1 with 2 votes.
+  assert.deepEqual([...(out.labels!.data as Uint8Array)], [1, 2, 1]);
+  assert.deepEqual([...(out.votes!.data as Float32Array)], [2, 3, 2]);
+});
+
+Deno.test("embeddingRows appends weighted (row, column) channels; maskOnGrid samples nearest pixels", () => {
+  const rows = embeddingRows({ type: "float32", dims: [1, 1, 2, 2], data: Float32Array.of(1, 2, 3, 4) }, 2);
+  assert.deepEqual([...rows], [1, 0.5, 0.5, 2, 0.5, 1.5, 3, 1.5, 0.5, 4, 1.5, 1.5]);
+  const mask = Uint8Array.from({ length: 16 }, (_, i) => (i % 4 >= 2 ? 1 : 0));
+  assert.deepEqual([...maskOnGrid(mask, 4, 4, 2, 2)], [0, 1, 0, 1]);
+});
+
+Deno.test("ReferencePool stays bounded over a long stream: the seed is kept, the oldest additions are evicted", () => {
+  const pool = new ReferencePool(2, 100);
+  pool.seed(Float32Array.of(9, 9, 8, 8), Uint8Array.of(1, 0));
+  const row = new Float32Array(2);
+  for (let i = 0; i < 10_000; i++) {
+    row[0] = i;
+    pool.add(row, 0, 1);
+  }
+  assert.equal(pool.size, 102);
+  const { pool: tensor, labels } = pool.take();
+  assert.deepEqual(tensor.dims, [102, 2]);
+  assert.deepEqual([...(tensor.data as Float32Array).subarray(0, 4)], [9, 9, 8, 8]);
+  // The ring holds the last 100 additions: 9900..9999.
+  const kept = [...(tensor.data as Float32Array)].filter((_, i) => i >= 4 && i % 2 === 0).sort((a, b) => a - b);
+  assert.equal(kept[0], 9900);
+  assert.equal(kept.at(-1), 9999);
+  assert.equal(labels.data.length, 102);
+});
