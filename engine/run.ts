@@ -164,11 +164,16 @@ export async function runGraph(graph: LoadedGraph, options: RunOptions = {}): Pr
     }
     await streamFrames(graph, source, operators, stats, { ...options, signal: stopper.signal }, now, trace);
   } catch (error) {
-    await release();
+    // The first error is the one to report; a failure while releasing after it would only hide it.
+    await release().catch(() => {});
     stats.endMs ||= now();
     throw attachReport(error, stats.report());
   }
-  await release();
+  try {
+    await release();
+  } catch (error) {
+    throw attachReport(error, stats.report());
+  }
   if (stats.interrupted) throw attachReport(new InterruptedError(), stats.report());
   return stats.report();
 
