@@ -15,10 +15,15 @@ import type { Frame, RgbImage } from "../engine/frame.ts";
 
 const labelsPort = "labels";
 
-/** The output the label head reads: `scores_from`, or the card's first float NCHW output. */
+/**
+ * The output the label head reads: `scores_from`, else the first float NCHW output with one channel per
+ * class of the card (so a stage's feature outputs are never mistaken for scores), else the first float NCHW.
+ */
 function scoresOutput(card: ModelCard, scoresFrom: string | undefined): TensorSpec | undefined {
   if (scoresFrom) return card.outputs.find((o) => o.name === scoresFrom);
-  return card.outputs.find((o) => o.dtype === "float32" && o.shape.length === 4 && (o.layout ?? "NCHW") === "NCHW");
+  const maps = card.outputs.filter((o) => o.dtype === "float32" && o.shape.length === 4 && (o.layout ?? "NCHW") === "NCHW");
+  const classes = card.classes?.names.length;
+  return maps.find((o) => classes !== undefined && o.shape[1] === classes) ?? maps[0];
 }
 
 /** Name of the extra input that carries the frame's height and width to the label head. */
