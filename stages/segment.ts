@@ -21,7 +21,9 @@ const labelsPort = "labels";
  */
 function scoresOutput(card: ModelCard, scoresFrom: string | undefined): TensorSpec | undefined {
   if (scoresFrom) return card.outputs.find((o) => o.name === scoresFrom);
-  const maps = card.outputs.filter((o) => o.dtype === "float32" && o.shape.length === 4 && (o.layout ?? "NCHW") === "NCHW");
+  const maps = card.outputs.filter((o) =>
+    o.dtype === "float32" && o.shape.length === 4 && (o.layout ?? "NCHW") === "NCHW"
+  );
   const classes = card.classes?.names.length;
   return maps.find((o) => classes !== undefined && o.shape[1] === classes) ?? maps[0];
 }
