@@ -51,3 +51,8 @@ export interface Frame extends FrameInit {
 
 /** Slot names every frame provides before any stage runs. */
 export const builtinSlots: ReadonlySet<string> = new Set(["image"]);
+
+/** How errors name a frame: `frame 12`, or `frame 12 (0016E5_07983.png)` when it came from a named item. */
+export function describeFrame(frame: { index: number; name?: string }): string {
+  return frame.name ? `frame ${frame.index} (${frame.name})` : `frame ${frame.index}`;
+}

@@ -7,7 +7,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { type Observable, type OperatorFunction, Subject } from "rxjs";
-import type { Frame, FrameInit } from "./frame.ts";
+import { describeFrame, type Frame, type FrameInit } from "./frame.ts";
 import type { LoadedGraph, StageNode } from "./graph.ts";
 import { FlowGate } from "./flow_gate.ts";
 import { ModelPool } from "./model_pool.ts";
@@ -313,7 +313,7 @@ async function streamFrames(
 /** A frame's size may change only between sequences; within one, a change is a bad input. */
 function checkFrameSize(frame: FrameInit, current: { sequence: string | undefined; size: string }): void {
   const { width, height, data } = frame.image;
-  const where = frame.name ? `frame ${frame.index} (${frame.name})` : `frame ${frame.index}`;
+  const where = describeFrame(frame);
   if (data.length !== width * height * 3) {
     throw new InputError(`${where}: image data has ${data.length} bytes, expected ${width}x${height}x3`);
   }

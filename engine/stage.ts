@@ -18,7 +18,7 @@
  * @module
  */
 import type { OperatorFunction } from "rxjs";
-import type { Frame } from "./frame.ts";
+import { describeFrame, type Frame } from "./frame.ts";
 import type { ParamSchema, ParamValues } from "./params.ts";
 import type { ModelCard } from "./model_card.ts";
 import type { GraphExtension } from "./onnx/inspect.ts";
@@ -155,7 +155,7 @@ export function perFrame(
 export function stageFailure(stageId: string, frame: Frame, error: unknown): Error {
   if (error instanceof Error && error.message.startsWith(`stage '${stageId}'`)) return error;
   const message = error instanceof Error ? error.message : String(error);
-  const where = frame.name ? `frame ${frame.index} (${frame.name})` : `frame ${frame.index}`;
+  const where = describeFrame(frame);
   const wrapped = new Error(`stage '${stageId}' failed on ${where}: ${message}`, { cause: error });
   wrapped.name = error instanceof Error ? error.name : "Error";
   return wrapped;

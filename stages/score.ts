@@ -9,15 +9,11 @@
 import { defineStage, perFrame, readSlot } from "../engine/stage.ts";
 import type { Tensor } from "../engine/tensor.ts";
 import { ConfusionMatrix, DavisScorer, EndPointErrorAccumulator } from "../engine/metrics/mod.ts";
-import type { Frame } from "../engine/frame.ts";
+import { describeFrame, type Frame } from "../engine/frame.ts";
 
 const metricNames = ["miou", "davis", "epe"] as const;
 
 const truthFor = { miou: "labels", davis: "mask", epe: "flow" } as const;
-
-function frameName(frame: Frame): string {
-  return frame.name ? `frame ${frame.index} (${frame.name})` : `frame ${frame.index}`;
-}
 
 /** Flow [1,2,H,W] (planar) to interleaved HxWx2, as ground truth stores it. */
 function interleaveFlow(flow: Tensor, width: number, height: number): Float32Array {
@@ -91,7 +87,9 @@ export const score = defineStage({
     const truthOf = (frame: Frame, metric: (typeof metricNames)[number]) => {
       const truth = frame.truth?.[truthFor[metric]];
       if (!truth) {
-        throw new ReferenceError(`metric '${metric}' needs ground-truth ${truthFor[metric]} for ${frameName(frame)}`);
+        throw new ReferenceError(
+          `metric '${metric}' needs ground-truth ${truthFor[metric]} for ${describeFrame(frame)}`,
+        );
       }
       return truth;
     };

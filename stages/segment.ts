@@ -68,7 +68,10 @@ export function imageSizeTensor(width: number, height: number): Tensor {
 
 const params = {
   model: { type: "model", required: true, doc: "model name from the graph's 'models'" },
-  scores_from: { type: "string", doc: "output the 'labels' port argmaxes (default: the first float NCHW output)" },
+  scores_from: {
+    type: "string",
+    doc: "output the 'labels' port argmaxes (default: the float NCHW output with one channel per class)",
+  },
   labels_size: {
     type: "string",
     oneOf: ["image", "native"],
