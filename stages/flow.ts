@@ -12,6 +12,7 @@
  */
 import { defineStage, perFrame, type PortDecl, readSlot, type StageEnvironment } from "../engine/stage.ts";
 import { imageToTensor } from "../engine/image_tensor.ts";
+import { shrinkImage } from "../engine/image_resize.ts";
 import type { Frame, RgbImage } from "../engine/frame.ts";
 import type { Tensor } from "../engine/tensor.ts";
 
@@ -25,7 +26,26 @@ const params = {
   },
   reference_input: { type: "string", default: "reference", doc: "model input that takes the reference frame" },
   current_input: { type: "string", default: "current", doc: "model input that takes the current frame" },
+  scale: {
+    type: "number",
+    default: 1,
+    min: 0.1,
+    max: 1,
+    doc: "run the model on frames shrunk to this fraction of their size (DFF: 0.5)",
+  },
 } as const;
+
+/** The model's input size for a frame: `scale` times the frame, each side a multiple of `multiple` (>= one). */
+export function flowInputSize(
+  width: number,
+  height: number,
+  scale: number,
+  multiple: number,
+): { width: number; height: number } {
+  if (scale === 1) return { width, height };
+  const side = (n: number) => Math.max(multiple, Math.round((n * scale) / multiple) * multiple);
+  return { width: side(width), height: side(height) };
+}
 
 /** The `flow` stage kind. */
 export const flow = defineStage({
@@ -66,20 +86,24 @@ export const flow = defineStage({
     const fetches = Object.keys(ctx.outputs);
     let reference: { stream: string; image: RgbImage } | undefined;
     const byKey = ctx.params.reference === "key";
+    const shrink = (image: RgbImage) => {
+      const size = flowInputSize(image.width, image.height, ctx.params.scale, card.multipleOf);
+      return shrinkImage(image, size.width, size.height);
+    };
 
-    const zeroFlow = (frame: Frame) => {
+    const zeroFlow = (frame: Frame, image: RgbImage) => {
       const slot = ctx.outputs.flow;
       if (!slot || !flowSpec) return;
       const stride = flowSpec.stride ?? 1;
-      const h = Math.ceil(frame.image.height / stride), w = Math.ceil(frame.image.width / stride);
+      const h = Math.ceil(image.height / stride), w = Math.ceil(image.width / stride);
       frame.slots.set(slot, { type: "float32", dims: [1, 2, h, w], data: new Float32Array(2 * h * w) });
     };
     return perFrame(ctx, async (frame) => {
-      const image = readSlot<RgbImage>(frame, ctx.inputs.image!);
+      const image = shrink(readSlot<RgbImage>(frame, ctx.inputs.image!));
       const isKey = ctx.inputs.key ? readSlot<boolean>(frame, ctx.inputs.key) : false;
       if (!reference || reference.stream !== frame.stream || isKey) {
         reference = { stream: frame.stream, image };
-        zeroFlow(frame);
+        zeroFlow(frame, image);
         return;
       }
       const feeds: Record<string, Tensor> = {

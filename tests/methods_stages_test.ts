@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { runGraph } from "../engine/run.ts";
 import { buildModel, int, node } from "../engine/onnx/builder.ts";
 import { labelChange } from "../stages/decide.ts";
+import { flowInputSize } from "../stages/flow.ts";
+import { shrinkImage } from "../engine/image_resize.ts";
 import type { Tensor } from "../engine/tensor.ts";
 import { graphFrom, testSetup } from "./_helpers.ts";
 
@@ -228,9 +230,45 @@ async function writeDifferenceFlowModel(dir: string) {
     `${dir}/flow.yaml`,
     `name: flow\ntask: optical-flow\nfile: flow.onnx\ninputs:\n  - { name: reference, dtype: uint8, layout: NHWC, shape: [1, H, W, 3] }\n` +
       `  - { name: current, dtype: uint8, layout: NHWC, shape: [1, H, W, 3] }\n` +
-      `outputs:\n  - { name: flow, dtype: float32, layout: NCHW, shape: [1, 2, h, w], stride: 8 }\n`,
+      `outputs:\n  - { name: flow, dtype: float32, layout: NCHW, shape: [1, 2, h, w], stride: 8 }\nmultiple_of: 8\n`,
   );
 }
+
+Deno.test("flow(scale: 0.5) runs the model on shrunk frames; the flow grid still spans the frame", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await writeDifferenceFlowModel(dir);
+    const { seen } = await collect(
+      `  - { id: d, kind: decide, every: 4, out: { key: is_key } }
+  - { id: flow, kind: flow, model: flow, scale: 0.5, in: { image: image, key: is_key }, out: { flow: flow } }
+`,
+      ["flow"],
+      5,
+      "",
+      `models: { flow: ${dir}/flow.yaml }\n`,
+    );
+    // 16x8 frames -> 8x8 model input (sides rounded to multiples of 8, at least 8) -> one 8x8 cell.
+    assert.deepEqual(seen.map((s) => (s.flow as Tensor).dims), Array(5).fill([1, 2, 1, 1]));
+    assert.deepEqual(seen.map((s) => (s.flow as Tensor).data[0]), [0, 1, 2, 3, 0]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("flowInputSize rounds each scaled side to the model's multiple", () => {
+  assert.deepEqual(flowInputSize(480, 360, 0.5, 8), { width: 240, height: 184 });
+  assert.deepEqual(flowInputSize(480, 360, 1, 8), { width: 480, height: 360 });
+  assert.deepEqual(flowInputSize(16, 8, 0.25, 8), { width: 8, height: 8 });
+});
+
+Deno.test("shrinkImage averages areas: 2x2 blocks exactly, constants stay constant at any ratio", () => {
+  const data = new Uint8Array([0, 0, 0, 100, 100, 100, 20, 20, 20, 40, 40, 40]); // 2x2 RGB
+  assert.deepEqual([...shrinkImage({ width: 2, height: 2, data }, 1, 1).data], [40, 40, 40]);
+  const flat = { width: 30, height: 18, data: new Uint8Array(30 * 18 * 3).fill(77) };
+  const small = shrinkImage(flat, 16, 8);
+  assert.equal(small.data.length, 16 * 8 * 3);
+  assert.ok(small.data.every((v) => v === 77));
+});
 
 for (const reference of ["key", "previous"] as const) {
   Deno.test(`flow(reference: ${reference}) runs the model against the ${reference} frame; zero flow on key frames`, async () => {

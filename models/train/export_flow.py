@@ -41,11 +41,10 @@ CARD = """\
 name: flow
 task: optical-flow
 description: >-
-  FlowNet-lite for the CamVid domain: a shared 4-level conv pyramid (stride 2/4/8/16), a cost volume at stride 16
+  FlowNet-lite for the {domain} domain: a shared 4-level conv pyramid (stride 2/4/8/16), a cost volume at stride 16
   (+-4 cells = +-64 image px) giving a coarse flow, then warping of the reference's stride-8 features and a +-2
-  cost volume at stride 8 for a residual flow (PWC-Net style, two levels, no BatchNorm, LeakyReLU). Trained from
-  scratch on CamVid train frames moved by known random affine warps plus independently moving pasted objects
-  (exact flow on real texture). Output at stride 8; also exposes the coarse decoder's motion-aware hidden map
+  cost volume at stride 8 for a residual flow (PWC-Net style, two levels, no BatchNorm, LeakyReLU). {trained}
+  Output at stride 8; also exposes the coarse decoder's motion-aware hidden map
   (stride 16) for DVSNet's decision network.
 file: flow.onnx
 inputs:
@@ -75,11 +74,11 @@ cost:
 training:
   command: {command}
   data: >-
-    ../shared/data/camvid/train (367 frames, never val) warped by random affine motions (translation up to +-12 px,
+    {frames} warped by random affine motions (translation up to +-12 px,
     scale 0.9-1.1, rotation +-4 deg, slight shear; 35% of pairs at quarter amplitude, 4% static) with 0-2 pasted
     objects (superellipses textured from other train frames) moving independently, photometric jitter and noise;
-    random {crop_h}x{crop_w} crops; exact backward flow. Loss: EPE of the stride-8 flow upsampled to full
-    resolution + 0.5 x EPE at stride 16. AdamW lr {lr}, batch {batch}, warm-up + cosine.
+    {world}random {crop_h}x{crop_w} crops; exact backward flow. Loss: EPE of the stride-8 flow upsampled to full
+    resolution + 0.5 x EPE at stride 16. AdamW lr {lr}, batch {batch}, warm-up + cosine.{init}
   iterations: {iterations}
   batch: {batch}
   seconds: {seconds}
@@ -89,12 +88,12 @@ metrics:
   epe_rubberwhale: {epe_rw}
   epe_rubberwhale_zero_flow: {epe_rw_zero}
   epe_synthetic_heldout: {epe_held}
-  evaluation: >-
+{world_metric}  evaluation: >-
     {eval_cmd} (onnxruntime-node on this file). RubberWhale: current = frame 10 (rubberwhale1.png), reference =
     frame 11 (rubberwhale2.png), whose forward ground truth of frame 10 is exactly our backward flow; 584x388 padded
     to 584x392 by edge replication, flow upsampled bilinearly (half-pixel) x 8, cropped, mean EPE over pixels with
     known truth. Held-out: {held_pairs} synthetic {held_h}x{held_w} pairs built the same way from CamVid val frames
-    (seed {held_seed}), EPE at full resolution, computed in python by train_flow.py.
+    (seed {held_seed}), EPE at full resolution, computed in python by train_flow.py.{world_eval}
 notes: >-
   Sign convention: `flow` is BACKWARD flow from the current frame to the reference frame, x (channel 0) then y
   (channel 1), in pixels of the stride-8 grid (image pixels / 8): for each cell p of the current frame, the
@@ -118,7 +117,24 @@ def write_card(out):
     def r(v, n=3):
         return "null" if v is None else round(v, n)
 
+    world = info.get("world")
+    synthetic = bool(world)
     text = CARD.format(
+        domain="synthetic-world" if synthetic else "CamVid",
+        trained="Fine-tuned on the synthetic world." if synthetic else
+        "Trained from scratch on CamVid train frames moved by known random affine warps plus independently moving\n"
+        "  pasted objects (exact flow on real texture).",
+        frames="synthetic-world train frames (deno task synth ... --seed 100 --split train, 480 frames)" if synthetic
+        else "../shared/data/camvid/train (367 frames, never val)",
+        world=(f"{world['frac']:.0%} of the batches are instead crops of the world's own consecutive frames "
+               f"({world['train_pairs']} pairs, true scene motion and occlusions, mirrored at random);\n    ")
+        if synthetic else "",
+        init=(f"\n    Initialised from {info['init']} (the CamVid flow model's checkpoint, whose command is in "
+              "models/camvid/flow.yaml).") if info.get("init") else "",
+        world_metric=f"  epe_world_heldout: {r(info['epe_world_heldout'])}\n" if synthetic else "",
+        world_eval=(f" World held-out: the {world['val_pairs']} consecutive pairs of the synthetic val sequences "
+                    "(seeds 900-901, 480x360, exact flow including occlusions), EPE at full resolution.")
+        if synthetic else "",
         features=flownet.FlowNetLite().features_channels,
         mean=list(flownet.MEAN), std=list(flownet.STD),
         gflops=info["gflops_360x480"], gflops_cv=info["gflops_360x480_with_cost_volumes"],

@@ -163,6 +163,44 @@ def make_pair(frames, rng, gen, h, w, objects=True, photometric=True):
     return ref.round().clamp(0, 255), cur.round().clamp(0, 255), flow
 
 
+def load_world(root, split, limit=None):
+    """Consecutive frame pairs of the synthetic world (`deno task synth` layout) with their exact backward flow:
+    [(reference [3,H,W], current [3,H,W], flow [2,H,W])] for every sequence of ImageSets/2017/<split>.txt."""
+    sets = os.path.join(root, "ImageSets", "2017", f"{split}.txt")
+    if not os.path.exists(sets) or not os.path.isdir(os.path.join(root, "flow")):
+        return []
+    with open(sets) as f:
+        seqs = [line.strip() for line in f if line.strip()]
+    pairs = []
+    for seq in seqs:
+        frames_dir = os.path.join(root, "JPEGImages", "480p", seq)
+        for name in sorted(os.listdir(os.path.join(root, "flow", seq))):
+            k = int(name.split(".")[0])
+            cur = read_png(os.path.join(frames_dir, f"{k:05d}.png"))
+            ref = read_png(os.path.join(frames_dir, f"{k - 1:05d}.png"))
+            flo = read_flo(os.path.join(root, "flow", seq, name))
+            pairs.append(tuple(torch.from_numpy(a).permute(2, 0, 1).float() for a in (ref, cur, flo)))
+            if limit and len(pairs) >= limit:
+                return pairs
+    return pairs
+
+
+def world_batch(pairs, rng, batch, h, w):
+    """A batch of random h x w crops of real synthetic-world pairs, randomly mirrored (flow x negated)."""
+    refs, curs, flows = [], [], []
+    for _ in range(batch):
+        ref, cur, flow = pairs[rng.integers(len(pairs))]
+        y0 = rng.integers(0, ref.shape[1] - h + 1)
+        x0 = rng.integers(0, ref.shape[2] - w + 1)
+        ref, cur, flow = (a[:, y0:y0 + h, x0:x0 + w] for a in (ref, cur, flow))
+        if rng.random() < 0.5:
+            ref, cur, flow = ref.flip(2), cur.flip(2), flow.flip(2) * torch.tensor([-1.0, 1.0]).view(2, 1, 1)
+        refs.append(ref)
+        curs.append(cur)
+        flows.append(flow)
+    return torch.stack(refs), torch.stack(curs), torch.stack(flows)
+
+
 def make_batch(frames, rng, gen, batch, h, w):
     refs, curs, flows = zip(*(make_pair(frames, rng, gen, h, w) for _ in range(batch)))
     return torch.stack(refs), torch.stack(curs), torch.stack(flows)

@@ -1,8 +1,9 @@
 #!/usr/bin/python3
-"""Write the YAML card next to every exported CamVid .onnx from <arch>.train.json and engine --stats JSON.
+"""Write the YAML card next to every exported seg/seg-lite .onnx from <arch>.train.json and engine --stats JSON.
 
   /usr/bin/python3 models/train/make_cards.py --out models/camvid --seg-stats /tmp/seg-val.json \
       --lite-stats /tmp/seg-lite-val.json
+  /usr/bin/python3 models/train/make_cards.py --domain synthetic --out models/synthetic --seg-stats ... --lite-stats ...
 
 Metrics come from the engine's evaluation on the val clip (never from python).
 """
@@ -14,6 +15,26 @@ NAMES = ["Sky", "Building", "Pole", "Road", "Pavement", "Tree", "SignSymbol", "F
          "Bicyclist"]
 PALETTE = [[128, 128, 128], [128, 0, 0], [192, 192, 128], [128, 64, 128], [60, 40, 222], [128, 128, 0],
            [192, 128, 128], [64, 64, 128], [64, 0, 128], [64, 64, 0], [0, 128, 192]]
+
+
+DOMAINS = {
+    "camvid": {
+        "title": "CamVid",
+        "data": "../shared/data/camvid train/ + trainannot/ (367 frames)",
+        "suffix": "val",
+        "eval": "deno task run graphs/per-frame.yaml --models camvid --input ../shared/data/camvid/val "
+                "(101 frames, 15 Hz clip, void ignored)",
+    },
+    "synthetic": {
+        "title": "Synthetic-world",
+        "data": "deno task synth --out /tmp/synth-data --frames 30 --sequences 16 --seed 100 --split train "
+                "(480 frames; val = --sequences 2 --seed 900 --split val)",
+        "suffix": "heldout",
+        "eval": "deno task run graphs/per-frame.yaml --models synthetic (its default clip: synthetic seed 16, "
+                "60 frames at 480x360, every class present; training used seeds 100-115)",
+    },
+}
+DOMAIN = DOMAINS["camvid"]
 
 
 def find_metrics(d):
@@ -83,13 +104,13 @@ def metrics_block(stats_path):
     st = json.load(open(stats_path))
     m = find_metrics(st)
     per = m["per_class_iou"]
+    x = DOMAIN["suffix"]
     return {
-        "miou_val": round(m["miou"], 4),
-        "pixel_acc_val": round(m["pixel_acc"], 4),
-        "mean_class_acc_val": round(m["mean_class_acc"], 4) if m.get("mean_class_acc") is not None else None,
-        "per_class_iou_val": {k: (round(v, 4) if v is not None else None) for k, v in per.items()},
-        "eval": "deno task run graphs/per-frame.yaml --models camvid --input ../shared/data/camvid/val "
-                "(101 frames, 15 Hz clip, void ignored)",
+        f"miou_{x}": round(m["miou"], 4),
+        f"pixel_acc_{x}": round(m["pixel_acc"], 4),
+        f"mean_class_acc_{x}": round(m["mean_class_acc"], 4) if m.get("mean_class_acc") is not None else None,
+        f"per_class_iou_{x}": {k: (round(v, 4) if v is not None else None) for k, v in per.items()},
+        "eval": DOMAIN["eval"],
         "fps_cpu_2cores": round(st.get("fps", 0), 1),
     }
 
@@ -100,9 +121,12 @@ def write(out, name, task, desc, inputs, outputs, train, gflops, metrics=None, n
         "inputs": inputs, "outputs": outputs, "multiple_of": 8,
         "classes": {"names": NAMES, "palette": PALETTE, "ignore": 11},
         "cost": {"gflops": gflops, "at": [360, 480]},
-        "training": {"command": train["command"], "data": "../shared/data/camvid train/ + trainannot/ (367 frames)",
-                     "epochs": train["epochs"], "seconds": train["train_seconds"], "seed": train["seed"]},
+        "training": {"command": train["command"], "data": DOMAIN["data"],
+                     "epochs": train["epochs"], "iterations": train["iterations"], "seconds": train["train_seconds"],
+                     "seed": train["seed"]},
     }
+    if train.get("init_note"):
+        card["training"]["init"] = train["init_note"]
     if metrics:
         card["metrics"] = metrics
     if notes:
@@ -145,11 +169,16 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--seg-stats")
     ap.add_argument("--lite-stats")
+    ap.add_argument("--domain", choices=list(DOMAINS), default="camvid")
+    ap.add_argument("--seg-init-note", help="how the checkpoint given to seg's --init was trained (continued runs)")
     a = ap.parse_args()
+    global DOMAIN
+    DOMAIN = DOMAINS[a.domain]
     o = a.out
     if os.path.exists(os.path.join(o, "seg.train.json")):
         t = json.load(open(os.path.join(o, "seg.train.json")))
         t.update(stage_costs("seg"))
+        t["init_note"] = a.seg_init_note
         g = t["gflops_360x480"]
         c1, c2, c3 = t["channels"]
         m = metrics_block(a.seg_stats)
@@ -157,7 +186,7 @@ def main():
         sc = lambda n, s: tensor(n, "float32", "NCHW", [1, 11, "h", "w"], s)  # noqa: E731
         ft = lambda n, c, s: tensor(n, "float32", "NCHW", [1, c, "h", "w"], s)  # noqa: E731
         write(o, "seg", "segmentation",
-              "CamVid staged FCN trained from scratch: three stages (stride 8/16/32, ResNet-style 3x3 blocks, dilated "
+              f"{DOMAIN['title']} staged FCN trained from scratch: three stages (stride 8/16/32, ResNet-style 3x3 blocks, dilated "
               "and pooled context in S3) with FCN-8s skip fusion scores = score1 + up2(score2 + up2(score3)).",
               [IMAGE], [sc("scores", 8)], t, g, m)
         write(o, "seg-s1", "clockwork-stage", "Clockwork stage 1 of seg: image -> stride-8 features and score1. " + same,
@@ -185,7 +214,7 @@ def main():
             gs = json.load(open(os.path.join(o, "seg.train.json")))["gflops_360x480"]
             notes = f"{gs / t['gflops_360x480']:.2f}x fewer FLOPs than seg ({gs} GFLOPs)."
         write(o, "seg-lite", "segmentation",
-              "Cheap CamVid segmenter (Accel's update branch): same staged-FCN design as seg but narrower and "
+              f"Cheap {DOMAIN['title']} segmenter (Accel's update branch): same staged-FCN design as seg but narrower and "
               "shallower, separate weights. Same contract as seg.onnx.",
               [IMAGE], [tensor("scores", "float32", "NCHW", [1, 11, "h", "w"], 8)], t, t["gflops_360x480"],
               metrics_block(a.lite_stats), notes)

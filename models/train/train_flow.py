@@ -58,6 +58,18 @@ def eval_heldout(net, held, batch=8):
     return total / len(refs)
 
 
+@torch.no_grad()
+def eval_world(net, pairs):
+    """Mean EPE over the synthetic world's held-out consecutive pairs (full frames, exact flow)."""
+    net.eval()
+    total, count = 0.0, 0
+    for ref, cur, gt in pairs:
+        f8, _ = net(ref.permute(1, 2, 0)[None], cur.permute(1, 2, 0)[None])
+        total += epe_full(f8, gt[None], flownet.STRIDE).item()
+        count += 1
+    return total / max(1, count)
+
+
 def pad_to(img, multiple):
     """Edge-replicate an HxWx3 uint8 image at the bottom/right to multiples of `multiple`."""
     h, w = img.shape[:2]
@@ -102,6 +114,10 @@ def main():
     ap.add_argument("--size", type=int, nargs=2, default=None, help="resize frames to H W on load (smoke tests)")
     ap.add_argument("--eval-every", type=int, default=500)
     ap.add_argument("--ckpt", default=None, help="checkpoint path (default: models/train/ckpt-flow.pt)")
+    ap.add_argument("--shared", default=None, help="folder holding flow/middlebury (default: the parent of --data)")
+    ap.add_argument("--init", default=None, help="start from this checkpoint's weights (fine-tuning)")
+    ap.add_argument("--world-frac", type=float, default=0.5,
+                    help="share of batches cut from the synthetic world's own pairs when <data>/flow exists")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -115,12 +131,16 @@ def main():
     vframes = flowdata.load_frames(os.path.join(args.data, "val"), args.limit or None, args.size)
     hh, hw = (min(256, vframes.shape[2] - 8), min(320, vframes.shape[3] - 8)) if args.size else (256, 320)
     held = heldout_set(vframes, args.heldout, hh // 8 * 8, hw // 8 * 8, seed=12345)
-    shared = os.path.dirname(os.path.abspath(args.data))
+    shared = args.shared or os.path.dirname(os.path.abspath(args.data))
     have_mb = os.path.exists(os.path.join(shared, MIDDLEBURY, "rubberwhale_gt.flo"))
-    print(f"loaded {len(frames)} train / {len(vframes)} val frames, {args.heldout} held-out pairs "
-          f"in {time.time() - t_start:.1f}s", flush=True)
+    world = flowdata.load_world(args.data, "train", args.limit or None)
+    world_val = flowdata.load_world(args.data, "val", args.limit or None)
+    print(f"loaded {len(frames)} train / {len(vframes)} val frames, {args.heldout} held-out pairs, "
+          f"{len(world)} / {len(world_val)} world pairs in {time.time() - t_start:.1f}s", flush=True)
 
     net = flownet.FlowNetLite()
+    if args.init:
+        net.load_state_dict(torch.load(args.init, map_location="cpu")["state_dict"])
     total = args.iters
     warm = min(300, max(1, total // 10))
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=args.wd)
@@ -135,7 +155,10 @@ def main():
     run, log = [0.0, 0.0], []
     net.train()
     for it in range(1, total + 1):
-        ref, cur, gt = flowdata.make_batch(frames, rng, gen, args.batch, h, w)
+        if world and rng.random() < args.world_frac:
+            ref, cur, gt = flowdata.world_batch(world, rng, args.batch, h, w)
+        else:
+            ref, cur, gt = flowdata.make_batch(frames, rng, gen, args.batch, h, w)
         f8, f16, _ = net.forward_nchw((ref - mean) / std, (cur - mean) / std)
         l8 = epe_full(f8, gt, 8)
         l16 = (f16 * 16 - F.avg_pool2d(gt, 16)).norm(dim=1).mean()
@@ -156,15 +179,18 @@ def main():
         if (it % args.eval_every == 0 or it == total) and not args.limit:
             he = eval_heldout(net, held)
             rw = eval_rubberwhale(net, shared)[0] if have_mb else float("nan")
-            log.append({"it": it, "heldout": he, "rubberwhale": rw})
-            print(f"  held-out EPE {he:.3f}  RubberWhale EPE {rw:.3f}", flush=True)
+            wv = eval_world(net, world_val) if world_val else float("nan")
+            log.append({"it": it, "heldout": he, "rubberwhale": rw, "world_heldout": wv})
+            print(f"  held-out EPE {he:.3f}  RubberWhale EPE {rw:.3f}  world held-out EPE {wv:.3f}", flush=True)
             net.train()
     train_s = time.time() - t_train
 
     net.eval()
     he = eval_heldout(net, held)
     rw, rw_zero, _ = eval_rubberwhale(net, shared) if have_mb else (None, None, None)
-    print(f"final: held-out EPE {he:.4f}; RubberWhale EPE {rw} (zero-flow baseline {rw_zero})", flush=True)
+    wv = eval_world(net, world_val) if world_val else None
+    print(f"final: held-out EPE {he:.4f}; RubberWhale EPE {rw} (zero-flow baseline {rw_zero}); "
+          f"world held-out EPE {wv}", flush=True)
 
     os.makedirs(args.out, exist_ok=True)
     ckpt = args.ckpt or os.path.join(os.path.dirname(os.path.abspath(__file__)), "ckpt-flow.pt")
@@ -187,6 +213,9 @@ def main():
         "epe_rubberwhale": rw,
         "epe_rubberwhale_zero_flow": rw_zero,
         "epe_synthetic_heldout": he,
+        "epe_world_heldout": wv,
+        "world": {"train_pairs": len(world), "val_pairs": len(world_val), "frac": args.world_frac} if world else None,
+        "init": args.init,
         "heldout": {"pairs": args.heldout, "size": [hh // 8 * 8, hw // 8 * 8], "seed": 12345, "frames": "val"},
         "log": log,
         "file": os.path.basename(onnx_file),

@@ -121,6 +121,7 @@ def main():
     ap.add_argument("--limit", type=int, default=0, help="use only the first N train/val frames (smoke tests)")
     ap.add_argument("--size", type=int, nargs=2, default=None, help="resize frames to H W on load (smoke tests)")
     ap.add_argument("--ckpt", default=None, help="checkpoint path (default: <out>/../train/ckpt-<arch>.pt)")
+    ap.add_argument("--init", default=None, help="start from this checkpoint's weights (continued training)")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -136,6 +137,10 @@ def main():
           f"class weights {np.round(w, 2).tolist()}", flush=True)
 
     net = segnet.StagedFCN(args.arch)
+    if args.init:
+        state = torch.load(args.init, map_location="cpu")
+        assert state["arch"] == args.arch, f"{args.init} holds a {state['arch']} network, not {args.arch}"
+        net.load_state_dict(state["state_dict"])
     steps_per_epoch = max(1, len(imgs) // args.batch)
     total = args.iters or args.epochs * steps_per_epoch
     warm = min(200, total // 10)
@@ -191,6 +196,7 @@ def main():
         "batch": args.batch,
         "crop": crop,
         "seed": args.seed,
+        "init": args.init,
         "train_seconds": round(train_s),
         "total_seconds": round(time.time() - t_start),
         "gflops_360x480": round(2 * macs / 1e9, 3),
