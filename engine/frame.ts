@@ -56,3 +56,31 @@ export const builtinSlots: ReadonlySet<string> = new Set(["image"]);
 export function describeFrame(frame: { index: number; name?: string }): string {
   return frame.name ? `frame ${frame.index} (${frame.name})` : `frame ${frame.index}`;
 }
+
+/** A region's place in its frame, in pixels: from (x, y), `width` x `height`. */
+export interface RegionBox {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+/** What a region frame (split off by the `regions` stage) carries about its origin. */
+export interface RegionOrigin {
+  index: number;
+  count: number;
+  box: RegionBox;
+  parent: Frame;
+}
+
+const regionOrigins = new WeakMap<Frame, RegionOrigin>();
+
+/** Marks `frame` as region `origin.index` of `origin.parent`. */
+export function markRegion(frame: Frame, origin: RegionOrigin): void {
+  regionOrigins.set(frame, origin);
+}
+
+/** The region a frame stands for, or undefined for a whole frame. */
+export function regionOf(frame: Frame): RegionOrigin | undefined {
+  return regionOrigins.get(frame);
+}

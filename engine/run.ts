@@ -7,7 +7,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { type Observable, type OperatorFunction, Subject } from "rxjs";
-import { describeFrame, type Frame, type FrameInit } from "./frame.ts";
+import { describeFrame, type Frame, type FrameInit, regionOf } from "./frame.ts";
 import type { LoadedGraph, StageNode } from "./graph.ts";
 import { FlowGate } from "./flow_gate.ts";
 import { ModelPool } from "./model_pool.ts";
@@ -250,6 +250,9 @@ async function streamFrames(
   const finished = new Promise<void>((resolve) => {
     output.subscribe({
       next: (frame: Frame) => {
+        // A graph that ends with region frames (no merge-regions) finishes a frame with its last region.
+        const region = regionOf(frame);
+        if (region && region.index !== region.count - 1) return;
         const exit = now();
         stats.frames++;
         if ((stats.frames & 15) === 0) stats.sampleMemory();

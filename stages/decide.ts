@@ -10,12 +10,25 @@
  *   fraction of pixels whose label differs from the map at the last *fired* frame reaches `theta`, and on
  *   the first frame of a stream. Also writes that fraction to the optional `change` output.
  *
- * State (frame counts, the reference label map) is per stream: a new stream always starts with a key frame.
+ * - `confidence`: DVSNet's decision network. Runs `model` on the flow stage's deep `features` (pooled to its
+ *   grid) and reads the predicted confidence score (0..100: how well warping the key frame's output would
+ *   agree with segmenting this frame). `score < target` marks the frame (segmentation path, new key);
+ *   otherwise the flow path. `target` defaults to the `mode`'s: fast 50, balanced 80, slow 95. With
+ *   `dynamic: true` the target falls by 1 after a segmentation step and rises by 0.1 after a flow step. A
+ *   stream's first frame is always a segmentation step. If `pending` is bound (the flow stage's
+ *   `reference: decided` handle), the decision is reported to it, so the next frame's flow runs against
+ *   the new key. Counts `segmentation_steps` and `flow_steps`, also per region (`segmentation_steps.r0`).
+ *
+ * State (frame counts, the reference label map, the dynamic target) is per stream: a new stream always
+ * starts with a key frame. Region frames (`regions` stage) are streams of their own.
  *
  * @module
  */
 import { defineStage, perFrame, type PortDecl, readSlot } from "../engine/stage.ts";
+import type { Frame } from "../engine/frame.ts";
 import type { Tensor } from "../engine/tensor.ts";
+import { StreamState } from "../engine/stream_state.ts";
+import type { PendingReference } from "./flow.ts";
 
 /** The fraction of positions where two label maps differ. */
 export function labelChange(current: Uint8Array, reference: Uint8Array): number {
@@ -27,7 +40,21 @@ export function labelChange(current: Uint8Array, reference: Uint8Array): number 
   return current.length ? changed / current.length : 0;
 }
 
-const policies = ["interval", "adaptive"] as const;
+const policies = ["interval", "adaptive", "confidence"] as const;
+
+/** The confidence targets of DVSNet's named modes. */
+export const confidenceModes = { fast: 50, balanced: 80, slow: 95 } as const;
+
+/** DVSNet's dynamic target: down by 1 after a segmentation step, up by 0.1 after a flow step, within 0..100. */
+export function nextTarget(target: number, segmented: boolean): number {
+  return Math.min(100, Math.max(0, segmented ? target - 1 : target + 0.1));
+}
+
+interface DecideState {
+  position: number;
+  reference?: Uint8Array;
+  target?: number;
+}
 
 /** The `decide` stage kind. */
 export const decide = defineStage({
@@ -46,10 +73,29 @@ export const decide = defineStage({
       doc: "adaptive: fire when this fraction of labels changed",
     },
     counter: { type: "string", default: "keyframes", doc: "stats counter of marked frames" },
+    model: { type: "model", doc: "confidence: the decision model (features -> predicted confidence score)" },
+    mode: {
+      type: "string",
+      oneOf: Object.keys(confidenceModes) as (keyof typeof confidenceModes)[],
+      default: "balanced",
+      doc: "confidence: fast (target 50), balanced (80) or slow (95)",
+    },
+    target: { type: "number", min: 0, max: 100, doc: "confidence: segment when the score is below this" },
+    dynamic: { type: "boolean", default: false, doc: "confidence: target -1 per segmentation, +0.1 per flow step" },
   },
   inputs: (p): PortDecl[] =>
     p.policy === "adaptive"
       ? [{ name: "labels", doc: "label map compared with the last fired frame's (uint8)", type: "tensor" }]
+      : p.policy === "confidence"
+      ? [
+        { name: "features", doc: "the flow model's deep features (the decision model's input)", type: "tensor" },
+        {
+          name: "pending",
+          doc: "the flow stage's reference handle (reference: decided)",
+          type: "record",
+          optional: true,
+        },
+      ]
       : [],
   outputs: (p): PortDecl[] => [
     { name: "key", doc: "true when the frame is marked", type: "boolean" },
@@ -61,36 +107,65 @@ export const decide = defineStage({
         optional: true,
       }]
       : []),
+    ...(p.policy === "confidence"
+      ? [{ name: "confidence", doc: "the predicted confidence score", type: "number" as const, optional: true }]
+      : []),
   ],
   validate(p) {
+    if (p.policy === "confidence" && !p.model) throw new TypeError("policy 'confidence' needs a decision 'model'");
     if (p.policy === "interval" && p.offset >= p.every) {
       throw new TypeError(`'offset' must be less than 'every' (${p.every}), got ${p.offset}`);
     }
   },
-  create(ctx) {
+  async create(ctx) {
     const { policy, every, offset, theta, counter } = ctx.params;
-    let stream: string | undefined;
-    let position = 0;
-    let reference: Uint8Array | undefined;
-    return perFrame(ctx, (frame) => {
-      if (frame.stream !== stream) {
-        stream = frame.stream;
-        position = 0;
-        reference = undefined;
-      }
+    const states = new StreamState<DecideState>(() => ({ position: 0 }));
+    const decision = policy === "confidence" ? await ctx.model(ctx.params.model!) : undefined;
+    const decisionInput = decision?.card.inputs[0]!.name;
+    const decisionOutput = decision?.card.outputs[0]!.name;
+    const initialTarget = ctx.params.target ?? confidenceModes[ctx.params.mode as keyof typeof confidenceModes];
+
+    const confident = async (frame: Frame, state: DecideState): Promise<boolean> => {
+      const features = readSlot<Tensor>(frame, ctx.inputs.features!);
+      const outputs = await decision!.run({ [decisionInput!]: features }, [decisionOutput!], frame);
+      const score = (outputs[decisionOutput!]!.data as Float32Array)[0]!;
+      if (ctx.outputs.confidence) frame.slots.set(ctx.outputs.confidence, score);
+      const first = state.target === undefined;
+      const target = state.target ?? initialTarget;
+      const segment = first || score < target;
+      state.target = !first && ctx.params.dynamic ? nextTarget(target, segment) : target;
+      const steps = segment ? "segmentation_steps" : "flow_steps";
+      ctx.count(steps);
+      const region = frame.stream.match(/#(r\d+)$/);
+      if (region) ctx.count(`${steps}.${region[1]}`);
+      return segment;
+    };
+
+    return perFrame(ctx, async (frame) => {
+      const state = states.get(frame.stream);
       let key: boolean;
-      if (policy === "adaptive") {
+      if (policy === "confidence") {
+        const pending = ctx.inputs.pending ? readSlot<PendingReference>(frame, ctx.inputs.pending) : undefined;
+        try {
+          key = await confident(frame, state);
+        } catch (error) {
+          pending?.commit(true); // the next frame's flow waits for an answer; a failure must not leave it waiting
+          throw error;
+        }
+        pending?.commit(key);
+      } else if (policy === "adaptive") {
         const labels = readSlot<Tensor>(frame, ctx.inputs.labels!).data as Uint8Array;
-        const change = reference ? labelChange(labels, reference) : 1;
-        key = reference === undefined || change >= theta;
-        if (key) reference = labels.slice();
+        const change = state.reference ? labelChange(labels, state.reference) : 1;
+        key = state.reference === undefined || change >= theta;
+        if (key) state.reference = labels.slice();
         if (ctx.outputs.change) frame.slots.set(ctx.outputs.change, change);
       } else {
+        const position = state.position;
         key = position < offset ? position === 0 : (position - offset) % every === 0;
       }
-      position++;
+      state.position++;
       if (ctx.outputs.key) frame.slots.set(ctx.outputs.key, key);
-      if (key) ctx.count(counter);
+      if (key && policy !== "confidence") ctx.count(counter);
     });
   },
 });

@@ -4,8 +4,9 @@
  * warping). The model's outputs (`flow` [1,2,h,w] in pixels of its own grid, backward: from the current
  * frame to the reference; optionally deep `features`) go to slots.
  *
- * On a key frame (`key` bound and true) and on the first frame of a stream no model runs: the frame becomes
- * the reference, and a bound `flow` output gets an all-zero flow of the model's output size. With
+ * On a key frame (`key` bound and true) and on the first frame of a stream the frame becomes the reference,
+ * and a bound `flow` output gets an all-zero flow of the model's output size; the model runs only if the
+ * `features` output is bound (the frame against itself, for DVSNet's test cases at distance 0). With
  * `reference: previous`, binding `key` saves the flow on key frames, whose features are fresh anyway.
  *
  * @module
@@ -15,15 +16,23 @@ import { imageToTensor } from "../engine/image_tensor.ts";
 import { shrinkImage } from "../engine/image_resize.ts";
 import type { Frame, RgbImage } from "../engine/frame.ts";
 import type { Tensor } from "../engine/tensor.ts";
+import { StreamState } from "../engine/stream_state.ts";
+
+interface FlowState {
+  reference?: RgbImage;
+  /** `reference: decided`: settles when the previous frame's decision is in. */
+  decided: Promise<void>;
+}
 
 const params = {
   model: { type: "model", required: true, doc: "flow model from the graph's 'models'" },
   reference: {
     type: "string",
-    oneOf: ["key", "previous"],
+    oneOf: ["key", "previous", "decided"],
     default: "key",
-    doc: "flow back to the last key frame, or to the previous frame",
+    doc: "flow back to the last key frame, the previous frame, or the key a later decide stage picks",
   },
+  features_grid: { type: "numbers", doc: "average-pool the 'features' output to [rows, cols]" },
   reference_input: { type: "string", default: "reference", doc: "model input that takes the reference frame" },
   current_input: { type: "string", default: "current", doc: "model input that takes the current frame" },
   scale: {
@@ -34,6 +43,32 @@ const params = {
     doc: "run the model on frames shrunk to this fraction of their size (DFF: 0.5)",
   },
 } as const;
+
+/** The handle a `reference: decided` flow stage writes; the deciding stage commits the frame's decision. */
+export interface PendingReference {
+  [key: string]: unknown;
+  /** `true`: this frame becomes its stream's key frame. */
+  commit(isKey: boolean): void;
+}
+
+/** Adaptive average pooling (PyTorch's cell bounds) of a [1,C,h,w] map to [1,C,rows,cols]. */
+export function poolToGrid(map: Tensor, rows: number, cols: number): Tensor {
+  const [, channels, h, w] = map.dims as number[];
+  const data = map.data as Float32Array;
+  const out = new Float32Array(channels! * rows * cols);
+  for (let c = 0; c < channels!; c++) {
+    for (let i = 0; i < rows; i++) {
+      const y0 = Math.floor((i * h!) / rows), y1 = Math.ceil(((i + 1) * h!) / rows);
+      for (let j = 0; j < cols; j++) {
+        const x0 = Math.floor((j * w!) / cols), x1 = Math.ceil(((j + 1) * w!) / cols);
+        let sum = 0;
+        for (let y = y0; y < y1; y++) for (let x = x0; x < x1; x++) sum += data[(c * h! + y) * w! + x]!;
+        out[(c * rows + i) * cols + j] = sum / ((y1 - y0) * (x1 - x0));
+      }
+    }
+  }
+  return { type: "float32", dims: [1, channels!, rows, cols], data: out };
+}
 
 /** The model's input size for a frame: `scale` times the frame, each side a multiple of `multiple` (>= one). */
 export function flowInputSize(
@@ -62,12 +97,21 @@ export const flow = defineStage({
       optional: p.reference !== "key",
     },
   ],
-  outputs: (p, env: StageEnvironment): PortDecl[] =>
-    env.model(p.model).outputs.map((o) => ({
+  outputs: (p, env: StageEnvironment): PortDecl[] => [
+    ...env.model(p.model).outputs.map((o): PortDecl => ({
       name: o.name,
       doc: `model output ${o.dtype} [${o.shape}]${o.stride ? ` stride ${o.stride}` : ""}`,
       type: "tensor",
+      optional: true,
     })),
+    ...(p.reference === "decided"
+      ? [{
+        name: "pending",
+        doc: "handle for the stage that decides the key (decide: confidence)",
+        type: "record" as const,
+      }]
+      : []),
+  ],
   validate(p, env) {
     const card = env.model(p.model);
     for (const name of [p.reference_input, p.current_input]) {
@@ -76,6 +120,10 @@ export const flow = defineStage({
       }
     }
     if (card.inputs.length !== 2) throw new TypeError(`flow model '${p.model}' must take exactly two frames`);
+    const grid = p.features_grid;
+    if (grid && (grid.length !== 2 || !grid.every((n) => Number.isInteger(n) && n >= 1))) {
+      throw new TypeError(`'features_grid' must be [rows, cols] with positive whole numbers, got [${grid}]`);
+    }
   },
   async create(ctx) {
     const card = ctx.card(ctx.params.model);
@@ -83,9 +131,10 @@ export const flow = defineStage({
     const referenceSpec = card.inputs.find((i) => i.name === ctx.params.reference_input)!;
     const currentSpec = card.inputs.find((i) => i.name === ctx.params.current_input)!;
     const flowSpec = card.outputs.find((o) => o.name === "flow");
-    const fetches = Object.keys(ctx.outputs);
-    let reference: { stream: string; image: RgbImage } | undefined;
-    const byKey = ctx.params.reference === "key";
+    const fetches = Object.keys(ctx.outputs).filter((port) => port !== "pending");
+    const mode = ctx.params.reference;
+    const grid = ctx.params.features_grid;
+    const states = new StreamState<FlowState>(() => ({ decided: Promise.resolve() }));
     const shrink = (image: RgbImage) => {
       const size = flowInputSize(image.width, image.height, ctx.params.scale, card.multipleOf);
       return shrinkImage(image, size.width, size.height);
@@ -98,21 +147,44 @@ export const flow = defineStage({
       const h = Math.ceil(image.height / stride), w = Math.ceil(image.width / stride);
       frame.slots.set(slot, { type: "float32", dims: [1, 2, h, w], data: new Float32Array(2 * h * w) });
     };
-    return perFrame(ctx, async (frame) => {
-      const image = shrink(readSlot<RgbImage>(frame, ctx.inputs.image!));
-      const isKey = ctx.inputs.key ? readSlot<boolean>(frame, ctx.inputs.key) : false;
-      if (!reference || reference.stream !== frame.stream || isKey) {
-        reference = { stream: frame.stream, image };
-        zeroFlow(frame, image);
-        return;
-      }
+    const runModel = async (frame: Frame, referenceImage: RgbImage, image: RgbImage) => {
       const feeds: Record<string, Tensor> = {
-        [referenceSpec.name]: imageToTensor(reference.image, referenceSpec, card.preprocessing, card.multipleOf),
+        [referenceSpec.name]: imageToTensor(referenceImage, referenceSpec, card.preprocessing, card.multipleOf),
         [currentSpec.name]: imageToTensor(image, currentSpec, card.preprocessing, card.multipleOf),
       };
       const outputs = await model.run(feeds, fetches, frame);
-      for (const port of fetches) frame.slots.set(ctx.outputs[port]!, outputs[port]!);
-      if (!byKey) reference = { stream: frame.stream, image };
+      for (const port of fetches) {
+        const value = port === "features" && grid ? poolToGrid(outputs[port]!, grid[0]!, grid[1]!) : outputs[port]!;
+        frame.slots.set(ctx.outputs[port]!, value);
+      }
+    };
+    return perFrame(ctx, async (frame) => {
+      const image = shrink(readSlot<RgbImage>(frame, ctx.inputs.image!));
+      const state = states.get(frame.stream);
+      if (mode === "decided") {
+        await state.decided;
+        let answered!: () => void;
+        state.decided = new Promise<void>((resolve) => answered = resolve);
+        const pending: PendingReference = {
+          commit(isKey: boolean) {
+            if (isKey) state.reference = image;
+            answered();
+          },
+        };
+        frame.slots.set(ctx.outputs.pending!, pending);
+        await runModel(frame, state.reference ?? image, image);
+        return;
+      }
+      const isKey = ctx.inputs.key ? readSlot<boolean>(frame, ctx.inputs.key) : false;
+      if (!state.reference || isKey) {
+        state.reference = image;
+        // Bound deep features still need the model (the frame against itself); the flow is exactly zero.
+        if (ctx.outputs.features) await runModel(frame, image, image);
+        zeroFlow(frame, image);
+        return;
+      }
+      await runModel(frame, state.reference, image);
+      if (mode === "previous") state.reference = image;
     });
   },
 });

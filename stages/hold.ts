@@ -7,6 +7,7 @@
  */
 import { defineStage, perFrame } from "../engine/stage.ts";
 import type { SlotValue } from "../engine/tensor.ts";
+import { StreamState } from "../engine/stream_state.ts";
 
 /** The `hold` stage kind. */
 export const hold = defineStage({
@@ -17,14 +18,15 @@ export const hold = defineStage({
   inputs: [{ name: "value", doc: "the value, written on some frames", type: "any" }],
   outputs: [{ name: "value", doc: "the value, or the last one seen in this stream", type: "any" }],
   create(ctx) {
-    let last: { stream: string; value: SlotValue } | undefined;
+    const last = new StreamState<{ value?: SlotValue }>(() => ({}));
     return perFrame(ctx, (frame) => {
+      const state = last.get(frame.stream);
       const fresh = frame.slots.get(ctx.inputs.value!);
-      if (fresh !== undefined) last = { stream: frame.stream, value: fresh };
-      else if (!last || last.stream !== frame.stream) {
+      if (fresh !== undefined) state.value = fresh;
+      else if (state.value === undefined) {
         throw new ReferenceError(`slot '${ctx.inputs.value}' has no value yet in stream '${frame.stream}'`);
       }
-      frame.slots.set(ctx.outputs.value!, last.value);
+      frame.slots.set(ctx.outputs.value!, state.value);
     });
   },
 });

@@ -23,6 +23,9 @@ import { argmax } from "./argmax.ts";
 import { hold } from "./hold.ts";
 import { boxes } from "./boxes.ts";
 import { knn } from "./knn.ts";
+import { regions } from "./regions.ts";
+import { mergeRegions } from "./merge_regions.ts";
+import { agreement } from "./agreement.ts";
 import { jsonl } from "./encode_jsonl.ts";
 import { tensorsSink } from "./encode_tensors.ts";
 import { labelsPng } from "./encode_labels.ts";
@@ -56,6 +59,9 @@ export function builtinRegistry(): Registry {
     .stage(hold)
     .stage(boxes)
     .stage(knn)
+    .stage(regions)
+    .stage(mergeRegions)
+    .stage(agreement)
     .stage(score)
     .stage(labelsPng)
     .stage(overlayPng)

@@ -17,6 +17,7 @@
 import { defineStage, perFrame, readSlot } from "../engine/stage.ts";
 import { buildModel, float32Scalar, int, int64Tensor, node, str } from "../engine/onnx/builder.ts";
 import type { Tensor } from "../engine/tensor.ts";
+import { StreamState } from "../engine/stream_state.ts";
 
 /** Builds the warp graph: `source` [N,C,h,w], `flow` [N,2,hf,wf] -> `warped` [N,C,h,w]. */
 export function buildWarpGraph(border: "zeros" | "clamp"): Uint8Array {
@@ -99,8 +100,7 @@ export function buildWarpGraph(border: "zeros" | "clamp"): Uint8Array {
 }
 
 interface WarpState {
-  stream: string;
-  reference: Tensor;
+  reference?: Tensor;
 }
 
 /** The `warp` stage kind. */
@@ -135,17 +135,18 @@ export const warp = defineStage({
   async create(ctx) {
     const border = ctx.params.border as "zeros" | "clamp";
     const graph = await ctx.op(`warp-${border}`, () => buildWarpGraph(border));
-    let state: WarpState | undefined;
+    const states = new StreamState<WarpState>(() => ({}));
     const incremental = ctx.params.from === "previous";
     return perFrame(ctx, async (frame) => {
       const isKey = readSlot<boolean>(frame, ctx.inputs.key!);
+      const state = states.get(frame.stream);
       if (isKey) {
         const source = readSlot<Tensor>(frame, ctx.inputs.source!);
-        state = { stream: frame.stream, reference: source };
+        state.reference = source;
         frame.slots.set(ctx.outputs.warped!, source);
         return;
       }
-      if (!state || state.stream !== frame.stream) {
+      if (!state.reference) {
         throw new RangeError(
           `no key frame yet in stream '${frame.stream}' (the first frame of a stream must be a key)`,
         );

@@ -41,7 +41,9 @@ async function runMethod(graph: string, overrides: string[] = []) {
   return { report, labels };
 }
 
-for (const graph of ["per-frame", "dff", "accel", "clockwork", "clockwork-adaptive", "clockwork-pipelined"]) {
+for (
+  const graph of ["per-frame", "dff", "accel", "clockwork", "clockwork-adaptive", "clockwork-pipelined", "dvsnet"]
+) {
   Deno.test(`graphs/${graph}.yaml runs end to end on the testing cuts`, async () => {
     const { report, labels } = await runMethod(graph);
     assert.equal(report.frames, 8);
@@ -50,6 +52,13 @@ for (const graph of ["per-frame", "dff", "accel", "clockwork", "clockwork-adapti
     if (graph === "dff" || graph === "accel") assert.equal(report.keyframes, 2); // frames 0 and 5
     if (graph === "clockwork") assert.equal(report.keyframes, 4); // S3 every 2nd frame
     if (graph === "clockwork-adaptive") assert.ok(report.keyframes! >= 1 && report.keyframes! <= 8);
+    if (graph === "dvsnet") {
+      // 4 regions x 8 frames, each a segmentation or a flow step; each region's first frame segments.
+      const { segmentation_steps: seg = 0, flow_steps: flow = 0 } = report.counters;
+      assert.equal(seg + flow, 32);
+      assert.ok(seg >= 4);
+      for (const r of [0, 1, 2, 3]) assert.ok(report.counters[`segmentation_steps.r${r}`]! >= 1);
+    }
     assert.ok(report.metrics.miou !== undefined, "scored against the clip's labels");
   });
 }

@@ -106,6 +106,9 @@ const map = (name: string, channels: number, grid: string): Spec => ({
   shape: [1, channels, `h${grid}`, `w${grid}`],
 });
 
+const decisionIn: Spec = { name: "features", type: "float32", shape: [1, 3, 4, 8] };
+const decisionOut: Spec = { name: "score", type: "float32", shape: [1, 1] };
+
 function model(name: string, inputs: Spec[], outputs: Spec[], part: Part): Uint8Array {
   return buildModel({ name, inputs, outputs, initializers: [...shared, ...part.init], nodes: part.nodes });
 }
@@ -216,6 +219,22 @@ export function buildCuts(): Record<
       inputs: [{ ...image, name: "reference" }, { ...image, name: "current" }],
       outputs: [{ ...map("flow", 2, "8"), stride: 8 }, { ...map("features", 3, "8"), stride: 8 }],
     },
+    "decision": {
+      // score = 100 - 2 x mean |features|: frames that differ more get a lower predicted confidence.
+      bytes: model("decision", [decisionIn], [decisionOut], {
+        init: [floatTensor("minus_two", [1], [-2]), floatTensor("hundred", [1], [100])],
+        nodes: [
+          node("Abs", ["features"], ["magnitude"]),
+          node("ReduceMean", ["magnitude"], ["mean"], { axes: ints([1, 2, 3]), keepdims: int(0) }),
+          node("Mul", ["mean", "minus_two"], ["scaled"]),
+          node("Add", ["scaled", "hundred"], ["score_flat"]),
+          node("Unsqueeze", ["score_flat", "ch"], ["score"]),
+        ],
+      }),
+      task: "decision",
+      inputs: [decisionIn],
+      outputs: [decisionOut],
+    },
     "fusion": {
       bytes: model(
         "fusion",
@@ -236,7 +255,7 @@ export function buildCuts(): Record<
 /** The card (YAML) of a cut. */
 export function cutCard(stem: string, cut: ReturnType<typeof buildCuts>[string]): string {
   const spec = (t: Spec & { stride?: number }) => {
-    const layout = t.type === "uint8" ? "NHWC" : "NCHW";
+    const layout = t.type === "uint8" ? "NHWC" : t.shape.length === 4 ? "NCHW" : "NC";
     return `  - { name: ${t.name}, dtype: ${t.type}, layout: ${layout}, shape: [${t.shape.join(", ")}]${
       t.stride ? `, stride: ${t.stride}` : ""
     } }`;

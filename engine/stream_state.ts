@@ -1,0 +1,45 @@
+/**
+ * Per-stream state for stateful stages. Frames of several streams may interleave (the regions of a frame
+ * are streams of their own, `<stream>#r<i>`), so a stage keeps one state per stream, created on the
+ * stream's first frame. The most recently used `limit` streams are kept, so an endless run over many
+ * sequences stays bounded.
+ *
+ * @module
+ */
+
+/** A bounded map from stream name to state, least recently used evicted first. */
+export class StreamState<T> {
+  readonly #states = new Map<string, T>();
+
+  constructor(private readonly create: (stream: string) => T, private readonly limit = 64) {}
+
+  /** The stream's state, created on first use. */
+  get(stream: string): T {
+    let state = this.#states.get(stream);
+    if (state === undefined) {
+      state = this.create(stream);
+      if (this.#states.size >= this.limit) this.#states.delete(this.#states.keys().next().value!);
+    } else {
+      this.#states.delete(stream);
+    }
+    this.#states.set(stream, state);
+    return state;
+  }
+
+  /** Whether the stream has state (it has been seen and not evicted). */
+  has(stream: string): boolean {
+    return this.#states.has(stream);
+  }
+
+  /** Replaces the stream's state. */
+  set(stream: string, state: T): void {
+    this.#states.delete(stream);
+    if (this.#states.size >= this.limit) this.#states.delete(this.#states.keys().next().value!);
+    this.#states.set(stream, state);
+  }
+
+  /** Number of streams held. */
+  get size(): number {
+    return this.#states.size;
+  }
+}
