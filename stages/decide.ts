@@ -121,14 +121,14 @@ export const decide = defineStage({
     const { policy, every, offset, theta, counter } = ctx.params;
     const states = new StreamState<DecideState>(() => ({ position: 0 }));
     const decision = policy === "confidence" ? await ctx.model(ctx.params.model!) : undefined;
-    const decisionInput = decision?.card.inputs[0]!.name;
-    const decisionOutput = decision?.card.outputs[0]!.name;
+    const decisionInput = decision ? decision.card.inputs[0]!.name : "";
+    const decisionOutput = decision ? decision.card.outputs[0]!.name : "";
     const initialTarget = ctx.params.target ?? confidenceModes[ctx.params.mode as keyof typeof confidenceModes];
 
     const confident = async (frame: Frame, state: DecideState): Promise<boolean> => {
       const features = readSlot<Tensor>(frame, ctx.inputs.features!);
-      const outputs = await decision!.run({ [decisionInput!]: features }, [decisionOutput!], frame);
-      const score = (outputs[decisionOutput!]!.data as Float32Array)[0]!;
+      const outputs = await decision!.run({ [decisionInput]: features }, [decisionOutput], frame);
+      const score = (outputs[decisionOutput]!.data as Float32Array)[0]!;
       if (ctx.outputs.confidence) frame.slots.set(ctx.outputs.confidence, score);
       const first = state.target === undefined;
       const target = state.target ?? initialTarget;
