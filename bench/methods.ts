@@ -2,7 +2,10 @@
  * Method comparison: every method graph over the same clip, measured side by side in one run, as a
  * markdown table (mIoU, end-to-end fps, model-only fps, key-frame ratio, latency).
  *
- * `deno run -A bench/methods.ts [--models camvid] [--input ../shared/data/camvid/val] [--frames N]`
+ * `deno run -A bench/methods.ts [--models camvid] [--input ../shared/data/camvid/val] [--frames N] [--dvsnet-curve]`
+ *
+ * `--dvsnet-curve` measures DVSNet at targets 50..95 instead (with per-frame as the reference row). For DVSNet
+ * the key-frame ratio column is the share of region steps that segmented.
  *
  * Model-only fps is frames / (sum of session.run time): the speed the models alone would allow.
  *
@@ -23,7 +26,25 @@ export const methods: { label: string; graph: string; set?: string[] }[] = [
   { label: "Clockwork fixed (S3 every 2)", graph: "graphs/clockwork.yaml" },
   { label: "Clockwork adaptive", graph: "graphs/clockwork-adaptive.yaml" },
   { label: "Clockwork pipelined", graph: "graphs/clockwork-pipelined.yaml" },
+  { label: "DVSNet balanced (target 80, 2x2)", graph: "graphs/dvsnet.yaml" },
 ];
+
+/** DVSNet's accuracy/speed curve: the confidence target swept, 2x2 regions. */
+export const dvsnetCurve: { label: string; graph: string; set?: string[] }[] = [
+  { label: "per-frame", graph: "graphs/per-frame.yaml" },
+  ...[50, 60, 70, 80, 90, 95].map((target) => ({
+    label: `DVSNet target ${target}`,
+    graph: "graphs/dvsnet.yaml",
+    set: [`decide.target=${target}`],
+  })),
+];
+
+/** Share of frames (or DVSNet region steps) that took the expensive path. */
+export function keyRatio(r: StatsReport): number {
+  const seg = r.counters.segmentation_steps, flow = r.counters.flow_steps;
+  if (seg !== undefined || flow !== undefined) return (seg ?? 0) / Math.max(1, (seg ?? 0) + (flow ?? 0));
+  return r.keyframe_ratio ?? 1;
+}
 
 /** Runs one graph and returns its report. */
 export async function runMethod(
@@ -45,7 +66,7 @@ export async function runMethod(
 export function tableRow(label: string, r: StatsReport): string {
   const miou = typeof r.metrics.miou === "number" ? (r.metrics.miou * 100).toFixed(1) : "-";
   const modelFps = r.models.ms_total > 0 ? (r.frames / (r.models.ms_total / 1000)).toFixed(1) : "-";
-  const keys = r.keyframe_ratio === null ? "1.00" : r.keyframe_ratio.toFixed(2);
+  const keys = keyRatio(r).toFixed(2);
   return `| ${label} | ${miou} | ${r.fps.toFixed(1)} | ${modelFps} | ${keys} | ${r.latency_ms.p50.toFixed(0)} / ${
     r.latency_ms.p99.toFixed(0)
   } |`;
@@ -54,7 +75,12 @@ export function tableRow(label: string, r: StatsReport): string {
 if (import.meta.main) {
   const { values } = parseArgs({
     args: Deno.args,
-    options: { models: { type: "string" }, input: { type: "string" }, frames: { type: "string" } },
+    options: {
+      models: { type: "string" },
+      input: { type: "string" },
+      frames: { type: "string" },
+      "dvsnet-curve": { type: "boolean" },
+    },
   });
   const options = {
     ...(values.models ? { models: values.models } : {}),
@@ -65,7 +91,7 @@ if (import.meta.main) {
     "| method | mIoU | fps (end-to-end) | fps (model-only) | key-frame ratio | latency p50 / p99 ms |",
     "|---|---|---|---|---|---|",
   ];
-  for (const method of methods) {
+  for (const method of values["dvsnet-curve"] ? dvsnetCurve : methods) {
     await runMethod(method.graph, { ...options, frames: 3 }); // warm-up: sessions, JIT
     const report = await runMethod(method.graph, { ...options, ...(method.set ? { set: method.set } : {}) });
     lines.push(tableRow(method.label, report));

@@ -7,7 +7,7 @@ confidence score (0..100) of warping the region's key-frame output to the curren
 
 The test cases come from Segflow itself (the tool graph dumps `features/<case>.npy` and each case's
 `confidence` in frames.jsonl), so training sees exactly what the engine computes at run time. Cases are split
-by clip: every 5th clip is held out, so no held-out case shares a key frame with a training case. Reports the
+by key frame: the cases of every 5th key frame (clip) are held out, so none shares a key frame with training. Reports the
 held-out mean absolute error (DVSNet's target: <= 6) next to predicting the training mean (the baseline).
 
 Model (as DVSNet's: one conv, then fully connected layers): 1x1 conv C -> 32, ReLU, flatten, FC 256 -> 1.
@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 
-def load_cases(root):
+def load_cases(root, every):
     feats, scores, clips = [], [], []
     with open(os.path.join(root, "frames.jsonl")) as f:
         for line in f:
@@ -33,7 +33,7 @@ def load_cases(root):
                 continue
             feats.append(np.load(os.path.join(root, "features", row["name"] + ".npy"))[0])
             scores.append(float(row["slots"]["confidence"]))
-            clips.append(row["sequence"])
+            clips.append((row["sequence"], row["index"] // every))  # one key frame's cases
     if not feats:
         sys.exit(f"train_decision: no test cases under {root} (run graphs/tools/dvsnet-testcases.yaml first)")
     names = sorted(set(clips))
@@ -81,7 +81,7 @@ metrics:
   heldout_cases: {held}
   train_cases: {train}
   evaluation: >-
-    Held-out cases: every 5th clip of the test cases (no key frame shared with training), mean absolute error of
+    Held-out cases: those of every 5th key frame (no key frame shared with training), mean absolute error of
     the predicted confidence score; baseline = always predicting the training cases' mean score.
 """
 
@@ -99,6 +99,7 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--domain", choices=list(DATA), default="camvid")
     ap.add_argument("--epochs", type=int, default=150)
+    ap.add_argument("--every", type=int, default=11, help="the test-case graph's key-frame interval")
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--pipeline", default="deno task run graphs/tools/dvsnet-testcases.yaml --quiet",
@@ -107,7 +108,7 @@ def main():
     torch.manual_seed(args.seed)
     torch.set_num_threads(2)
     t0 = time.time()
-    x, y, clip = load_cases(args.cases)
+    x, y, clip = load_cases(args.cases, args.every)
     held = torch.from_numpy(clip % 5 == 4)
     xt, yt, xh, yh = x[~held], y[~held], x[held], y[held]
     _, channels, rows, cols = x.shape
