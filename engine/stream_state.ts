@@ -43,3 +43,25 @@ export class StreamState<T> {
     return this.#states.size;
   }
 }
+
+/**
+ * Runs work for one stream at a time, in call order, while different streams run concurrently: stateful
+ * stages use it with a `perFrame` concurrency above 1, so the regions of a frame (streams of their own)
+ * keep the worker busy while each region's state still advances frame by frame.
+ */
+export class StreamQueue {
+  readonly #tails = new Map<string, Promise<unknown>>();
+
+  /** Runs `work` after the stream's earlier work has settled. */
+  run<T>(stream: string, work: () => Promise<T> | T): Promise<T> {
+    const previous = this.#tails.get(stream) ?? Promise.resolve();
+    const result = previous.then(work, work);
+    const tail = result.then(() => {}, () => {});
+    this.#tails.set(stream, tail);
+    // Forget settled streams so the map stays bounded on endless runs over many sequences.
+    void tail.then(() => {
+      if (this.#tails.get(stream) === tail) this.#tails.delete(stream);
+    });
+    return result;
+  }
+}

@@ -27,7 +27,7 @@
 import { defineStage, perFrame, type PortDecl, readSlot } from "../engine/stage.ts";
 import type { Frame } from "../engine/frame.ts";
 import type { Tensor } from "../engine/tensor.ts";
-import { StreamState } from "../engine/stream_state.ts";
+import { StreamQueue, StreamState } from "../engine/stream_state.ts";
 import type { PendingReference } from "./flow.ts";
 
 /** The fraction of positions where two label maps differ. */
@@ -141,31 +141,34 @@ export const decide = defineStage({
       return segment;
     };
 
-    return perFrame(ctx, async (frame) => {
-      const state = states.get(frame.stream);
-      let key: boolean;
-      if (policy === "confidence") {
-        const pending = ctx.inputs.pending ? readSlot<PendingReference>(frame, ctx.inputs.pending) : undefined;
-        try {
-          key = await confident(frame, state);
-        } catch (error) {
-          pending?.commit(true); // the next frame's flow waits for an answer; a failure must not leave it waiting
-          throw error;
+    // Regions are streams of their own: each runs in order, different streams overlap in the workers.
+    const queue = new StreamQueue();
+    return perFrame(ctx, (frame) =>
+      queue.run(frame.stream, async () => {
+        const state = states.get(frame.stream);
+        let key: boolean;
+        if (policy === "confidence") {
+          const pending = ctx.inputs.pending ? readSlot<PendingReference>(frame, ctx.inputs.pending) : undefined;
+          try {
+            key = await confident(frame, state);
+          } catch (error) {
+            pending?.commit(true); // the next frame's flow waits for an answer; a failure must not leave it waiting
+            throw error;
+          }
+          pending?.commit(key);
+        } else if (policy === "adaptive") {
+          const labels = readSlot<Tensor>(frame, ctx.inputs.labels!).data as Uint8Array;
+          const change = state.reference ? labelChange(labels, state.reference) : 1;
+          key = state.reference === undefined || change >= theta;
+          if (key) state.reference = labels.slice();
+          if (ctx.outputs.change) frame.slots.set(ctx.outputs.change, change);
+        } else {
+          const position = state.position;
+          key = position < offset ? position === 0 : (position - offset) % every === 0;
         }
-        pending?.commit(key);
-      } else if (policy === "adaptive") {
-        const labels = readSlot<Tensor>(frame, ctx.inputs.labels!).data as Uint8Array;
-        const change = state.reference ? labelChange(labels, state.reference) : 1;
-        key = state.reference === undefined || change >= theta;
-        if (key) state.reference = labels.slice();
-        if (ctx.outputs.change) frame.slots.set(ctx.outputs.change, change);
-      } else {
-        const position = state.position;
-        key = position < offset ? position === 0 : (position - offset) % every === 0;
-      }
-      state.position++;
-      if (ctx.outputs.key) frame.slots.set(ctx.outputs.key, key);
-      if (key && policy !== "confidence") ctx.count(counter);
-    });
+        state.position++;
+        if (ctx.outputs.key) frame.slots.set(ctx.outputs.key, key);
+        if (key && policy !== "confidence") ctx.count(counter);
+      }), { concurrency: 4 });
   },
 });

@@ -16,7 +16,7 @@ import { imageToTensor } from "../engine/image_tensor.ts";
 import { shrinkImage } from "../engine/image_resize.ts";
 import type { Frame, RgbImage } from "../engine/frame.ts";
 import type { Tensor } from "../engine/tensor.ts";
-import { StreamState } from "../engine/stream_state.ts";
+import { StreamQueue, StreamState } from "../engine/stream_state.ts";
 
 interface FlowState {
   reference?: RgbImage;
@@ -158,33 +158,36 @@ export const flow = defineStage({
         frame.slots.set(ctx.outputs[port]!, value);
       }
     };
-    return perFrame(ctx, async (frame) => {
-      const image = shrink(readSlot<RgbImage>(frame, ctx.inputs.image!));
-      const state = states.get(frame.stream);
-      if (mode === "decided") {
-        await state.decided;
-        let answered!: () => void;
-        state.decided = new Promise<void>((resolve) => answered = resolve);
-        const pending: PendingReference = {
-          commit(isKey: boolean) {
-            if (isKey) state.reference = image;
-            answered();
-          },
-        };
-        frame.slots.set(ctx.outputs.pending!, pending);
-        await runModel(frame, state.reference ?? image, image);
-        return;
-      }
-      const isKey = ctx.inputs.key ? readSlot<boolean>(frame, ctx.inputs.key) : false;
-      if (!state.reference || isKey) {
-        state.reference = image;
-        // Bound deep features still need the model (the frame against itself); the flow is exactly zero.
-        if (ctx.outputs.features) await runModel(frame, image, image);
-        zeroFlow(frame, image);
-        return;
-      }
-      await runModel(frame, state.reference, image);
-      if (mode === "previous") state.reference = image;
-    });
+    // Regions are streams of their own: each runs in order, different streams overlap in the workers.
+    const queue = new StreamQueue();
+    return perFrame(ctx, (frame) =>
+      queue.run(frame.stream, async () => {
+        const image = shrink(readSlot<RgbImage>(frame, ctx.inputs.image!));
+        const state = states.get(frame.stream);
+        if (mode === "decided") {
+          await state.decided;
+          let answered!: () => void;
+          state.decided = new Promise<void>((resolve) => answered = resolve);
+          const pending: PendingReference = {
+            commit(isKey: boolean) {
+              if (isKey) state.reference = image;
+              answered();
+            },
+          };
+          frame.slots.set(ctx.outputs.pending!, pending);
+          await runModel(frame, state.reference ?? image, image);
+          return;
+        }
+        const isKey = ctx.inputs.key ? readSlot<boolean>(frame, ctx.inputs.key) : false;
+        if (!state.reference || isKey) {
+          state.reference = image;
+          // Bound deep features still need the model (the frame against itself); the flow is exactly zero.
+          if (ctx.outputs.features) await runModel(frame, image, image);
+          zeroFlow(frame, image);
+          return;
+        }
+        await runModel(frame, state.reference, image);
+        if (mode === "previous") state.reference = image;
+      }), { concurrency: 4 });
   },
 });

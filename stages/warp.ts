@@ -17,7 +17,7 @@
 import { defineStage, perFrame, readSlot } from "../engine/stage.ts";
 import { buildModel, float32Scalar, int, int64Tensor, node, str } from "../engine/onnx/builder.ts";
 import type { Tensor } from "../engine/tensor.ts";
-import { StreamState } from "../engine/stream_state.ts";
+import { StreamQueue, StreamState } from "../engine/stream_state.ts";
 
 /** Builds the warp graph: `source` [N,C,h,w], `flow` [N,2,hf,wf] -> `warped` [N,C,h,w]. */
 export function buildWarpGraph(border: "zeros" | "clamp"): Uint8Array {
@@ -137,24 +137,27 @@ export const warp = defineStage({
     const graph = await ctx.op(`warp-${border}`, () => buildWarpGraph(border));
     const states = new StreamState<WarpState>(() => ({}));
     const incremental = ctx.params.from === "previous";
-    return perFrame(ctx, async (frame) => {
-      const isKey = readSlot<boolean>(frame, ctx.inputs.key!);
-      const state = states.get(frame.stream);
-      if (isKey) {
-        const source = readSlot<Tensor>(frame, ctx.inputs.source!);
-        state.reference = source;
-        frame.slots.set(ctx.outputs.warped!, source);
-        return;
-      }
-      if (!state.reference) {
-        throw new RangeError(
-          `no key frame yet in stream '${frame.stream}' (the first frame of a stream must be a key)`,
-        );
-      }
-      const flow = readSlot<Tensor>(frame, ctx.inputs.flow!);
-      const { warped } = await graph.run({ source: state.reference, flow }, ["warped"], frame);
-      if (incremental) state.reference = warped!;
-      frame.slots.set(ctx.outputs.warped!, warped!);
-    });
+    // Regions are streams of their own: each runs in order, different streams overlap in the workers.
+    const queue = new StreamQueue();
+    return perFrame(ctx, (frame) =>
+      queue.run(frame.stream, async () => {
+        const isKey = readSlot<boolean>(frame, ctx.inputs.key!);
+        const state = states.get(frame.stream);
+        if (isKey) {
+          const source = readSlot<Tensor>(frame, ctx.inputs.source!);
+          state.reference = source;
+          frame.slots.set(ctx.outputs.warped!, source);
+          return;
+        }
+        if (!state.reference) {
+          throw new RangeError(
+            `no key frame yet in stream '${frame.stream}' (the first frame of a stream must be a key)`,
+          );
+        }
+        const flow = readSlot<Tensor>(frame, ctx.inputs.flow!);
+        const { warped } = await graph.run({ source: state.reference, flow }, ["warped"], frame);
+        if (incremental) state.reference = warped!;
+        frame.slots.set(ctx.outputs.warped!, warped!);
+      }), { concurrency: 4 });
   },
 });

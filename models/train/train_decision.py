@@ -139,7 +139,11 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     torch.onnx.export(model, (x[:1],), os.path.join(args.out, "decision.onnx"), input_names=["features"],
                       output_names=["score"], opset_version=17)
-    command = f"{args.pipeline} && /usr/bin/python3 models/train/train_decision.py " + " ".join(sys.argv[1:])
+    argv = sys.argv[1:]
+    if "--pipeline" in argv:  # the card names the pipeline command in front, not as an argument
+        i = argv.index("--pipeline")
+        argv = argv[:i] + argv[i + 2:]
+    command = f"{args.pipeline} && /usr/bin/python3 models/train/train_decision.py " + " ".join(argv)
     info = {"command": command, "cases": len(x), "train_cases": int(len(xt)), "heldout_cases": int(len(xh)),
             "epochs": args.epochs, "seconds": round(time.time() - t0), "seed": args.seed, "mae_heldout": mae,
             "mae_heldout_mean_baseline": baseline}
