@@ -5,7 +5,7 @@
  */
 import { join } from "node:path";
 import { defineStage, perFrame } from "../engine/stage.ts";
-import { encodeRgbPng } from "../datasets/png.ts";
+import sharp from "sharp";
 import { frameStem } from "./_output.ts";
 import { pictureParams, picturePorts, renderFrame, sinkPalette } from "./_picture.ts";
 
@@ -22,10 +22,11 @@ export const overlayPng = defineStage({
     await Deno.mkdir(ctx.params.dir, { recursive: true });
     return perFrame(ctx, async (frame) => {
       const image = renderFrame(ctx, frame, table, ctx.params.style, ctx.params.alpha);
-      await Deno.writeFile(
-        join(ctx.params.dir, `${frameStem(frame)}.png`),
-        encodeRgbPng(image.data, image.width, image.height),
-      );
-    });
+      // sharp compresses on libuv's thread pool, so the main thread stays free for the graph.
+      const png = await sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } })
+        .png({ compressionLevel: 3 })
+        .toBuffer();
+      await Deno.writeFile(join(ctx.params.dir, `${frameStem(frame)}.png`), png);
+    }, { concurrency: 2 });
   },
 });
