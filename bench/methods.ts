@@ -2,7 +2,8 @@
  * Method comparison: every method graph over the same clip, measured side by side in one run, as a
  * markdown table (mIoU, end-to-end fps, model-only fps, key-frame ratio, latency).
  *
- * `deno run -A bench/methods.ts [--models camvid] [--input ../shared/data/camvid/val] [--frames N] [--dvsnet-curve]`
+ * `deno run -A bench/methods.ts [--models camvid] [--input ../shared/data/camvid/val] [--frames N] [--theta T]
+ * [--dvsnet-curve]` (`--theta`: the adaptive Clockwork threshold for this clip)
  *
  * `--dvsnet-curve` measures DVSNet at targets 50..95 instead (with per-frame as the reference row). For DVSNet
  * the key-frame ratio column is the share of region steps that segmented.
@@ -36,6 +37,11 @@ export const dvsnetCurve: { label: string; graph: string; set?: string[] }[] = [
     label: `DVSNet target ${target}`,
     graph: "graphs/dvsnet.yaml",
     set: [`decide.target=${target}`],
+  })),
+  ...[80, 95].map((target) => ({
+    label: `DVSNet 1x1 target ${target}`,
+    graph: "graphs/dvsnet.yaml",
+    set: [`decide.target=${target}`, "regions.grid=[1,1]"],
   })),
 ];
 
@@ -80,6 +86,7 @@ if (import.meta.main) {
       input: { type: "string" },
       frames: { type: "string" },
       "dvsnet-curve": { type: "boolean" },
+      theta: { type: "string" },
     },
   });
   const options = {
@@ -91,7 +98,12 @@ if (import.meta.main) {
     "| method | mIoU | fps (end-to-end) | fps (model-only) | key-frame ratio | latency p50 / p99 ms |",
     "|---|---|---|---|---|---|",
   ];
-  for (const method of values["dvsnet-curve"] ? dvsnetCurve : methods) {
+  // The adaptive clock's theta for about half the frames firing differs per clip (CamVid val: 0.22, the default).
+  const theta = values.theta ? [`clock3.theta=${values.theta}`] : [];
+  for (const listed of values["dvsnet-curve"] ? dvsnetCurve : methods) {
+    const method = listed.graph.endsWith("clockwork-adaptive.yaml")
+      ? { ...listed, set: [...(listed.set ?? []), ...theta] }
+      : listed;
     await runMethod(method.graph, { ...options, frames: 3 }); // warm-up: sessions, JIT
     const report = await runMethod(method.graph, { ...options, ...(method.set ? { set: method.set } : {}) });
     lines.push(tableRow(method.label, report));

@@ -15,7 +15,8 @@
  *   agree with segmenting this frame). `score < target` marks the frame (segmentation path, new key);
  *   otherwise the flow path. `target` defaults to the `mode`'s: fast 50, balanced 80, slow 95. With
  *   `dynamic: true` the target falls by 1 after a segmentation step and rises by 0.1 after a flow step. A
- *   stream's first frame is always a segmentation step. If `pending` is bound (the flow stage's
+ *   stream's first frame is always a segmentation step, and so is every `max_interval`-th frame of a region
+ *   since its last one when set (a static camera otherwise keeps one key for ever). If `pending` is bound (the flow stage's
  *   `reference: decided` handle), the decision is reported to it, so the next frame's flow runs against
  *   the new key. Counts `segmentation_steps` and `flow_steps`, also per region (`segmentation_steps.r0`).
  *
@@ -52,6 +53,8 @@ export function nextTarget(target: number, segmented: boolean): number {
 
 interface DecideState {
   position: number;
+  /** Frames since the stream's last segmentation step (confidence). */
+  sinceKey?: number;
   reference?: Uint8Array;
   target?: number;
 }
@@ -82,6 +85,12 @@ export const decide = defineStage({
     },
     target: { type: "number", min: 0, max: 100, doc: "confidence: segment when the score is below this" },
     dynamic: { type: "boolean", default: false, doc: "confidence: target -1 per segmentation, +0.1 per flow step" },
+    max_interval: {
+      type: "integer",
+      min: 0,
+      default: 0,
+      doc: "confidence: segment at least every N frames of a region (0: never forced)",
+    },
   },
   inputs: (p): PortDecl[] =>
     p.policy === "adaptive"
@@ -132,7 +141,9 @@ export const decide = defineStage({
       if (ctx.outputs.confidence) frame.slots.set(ctx.outputs.confidence, score);
       const first = state.target === undefined;
       const target = state.target ?? initialTarget;
-      const segment = first || score < target;
+      const forced = ctx.params.max_interval > 0 && (state.sinceKey ?? 0) + 1 >= ctx.params.max_interval;
+      const segment = first || forced || score < target;
+      state.sinceKey = segment ? 0 : (state.sinceKey ?? 0) + 1;
       state.target = !first && ctx.params.dynamic ? nextTarget(target, segment) : target;
       const steps = segment ? "segmentation_steps" : "flow_steps";
       ctx.count(steps);

@@ -17,6 +17,9 @@ export const overlayPng = defineStage({
   params: { dir: { type: "string", default: "out/overlay", doc: "output folder" }, ...pictureParams },
   inputs: picturePorts,
   outputs: [],
+  // A graph's overlay sink is its primary output: `--output out.mp4` (or `-`) puts the matching sink in its place,
+  // keeping its style. Folders given to --output still mean label maps (labels-png), so it accepts none itself.
+  output: { param: "dir", accepts: () => false },
   async create(ctx) {
     const table = sinkPalette(ctx, ctx.params.model);
     await Deno.mkdir(ctx.params.dir, { recursive: true });

@@ -147,3 +147,9 @@ Deno.test("flow(reference: decided): the next frame's flow runs against the key 
   // Frame 0 runs against itself; then each frame against the latest key before it.
   assert.deepEqual(seen.map((s) => s.flow), [0, 1, 2, 1, 2, 3, 1]);
 });
+
+Deno.test("decide(confidence, max_interval): a region segments at least every N frames however confident", async () => {
+  const { seen } = await runDecisions([0, 99, 99, 99, 99, 99, 99, 10, 99], "target: 80, max_interval: 3");
+  // Segment at 0; forced at 3 and 6 (3 frames after the last); 7 by score; 8 flows.
+  assert.deepEqual(seen.map((s) => s.key), [true, false, false, true, false, false, true, true, false]);
+});
