@@ -25,7 +25,7 @@ function torchAvailable(): boolean {
 
 const ready = torchAvailable() && sharedDataPresent("camvid/train");
 
-for (const script of ["smoke_test.sh", "smoke_flow.sh"]) {
+for (const script of ["smoke_test.sh", "smoke_flow.sh", "smoke_embed.sh"]) {
   Deno.test({
     name: `training smoke test: models/train/${script} trains two iterations, exports and validates`,
     ignore: !ready,
