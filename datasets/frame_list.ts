@@ -107,7 +107,7 @@ export function frameListSource(files: FrameFiles[], info: FrameListInfo): Frame
 }
 
 /** DAVIS 2016 masks are 0/255: turn them into object id 1. Palette masks (2017) keep their ids. */
-function binaryToIds(mask: Uint8Array): Uint8Array {
+export function binaryToIds(mask: Uint8Array): Uint8Array {
   let onlyBinary = true;
   for (let i = 0; i < mask.length; i++) {
     const v = mask[i]!;

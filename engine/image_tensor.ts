@@ -47,3 +47,23 @@ export function imageToTensor(
     `model input '${spec.name}': images can feed uint8 NHWC or float32 NCHW, not ${spec.dtype} ${layout}`,
   );
 }
+
+/**
+ * Pads an image at the right and bottom, replicating the edge pixels, to sides that are multiples of
+ * `multiple`; returns the image itself when they already are. Grid outputs of a model then cover the padded
+ * frame: cell i still starts at pixel i x stride.
+ */
+export function padToMultiple(image: RgbImage, multiple: number): RgbImage {
+  const width = Math.ceil(image.width / multiple) * multiple, height = Math.ceil(image.height / multiple) * multiple;
+  if (width === image.width && height === image.height) return image;
+  const data = new Uint8Array(width * height * 3);
+  const rowBytes = image.width * 3;
+  for (let y = 0; y < height; y++) {
+    const from = Math.min(y, image.height - 1) * rowBytes;
+    const to = y * width * 3;
+    data.set(image.data.subarray(from, from + rowBytes), to);
+    const last = image.data.subarray(from + rowBytes - 3, from + rowBytes);
+    for (let x = image.width; x < width; x++) data.set(last, to + x * 3);
+  }
+  return { width, height, data };
+}

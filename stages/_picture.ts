@@ -12,9 +12,31 @@ import type { Frame, RgbImage } from "../engine/frame.ts";
 import type { Tensor } from "../engine/tensor.ts";
 
 /** The palette lookup table for a sink. */
-export function sinkPalette(ctx: StageContext<ParamSchema>, model: string | undefined): Uint8Array {
+export function sinkPalette(
+  ctx: StageContext<ParamSchema>,
+  model: string | undefined,
+  palette: string = "classes",
+): Uint8Array {
+  if (palette === "davis") return paletteTable(davisPalette(256));
   const classes = (model ? ctx.card(model).classes : undefined) ?? ctx.source.classes ?? camvidClasses;
   return paletteTable(classes.palette);
+}
+
+/**
+ * The DAVIS / PASCAL VOC palette: colour of object id i from the bits of i (0 black, 1 [128,0,0], 2 [0,128,0],
+ * 3 [128,128,0], ...), as DAVIS 2017 annotations use it.
+ */
+export function davisPalette(count: number): [number, number, number][] {
+  return Array.from({ length: count }, (_, i) => {
+    let r = 0, g = 0, b = 0, c = i;
+    for (let j = 0; j < 8; j++) {
+      r |= ((c >> 0) & 1) << (7 - j);
+      g |= ((c >> 1) & 1) << (7 - j);
+      b |= ((c >> 2) & 1) << (7 - j);
+      c >>= 3;
+    }
+    return [r, g, b];
+  });
 }
 
 /** Parameters shared by the picture sinks. */
@@ -27,6 +49,12 @@ export const pictureParams = {
   },
   alpha: { type: "number", min: 0, max: 1, default: 0.5, doc: "weight of the label colours in an overlay" },
   model: { type: "model", doc: "model whose card gives the palette (default: the source's classes, else CamVid's)" },
+  palette: {
+    type: "string",
+    oneOf: ["classes", "davis"],
+    default: "classes",
+    doc: "class colours (card or source), or the DAVIS palette for object ids",
+  },
 } as const;
 
 /**

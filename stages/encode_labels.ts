@@ -4,9 +4,11 @@
  *
  * @module
  */
+import { davisPalette } from "./_picture.ts";
 import { join } from "node:path";
 import { defineStage, perFrame, readSlot } from "../engine/stage.ts";
 import type { Tensor } from "../engine/tensor.ts";
+import type { Frame } from "../engine/frame.ts";
 import { encodeIndexedPng } from "../datasets/png.ts";
 import { camvidClasses } from "../datasets/camvid_classes.ts";
 import { frameStem } from "./_output.ts";
@@ -19,14 +21,41 @@ export const labelsPng = defineStage({
   params: {
     dir: { type: "string", default: "out/labels", doc: "output folder" },
     model: { type: "model", doc: "model whose card gives the palette (default: the source's classes, else CamVid's)" },
+    layout: {
+      type: "string",
+      oneOf: ["flat", "davis"],
+      default: "flat",
+      doc: "flat: <dir>/<frame>.png; davis: <dir>/<sequence>/<00000>.png (DAVIS Annotations layout)",
+    },
+    palette: {
+      type: "string",
+      oneOf: ["classes", "davis"],
+      default: "classes",
+      doc: "class colours (card or source), or the DAVIS palette: DAVIS-layout object masks",
+    },
   },
   inputs: [{ name: "labels", doc: "class id per pixel (uint8 [1,H,W] or [H,W])", type: "tensor" }],
   outputs: [],
   output: { param: "dir", accepts: (target) => target !== "-" && !/\.[A-Za-z0-9]{2,5}$/.test(target) },
   async create(ctx) {
-    const palette = (ctx.params.model ? ctx.card(ctx.params.model).classes : undefined)?.palette ??
-      ctx.source.classes?.palette ?? camvidClasses.palette;
+    const palette = ctx.params.palette === "davis"
+      ? davisPalette(256)
+      : (ctx.params.model ? ctx.card(ctx.params.model).classes : undefined)?.palette ??
+        ctx.source.classes?.palette ?? camvidClasses.palette;
     await Deno.mkdir(ctx.params.dir, { recursive: true });
+    const made = new Set<string>();
+    const outputPath = async (frame: Frame): Promise<string> => {
+      if (ctx.params.layout === "flat") return join(ctx.params.dir, `${frameStem(frame)}.png`);
+      const folder = join(ctx.params.dir, frame.sequence ?? frame.stream);
+      if (!made.has(folder)) {
+        await Deno.mkdir(folder, { recursive: true });
+        made.add(folder);
+      }
+      const stem = frame.name
+        ? frame.name.replace(/\.[^.]*$/, "").split("/").pop()!
+        : String(frame.index).padStart(5, "0");
+      return join(folder, `${stem}.png`);
+    };
     return perFrame(ctx, async (frame) => {
       const labels = readSlot<Tensor>(frame, ctx.inputs.labels!);
       const [height, width] = labels.dims.slice(-2) as [number, number];
@@ -34,7 +63,7 @@ export const labelsPng = defineStage({
         throw new TypeError(`slot '${ctx.inputs.labels}' must hold uint8 labels`);
       }
       const png = encodeIndexedPng(labels.data, width, height, palette);
-      await Deno.writeFile(join(ctx.params.dir, `${frameStem(frame)}.png`), png);
+      await Deno.writeFile(await outputPath(frame), png);
     });
   },
 });

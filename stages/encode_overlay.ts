@@ -21,7 +21,7 @@ export const overlayPng = defineStage({
   // keeping its style. Folders given to --output still mean label maps (labels-png), so it accepts none itself.
   output: { param: "dir", accepts: () => false },
   async create(ctx) {
-    const table = sinkPalette(ctx, ctx.params.model);
+    const table = sinkPalette(ctx, ctx.params.model, ctx.params.palette);
     await Deno.mkdir(ctx.params.dir, { recursive: true });
     return perFrame(ctx, async (frame) => {
       const image = renderFrame(ctx, frame, table, ctx.params.style, ctx.params.alpha);

@@ -29,7 +29,7 @@ export const y4mSink = defineStage({
       (target === "-" && (format === undefined || format === "y4m")) || target.toLowerCase().endsWith(".y4m"),
   },
   async create(ctx) {
-    const table = sinkPalette(ctx, ctx.params.model);
+    const table = sinkPalette(ctx, ctx.params.model, ctx.params.palette);
     const output = await openByteOutput(ctx.params.path, () => ctx.stop(readerGone));
     ctx.onClose(() => output.close());
     let size = "";

@@ -32,7 +32,7 @@ export const videoSink = defineStage({
     accepts: (target) => videoOutputExtensions.some((ext) => target.toLowerCase().endsWith(ext)),
   },
   async create(ctx) {
-    const table = sinkPalette(ctx, ctx.params.model);
+    const table = sinkPalette(ctx, ctx.params.model, ctx.params.palette);
     const path = ctx.params.path;
     await Deno.mkdir(dirname(path), { recursive: true });
     let encoder:

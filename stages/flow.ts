@@ -70,14 +70,17 @@ export function poolToGrid(map: Tensor, rows: number, cols: number): Tensor {
   return { type: "float32", dims: [1, channels!, rows, cols], data: out };
 }
 
-/** The model's input size for a frame: `scale` times the frame, each side a multiple of `multiple` (>= one). */
+/**
+ * The model's input size for a frame: `scale` times the frame, each side rounded to a multiple of `multiple`
+ * (at least one); a frame whose sides are not multiples (DAVIS: 854 wide) is resampled to the nearest ones.
+ */
 export function flowInputSize(
   width: number,
   height: number,
   scale: number,
   multiple: number,
 ): { width: number; height: number } {
-  if (scale === 1) return { width, height };
+  if (scale === 1 && width % multiple === 0 && height % multiple === 0) return { width, height };
   const side = (n: number) => Math.max(multiple, Math.round((n * scale) / multiple) * multiple);
   return { width: side(width), height: side(height) };
 }

@@ -10,12 +10,19 @@
  * at most `pool_size` entries, the oldest additions evicted first (the first frame's pixels are kept), so the
  * cost stays flat over long videos.
  *
+ * The first frame's mask comes from the `mask` slot if bound, else from `first_mask` (a PNG: DAVIS 2017 palette
+ * ids or 2016 0/255), else from the source's ground truth. `scores` gives each object's share of the k votes
+ * [1, objects, h, w], what the `refine` stage upsamples.
+ *
  * @module
  */
 import { defineStage, perFrame, readSlot } from "../engine/stage.ts";
 import { buildModel, int, int64Tensor, node } from "../engine/onnx/builder.ts";
 import type { Tensor } from "../engine/tensor.ts";
 import type { Frame } from "../engine/frame.ts";
+import { readLabelMap } from "../datasets/image_files.ts";
+import { binaryToIds } from "../datasets/frame_list.ts";
+import type { IndexedImage } from "../datasets/png.ts";
 
 /** Builds the kNN graph: `query` [M,D], `pool` [N,D], `pool_labels` [N] (int64), `k` [1] -> labels, votes. */
 export function buildKnnGraph(objects: number): Uint8Array {
@@ -31,6 +38,7 @@ export function buildKnnGraph(objects: number): Uint8Array {
     outputs: [
       { name: "labels", type: "uint8", shape: ["M"] },
       { name: "votes", type: "float32", shape: ["M"] },
+      { name: "vote_counts", type: "float32", shape: ["M", objects] },
     ],
     initializers: [
       int64Tensor("depth", [1], [objects]),
@@ -146,6 +154,19 @@ export class ReferencePool {
   }
 }
 
+/** One-hot [1, objects, h, w] scores of a label map. */
+export function oneHotScores(labels: Uint8Array, objects: number, h: number, w: number): Tensor {
+  const data = new Float32Array(objects * h * w);
+  for (let p = 0; p < h * w; p++) if (labels[p]! < objects) data[labels[p]! * h * w + p] = 1;
+  return { type: "float32", dims: [1, objects, h, w], data };
+}
+
+/** Reads a first-frame mask PNG as object ids (a 0/255 DAVIS 2016 mask becomes ids 0/1). */
+export async function readFirstMask(path: string): Promise<IndexedImage> {
+  const map = await readLabelMap(path);
+  return { ...map, data: binaryToIds(map.data) };
+}
+
 /** The `knn` stage kind. */
 export const knn = defineStage({
   kind: "knn",
@@ -162,6 +183,7 @@ export const knn = defineStage({
     adapt: { type: "boolean", default: true, doc: "add unanimously classified pixels of each frame to the pool" },
     pool_size: { type: "integer", min: 0, default: 4096, doc: "most adapted entries kept (oldest evicted first)" },
     objects: { type: "integer", min: 2, max: 255, default: 8, doc: "label ids 0..objects-1 (0 = background)" },
+    first_mask: { type: "string", doc: "PNG with the first frame's object ids (else the mask slot or ground truth)" },
   },
   inputs: [
     { name: "embedding", doc: "L2-normalised embeddings [1,D,h,w]", type: "tensor" },
@@ -175,12 +197,20 @@ export const knn = defineStage({
   outputs: [
     { name: "labels", doc: "object id per embedding pixel, uint8 [1,h,w]", type: "tensor" },
     { name: "votes", doc: "winning votes per pixel / k, float32 [1,h,w]", type: "tensor", optional: true },
+    {
+      name: "scores",
+      doc: "each object's share of the votes, float32 [1,objects,h,w]",
+      type: "tensor",
+      optional: true,
+    },
   ],
   async create(ctx) {
     const { k, position_weight: positionWeight, adapt, pool_size: poolSize, objects } = ctx.params;
     const graph = await ctx.op(`knn-${objects}`, () => buildKnnGraph(objects));
     let state: { stream: string; pool: ReferencePool } | undefined;
+    const fileMask = ctx.params.first_mask ? await readFirstMask(ctx.params.first_mask) : undefined;
     const firstMask = (frame: Frame, w: number, h: number): Uint8Array => {
+      if (fileMask && !ctx.inputs.mask) return maskOnGrid(fileMask.data, fileMask.width, fileMask.height, w, h);
       if (ctx.inputs.mask) {
         const mask = readSlot<Tensor>(frame, ctx.inputs.mask);
         const [mh, mw] = mask.dims.slice(-2) as [number, number];
@@ -203,6 +233,14 @@ export const knn = defineStage({
         pool.seed(rows, labels);
         state = { stream: frame.stream, pool };
         frame.slots.set(ctx.outputs.labels!, { type: "uint8", dims: [1, h, w], data: labels });
+        if (ctx.outputs.scores) frame.slots.set(ctx.outputs.scores, oneHotScores(labels, objects, h, w));
+        if (ctx.outputs.votes) {
+          frame.slots.set(ctx.outputs.votes, {
+            type: "float32",
+            dims: [1, h, w],
+            data: new Float32Array(h * w).fill(1),
+          });
+        }
         return;
       }
       const { pool, labels: poolLabels } = state.pool.take();
@@ -214,7 +252,7 @@ export const knn = defineStage({
           pool_labels: poolLabels,
           k: { type: "int64", dims: [1], data: BigInt64Array.of(BigInt(kk)) },
         },
-        ["labels", "votes"],
+        ctx.outputs.scores ? ["labels", "votes", "vote_counts"] : ["labels", "votes"],
         frame,
       );
       const labels = out.labels!.data as Uint8Array;
@@ -223,6 +261,14 @@ export const knn = defineStage({
       frame.slots.set(ctx.outputs.labels!, { type: "uint8", dims: [1, h, w], data: labels });
       if (ctx.outputs.votes) {
         frame.slots.set(ctx.outputs.votes, { type: "float32", dims: [1, h, w], data: votes.map((v) => v / kk) });
+      }
+      if (ctx.outputs.scores) {
+        const counts = out.vote_counts!.data as Float32Array;
+        const shares = new Float32Array(objects * h * w);
+        for (let p = 0; p < h * w; p++) {
+          for (let o = 0; o < objects; o++) shares[o * h * w + p] = counts[p * objects + o]! / kk;
+        }
+        frame.slots.set(ctx.outputs.scores, { type: "float32", dims: [1, objects, h, w], data: shares });
       }
     });
   },

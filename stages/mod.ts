@@ -26,6 +26,8 @@ import { knn } from "./knn.ts";
 import { regions } from "./regions.ts";
 import { mergeRegions } from "./merge_regions.ts";
 import { agreement } from "./agreement.ts";
+import { refine } from "./refine.ts";
+import { firstMask } from "./first_mask.ts";
 import { jsonl } from "./encode_jsonl.ts";
 import { tensorsSink } from "./encode_tensors.ts";
 import { labelsPng } from "./encode_labels.ts";
@@ -62,6 +64,8 @@ export function builtinRegistry(): Registry {
     .stage(regions)
     .stage(mergeRegions)
     .stage(agreement)
+    .stage(refine)
+    .stage(firstMask)
     .stage(score)
     .stage(labelsPng)
     .stage(overlayPng)

@@ -7,7 +7,7 @@
  */
 import { defineStage, perFrame, type PortDecl, readSlot, type StageEnvironment } from "../engine/stage.ts";
 import type { ModelCard, TensorSpec } from "../engine/model_card.ts";
-import { imageToTensor } from "../engine/image_tensor.ts";
+import { imageToTensor, padToMultiple } from "../engine/image_tensor.ts";
 import { type GraphExtension } from "../engine/onnx/inspect.ts";
 import { int, int64Tensor, node, str } from "../engine/onnx/builder.ts";
 import { isTensor, type Tensor } from "../engine/tensor.ts";
@@ -85,6 +85,11 @@ const params = {
     default: 0,
     doc: "1: write the previous frame's outputs and start this frame's run (pipelined Clockwork)",
   },
+  pad: {
+    type: "boolean",
+    default: false,
+    doc: "pad frames (edge replicated, right and bottom) to the model's size multiple; grid outputs cover the padding",
+  },
   concurrency: {
     type: "integer",
     min: 1,
@@ -141,7 +146,8 @@ export const segment = defineStage({
       const feeds: Record<string, Tensor> = {};
       for (const spec of card.inputs) {
         const value = readSlot<Tensor | RgbImage>(frame, ctx.inputs[spec.name]!);
-        feeds[spec.name] = isTensor(value) ? value : imageToTensor(value, spec, card.preprocessing, card.multipleOf);
+        const image = isTensor(value) || !ctx.params.pad ? value : padToMultiple(value, card.multipleOf);
+        feeds[spec.name] = isTensor(image) ? image : imageToTensor(image, spec, card.preprocessing, card.multipleOf);
       }
       if (labelsAtImageSize) feeds[labelSizeInput] = imageSizeTensor(frame.image.width, frame.image.height);
       return feeds;

@@ -13,7 +13,7 @@ import { modelsRoot, testSetup } from "./_helpers.ts";
 const clipDir = await Deno.makeTempDir();
 await writeSyntheticDataset(clipDir, { width: 128, height: 96, frames: 8, fps: 15, seed: 5 }, 1);
 
-async function runMethod(graph: string, overrides: string[] = []) {
+async function runMethod(graph: string, overrides: string[] = [], input = clipDir) {
   const { probe, registry } = testSetup();
   const labels: Tensor[] = [];
   const graphFile = `graphs/${graph}.yaml`;
@@ -21,7 +21,7 @@ async function runMethod(graph: string, overrides: string[] = []) {
     registry,
     modelsRoot,
     modelSet: "testing",
-    input: clipDir,
+    input,
     overrides,
   });
   // Keep the outputs in memory instead of the graph's PNG sink.
@@ -68,6 +68,19 @@ Deno.test("graphs/dff.yaml: --set decide.every=1 makes every frame a key frame",
   assert.equal(report.keyframes, 8);
   assert.equal(report.stages.warp!.calls, 8);
 });
+
+// The clip's DAVIS-layout sequence (object masks) for video object segmentation.
+const sequenceDir = `${clipDir}/JPEGImages/480p/${[...Deno.readDirSync(`${clipDir}/JPEGImages/480p`)][0]!.name}`;
+
+for (const graph of ["pml-vos", "tools/vos-copy-first", "tools/vos-flow-warp"]) {
+  Deno.test(`graphs/${graph}.yaml runs end to end on the testing cuts and scores DAVIS J&F`, async () => {
+    const { report, labels } = await runMethod(graph, [], sequenceDir);
+    assert.equal(report.frames, 8);
+    for (const l of labels) assert.deepEqual(l.dims, [1, 96, 128]);
+    const jf = report.metrics.jf as number;
+    assert.ok(jf >= 0 && jf <= 1, `J&F ${jf}`);
+  });
+}
 
 Deno.test({
   name: "method graphs test clip cleanup",

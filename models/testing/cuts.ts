@@ -219,6 +219,21 @@ export function buildCuts(): Record<
       inputs: [{ ...image, name: "reference" }, { ...image, name: "current" }],
       outputs: [{ ...map("flow", 2, "8"), stride: 8 }, { ...map("features", 3, "8"), stride: 8 }],
     },
+    "embed": {
+      // Stride-8 mean colour, L2-normalised: a stand-in embedding with the trained one's contract.
+      bytes: model("embed", [image], [map("embedding", 3, "8")], {
+        init: [floatTensor("embed_one", [1], [1])],
+        nodes: [
+          ...imageIn,
+          pool("x", "x8", 8),
+          node("Add", ["x8", "embed_one"], ["x8_positive"]), // black cells must not normalise 0 / 0
+          node("LpNormalization", ["x8_positive"], ["embedding"], { axis: int(1), p: int(2) }),
+        ],
+      }),
+      task: "embedding",
+      inputs: [image],
+      outputs: [{ ...map("embedding", 3, "8"), stride: 8 }],
+    },
     "decision": {
       // score = 100 - 2 x mean |features|: frames that differ more get a lower predicted confidence.
       bytes: model("decision", [decisionIn], [decisionOut], {

@@ -156,6 +156,56 @@ def nn_accuracy(net, seqs, step=5):
     return correct / max(1, total)
 
 
+CARD = """\
+name: embed
+task: embedding
+description: >-
+  PML pixel embedding for the {domain} set: staged-FCN backbone (segnet.py, seg-lite widths{init}), head
+  concat(F1, up F2, up F3) -> 1x1 conv 64, ReLU -> 1x1 conv {dims}, L2-normalised per pixel, stride 8. Trained with
+  the nearest-neighbour triplet loss (Chen et al., CVPR 2018; alpha {alpha}) on the synthetic world's object
+  instances: anchors from one frame, pools from two other frames of the same video.
+file: embed.onnx
+inputs:
+  - {{ name: image, dtype: uint8, layout: NHWC, shape: [1, H, W, 3] }}
+outputs:
+  - {{ name: embedding, dtype: float32, layout: NCHW, shape: [1, {dims}, h, w], stride: 8 }}
+multiple_of: 8
+cost:
+  gflops: {gflops}
+  at: [360, 480]
+training:
+  command: {command}
+  data: >-
+    deno task synth --out /tmp/synth-data --frames 30 --sequences 16 --seed 100 --split train (DAVIS layout:
+    JPEGImages/480p, Annotations/480p object ids; 16 sequences of 30 frames); held out: --sequences 2 --seed 900
+    --split val. No DAVIS frames.
+  iterations: {iterations}
+  seconds: {seconds}
+  seed: {seed}
+metrics:
+  nn_accuracy_heldout: {acc}
+  nn_accuracy_heldout_before_training: {base}
+  evaluation: >-
+    Held-out val sequences: every stride-8 cell of frames 5, 10, ... takes the object id of its nearest
+    neighbour among frame 0's cells (k = 1, no position channels), share correct, computed by train_embed.py.
+    Background dominates this number; the J&F of graphs/pml-vos.yaml on DAVIS is the real test.
+"""
+
+
+def write_card(out):
+    info = json.load(open(os.path.join(out, "embed.train.json")))
+    args = info["command"].split()
+    dims = int(args[args.index("--dims") + 1]) if "--dims" in args else 32
+    alpha = args[args.index("--alpha") + 1] if "--alpha" in args else "0.7"
+    init = ", backbone initialised from the synthetic seg-lite checkpoint" if info.get("init_backbone") else ""
+    text = CARD.format(domain="synthetic", init=init, dims=dims, alpha=alpha, gflops=info["gflops_360x480"],
+                       command=info["command"], iterations=info["iterations"], seconds=info["train_seconds"],
+                       seed=info["seed"], acc=round(info["nn_accuracy_heldout"], 4),
+                       base=round(info["nn_accuracy_heldout_untrained"], 4))
+    with open(os.path.join(out, "embed.yaml"), "w") as f:
+        f.write(text)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", required=True)
@@ -230,6 +280,8 @@ def main():
             "init_backbone": args.init_backbone, "torch": torch.__version__}
     with open(os.path.join(args.out, "embed.train.json"), "w") as f:
         json.dump(info, f, indent=1)
+    if not args.limit:
+        write_card(args.out)
     print(json.dumps({k: info[k] for k in ("train_seconds", "gflops_360x480", "nn_accuracy_heldout")}), flush=True)
 
 

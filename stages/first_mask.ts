@@ -1,0 +1,51 @@
+/**
+ * The `first-mask` stage: a stream's first-frame object mask, on every frame of the stream. With `labels` it is
+ * the "copy the first mask" baseline of video object segmentation; with `scores` (one-hot, [1,O,H,W]) it feeds
+ * `warp` for the "warp the previous mask by flow" baseline. The mask comes from `first_mask` (a PNG: DAVIS 2017
+ * palette ids or 2016 0/255), else from the source's ground truth on the stream's first frame.
+ *
+ * @module
+ */
+import { defineStage, perFrame } from "../engine/stage.ts";
+import { StreamState } from "../engine/stream_state.ts";
+import { oneHotScores, readFirstMask } from "./knn.ts";
+
+/** The `first-mask` stage kind. */
+export const firstMask = defineStage({
+  kind: "first-mask",
+  role: "stage",
+  doc: "The stream's first-frame object mask on every frame (VOS baselines): labels, or one-hot scores",
+  params: {
+    objects: { type: "integer", min: 2, max: 255, default: 8, doc: "object ids 0..objects-1 for 'scores'" },
+    first_mask: { type: "string", doc: "PNG with the first frame's object ids (else the ground truth)" },
+  },
+  inputs: [],
+  outputs: [
+    { name: "labels", doc: "the first mask, uint8 [1,H,W]", type: "tensor", optional: true },
+    { name: "scores", doc: "the first mask one-hot, float32 [1,objects,H,W]", type: "tensor", optional: true },
+  ],
+  async create(ctx) {
+    const file = ctx.params.first_mask ? await readFirstMask(ctx.params.first_mask) : undefined;
+    const masks = new StreamState<{ mask?: Uint8Array }>(() => ({}), 8);
+    return perFrame(ctx, (frame) => {
+      const { width, height } = frame.image;
+      const state = masks.get(frame.stream);
+      if (!state.mask) {
+        const source = file ?? (frame.truth?.mask ? { width, height, data: frame.truth.mask } : undefined);
+        if (!source) {
+          throw new ReferenceError("the stream's first frame has no object mask (ground truth or first_mask)");
+        }
+        if (source.width !== width || source.height !== height) {
+          throw new RangeError(`first mask is ${source.width}x${source.height}, the frames are ${width}x${height}`);
+        }
+        state.mask = source.data.slice();
+      }
+      if (ctx.outputs.labels) {
+        frame.slots.set(ctx.outputs.labels, { type: "uint8", dims: [1, height, width], data: state.mask });
+      }
+      if (ctx.outputs.scores) {
+        frame.slots.set(ctx.outputs.scores, oneHotScores(state.mask, ctx.params.objects, height, width));
+      }
+    });
+  },
+});
