@@ -60,13 +60,18 @@ export async function measurePipeThroughput(frames = 300): Promise<PipeResult[]>
         frames,
       ),
       await timeShell(
+        "ffmpeg alone (y4m decode -> gray8 raw encode)",
+        `cat ${input} | ffmpeg -v error -f yuv4mpegpipe -i - -f rawvideo -pix_fmt gray -`,
+        frames,
+      ),
+      await timeShell(
         "segflow passthrough (y4m in -> y4m out)",
         `cat ${input} | ${segflow} graphs/tools/passthrough.yaml --input - --output - --quiet`,
         frames,
       ),
       await timeShell(
         "segflow per-frame, testing/seg (y4m in -> gray8 labels out)",
-        `cat ${input} | ${segflow} graphs/per-frame.yaml --input - --output - --format labels --quiet`,
+        `cat ${input} | ${segflow} graphs/per-frame.yaml --models testing --input - --output - --format labels --quiet`,
         frames,
       ),
     ];

@@ -26,6 +26,10 @@ export interface CliOptions {
   debug: boolean;
   dot: boolean;
   help: boolean;
+  /** `eval`: the report folder. */
+  report?: string;
+  /** `eval`: `stage.param=v1,v2,...` sweeps. */
+  sweep: string[];
 }
 
 /** The usage text. */
@@ -36,6 +40,8 @@ usage:
   deno task check <graph.yaml>...             validate graphs without running them
   deno task describe <graph.yaml> [--dot]     show a graph's stages and slots (Graphviz with --dot)
   deno task kinds                             list every source, stage and sink kind with its parameters
+  deno task eval <graph.yaml>... --report DIR [--sweep stage.param=v1,v2] [run options]
+                                              run graphs over the same frames; write a comparison report
 
 run options:
   --input PATH|-          frames from a video, image folder, dataset (CamVid, Cityscapes, DAVIS) or stdin (y4m)
@@ -89,6 +95,8 @@ export function parseCli(argv: string[]): CliOptions {
         debug: { type: "boolean", default: false },
         dot: { type: "boolean", default: false },
         help: { type: "boolean", short: "h", default: false },
+        report: { type: "string" },
+        sweep: { type: "string", multiple: true },
       },
     });
   } catch (error) {
@@ -104,7 +112,9 @@ export function parseCli(argv: string[]): CliOptions {
     debug: values.debug,
     dot: values.dot,
     help: values.help,
+    sweep: values.sweep ?? [],
   };
+  if (values.report !== undefined) options.report = values.report;
   if (values.input !== undefined) options.input = values.input;
   if (values.output !== undefined) options.output = values.output;
   if (values.models !== undefined) options.models = values.models;

@@ -12,6 +12,10 @@ import type { Registry } from "../registry.ts";
 import { type CliOptions, usage } from "./args.ts";
 import { graphToDot, graphToText } from "./describe.ts";
 import { startProgress } from "./progress.ts";
+import { evaluate } from "../eval/run_eval.ts";
+import { parseSweeps } from "../eval/variants.ts";
+import { writeReport } from "../eval/report.ts";
+import { machineDescription } from "../machine.ts";
 
 /** Where the project's models live. */
 export const modelsRoot = resolve(new URL("../../models", import.meta.url).pathname);
@@ -125,6 +129,38 @@ export function kindsCommand(registry: Registry): number {
   return 0;
 }
 
+/** Runs graphs (and sweep points) over the same frames and writes the comparison report. */
+export async function evalCommand(options: CliOptions, registry: Registry): Promise<number> {
+  if (options.graphs.length === 0) {
+    throw new UsageError("'eval' needs graph files, e.g. graphs/per-frame.yaml graphs/dff.yaml");
+  }
+  if (!options.report) throw new UsageError("'eval' needs --report DIR (where results.md and index.html go)");
+  if (options.output !== undefined) throw new UsageError("'eval' writes a report, not outputs: drop --output");
+  const results = await evaluate(
+    {
+      graphs: options.graphs,
+      sweeps: parseSweeps(options.sweep),
+      load: loadOptions(options, registry),
+      ...(options.frames !== undefined ? { frames: options.frames } : {}),
+      onVariant: (variant, i, count) => {
+        if (!options.quiet) console.error(`eval ${i + 1}/${count}: ${variant.label}`);
+      },
+    },
+    registry,
+  );
+
+  const files = await writeReport(options.report, results, {
+    input: options.input ?? "each graph's own source",
+    models: options.models ?? "each graph's own set",
+    date: new Date().toISOString().slice(0, 10),
+    machine: machineDescription(),
+    command: ["deno task eval", ...Deno.args.slice(1)].join(" "),
+  });
+  console.log(await Deno.readTextFile(files.find((f) => f.endsWith("results.md"))!));
+  if (!options.quiet) console.error(`report: ${files.join(", ")}`);
+  return 0;
+}
+
 /** Dispatches a parsed command line. */
 export function dispatch(options: CliOptions, registry: Registry): Promise<number> {
   if (options.help || options.command === "help") {
@@ -140,7 +176,9 @@ export function dispatch(options: CliOptions, registry: Registry): Promise<numbe
       return describeCommand(options, registry);
     case "kinds":
       return Promise.resolve(kindsCommand(registry));
+    case "eval":
+      return evalCommand(options, registry);
     default:
-      throw new UsageError(`unknown command '${options.command}' (expected run, check, describe or kinds)`);
+      throw new UsageError(`unknown command '${options.command}' (expected run, check, describe, kinds or eval)`);
   }
 }
