@@ -7,7 +7,7 @@
  */
 import type { Tensor } from "./tensor.ts";
 import { transferables } from "./tensor.ts";
-import type { WorkerReply, WorkerRequest } from "./model_worker.ts";
+import type { ChainStep, WorkerReply, WorkerRequest } from "./model_worker.ts";
 import { type ExecutionProvider, providerHint, type ProviderRequest } from "./providers.ts";
 
 /** Pool settings. */
@@ -178,6 +178,25 @@ export class ModelPool {
     const transfer = options.transferFeeds ? transferables(Object.values(feeds)) : [];
     const reply = await this.#call(worker, { op: "run", id: 0, key, feeds, fetches }, transfer);
     return { outputs: reply.outputs ?? {}, runMs: reply.runMs ?? 0, startEpochMs: reply.startEpochMs ?? 0, worker };
+  }
+
+  /**
+   * Runs several loaded models back to back in one worker, later steps fed by earlier steps' outputs inside the
+   * worker (on WebGPU without leaving the GPU); returns the last step's outputs. Host feeds are copied.
+   */
+  async runChain(steps: ChainStep[]): Promise<InferenceResult & { stepMs: number[] }> {
+    let worker = 0;
+    for (let i = 1; i < this.#workers.length; i++) {
+      if (this.#pendingCount[i]! < this.#pendingCount[worker]!) worker = i;
+    }
+    const reply = await this.#call(worker, { op: "chain", id: 0, steps });
+    return {
+      outputs: reply.outputs ?? {},
+      runMs: reply.runMs ?? 0,
+      stepMs: reply.stepMs ?? [],
+      startEpochMs: reply.startEpochMs ?? 0,
+      worker,
+    };
   }
 
   /** Stops every worker; pending requests fail. Safe to call twice. */

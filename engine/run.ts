@@ -91,6 +91,7 @@ export async function runGraph(graph: LoadedGraph, options: RunOptions = {}): Pr
       const runner = await getPool();
       await runner.load(key, bytes);
       return {
+        key,
         async run(feeds, fetches, frame) {
           const result = await runner.run(key, feeds, fetches);
           stats.modelRuns++;
@@ -134,6 +135,29 @@ export async function runGraph(graph: LoadedGraph, options: RunOptions = {}): Pr
         outputs: node.outputs,
         model: (name, extension) => openModel(node.id, name, extension),
         op: (key, build) => openOnnx(node.id, `op:${key}`, key, build()),
+        chain: async (steps, frame) => {
+          const runner = await getPool();
+          const result = await runner.runChain(
+            steps.map((s) => ({ key: s.model.key, feeds: s.feeds, fetches: s.fetches })),
+          );
+          stats.modelRuns += steps.length;
+          stats.modelMs += result.runMs;
+          if (trace) {
+            let start = result.startEpochMs - epochOffset;
+            result.stepMs.forEach((ms, i) => {
+              trace.span({
+                name: `${node.id}: ${steps[i]!.model.key.replace(/^.*\//, "")}`,
+                category: "model",
+                startMs: start,
+                endMs: start + ms,
+                track: `worker ${result.worker}`,
+                args: frame ? { frame: frame.index } : {},
+              });
+              start += ms;
+            });
+          }
+          return result.outputs;
+        },
         card: (name) => {
           const card = graph.models.get(name);
           if (!card) throw new Error(`stage '${node.id}': no model '${name}'`);

@@ -46,8 +46,17 @@ export interface StageEnvironment {
 
 /** An ONNX graph loaded in the worker pool. */
 export interface OnnxRunner {
+  /** The session's key in the worker pool (what a chain step names). */
+  key: string;
   /** Runs the graph on `feeds` and returns the `fetches` outputs; `frame` labels the trace. */
   run(feeds: Record<string, Tensor>, fetches: string[], frame?: Frame): Promise<Record<string, Tensor>>;
+}
+
+/** One step of {@linkcode StageContext.chain}: a model, its feeds (host tensors or earlier outputs), its fetches. */
+export interface ChainedRun {
+  model: OnnxRunner;
+  feeds: Record<string, Tensor | { from: { step: number; name: string } }>;
+  fetches: string[];
 }
 
 /** A model as a stage uses it: its card and a way to run it in the worker pool. */
@@ -79,6 +88,11 @@ export interface StageContext<S extends ParamSchema = ParamSchema> {
    * math runs in onnxruntime on the session's provider.
    */
   op(key: string, build: () => Uint8Array): Promise<OnnxRunner>;
+  /**
+   * Runs models back to back in one worker call, later steps fed by earlier outputs inside the worker (on WebGPU
+   * the intermediate tensors stay on the GPU); returns the last step's fetches.
+   */
+  chain(steps: ChainedRun[], frame?: Frame): Promise<Record<string, Tensor>>;
   /** Adds `amount` to a named counter reported in the run's stats (e.g. `keyframes`). */
   count(counter: string, amount?: number): void;
   /** Records time spent on one frame, for stats and the trace. */

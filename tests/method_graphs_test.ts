@@ -16,7 +16,7 @@ await writeSyntheticDataset(clipDir, { width: 128, height: 96, frames: 8, fps: 1
 async function runMethod(graph: string, overrides: string[] = [], input = clipDir) {
   const { probe, registry } = testSetup();
   const labels: Tensor[] = [];
-  const graphFile = `graphs/${graph}.yaml`;
+  const graphFile = graph.startsWith("/") ? `${graph}.yaml` : `graphs/${graph}.yaml`;
   const loaded = await loadGraph(graphFile, {
     registry,
     modelsRoot,
@@ -67,6 +67,22 @@ Deno.test("graphs/dff.yaml: --set decide.every=1 makes every frame a key frame",
   const { report } = await runMethod("dff", ["decide.every=1"]);
   assert.equal(report.keyframes, 8);
   assert.equal(report.stages.warp!.calls, 8);
+});
+
+Deno.test("graphs/dff.yaml: the head chained after warp in the worker gives the labels of warp, then head", async () => {
+  const chained = await runMethod("dff");
+  const text = (await Deno.readTextFile("graphs/dff.yaml"))
+    .replace(/    head: head .*\n/, "")
+    .replace("out: { scores: scores }", "out: { warped: warped }")
+    .replace(
+      "  - id: argmax",
+      "  - { id: head_run, kind: segment, model: head, in: { features: warped }, out: { scores: scores } }\n  - id: argmax",
+    );
+  const separate = `${clipDir}/dff-separate.yaml`;
+  await Deno.writeTextFile(separate, text);
+  const { report, labels } = await runMethod(separate.replace(/\.yaml$/, ""));
+  assert.equal(report.frames, 8);
+  assert.deepEqual(labels.map((l) => [...l.data]), chained.labels.map((l) => [...l.data]));
 });
 
 // The clip's DAVIS-layout sequence (object masks) for video object segmentation.
