@@ -162,7 +162,7 @@ export const warp = defineStage({
     // With a head, the warped map goes straight into it inside the worker (and stays on the GPU on WebGPU):
     // one round trip per frame instead of two, and the wide feature map never comes back.
     const head = ctx.params.head ? await ctx.model(ctx.params.head) : undefined;
-    const headInput = head?.card.inputs[0]!.name ?? "";
+    const headInput = head ? head.card.inputs[0]!.name : "";
     const headFetches = Object.keys(ctx.outputs);
     const write = (frame: Frame, outputs: Record<string, Tensor>) => {
       for (const port of headFetches) frame.slots.set(ctx.outputs[port]!, outputs[port]!);

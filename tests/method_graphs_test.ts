@@ -72,7 +72,7 @@ Deno.test("graphs/dff.yaml: --set decide.every=1 makes every frame a key frame",
 Deno.test("graphs/dff.yaml: the head chained after warp in the worker gives the labels of warp, then head", async () => {
   const chained = await runMethod("dff");
   const text = (await Deno.readTextFile("graphs/dff.yaml"))
-    .replace(/    head: head .*\n/, "")
+    .replace(/ {4}head: head .*\n/, "")
     .replace("out: { scores: scores }", "out: { warped: warped }")
     .replace(
       "  - id: argmax",
