@@ -65,7 +65,7 @@ lines.push(
 
 // The clip for the peer and method sections: CamVid val when present, else a synthetic clip in CamVid layout.
 const clipDir = await Deno.makeTempDir();
-await writeSyntheticDataset(clipDir, { width: 480, height: 360, frames: 60, fps: 15, seed: 16 }, 1);
+if (!haveCamvid) await writeSyntheticDataset(clipDir, { width: 480, height: 360, frames: 60, fps: 15, seed: 16 }, 1);
 const clip = haveCamvid
   ? { input: camvidVal, models: "camvid", name: "CamVid val clip (101 frames)" }
   : { input: `${clipDir}/val`, models: "synthetic", name: "synthetic clip (seed 16, 60 frames)" };

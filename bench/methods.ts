@@ -18,6 +18,7 @@ import { loadGraph } from "../engine/graph.ts";
 import { runGraph } from "../engine/run.ts";
 import type { StatsReport } from "../engine/stats.ts";
 import { builtinRegistry } from "../stages/mod.ts";
+import { keyRatioOf } from "../engine/eval/run_eval.ts";
 
 /** The graphs compared, with the settings the table names. */
 export const methods: { label: string; graph: string; set?: string[] }[] = [
@@ -45,11 +46,9 @@ export const dvsnetCurve: { label: string; graph: string; set?: string[] }[] = [
   })),
 ];
 
-/** Share of frames (or DVSNet region steps) that took the expensive path. */
+/** Share of frames (or DVSNet region steps) that took the expensive path; 1 for graphs without decisions. */
 export function keyRatio(r: StatsReport): number {
-  const seg = r.counters.segmentation_steps, flow = r.counters.flow_steps;
-  if (seg !== undefined || flow !== undefined) return (seg ?? 0) / Math.max(1, (seg ?? 0) + (flow ?? 0));
-  return r.keyframe_ratio ?? 1;
+  return keyRatioOf(r) ?? 1;
 }
 
 /** Runs one graph and returns its report. */

@@ -11,16 +11,34 @@ import { drawBoxes, type DrawnBox, labelSize, paletteTable, renderLabels, type R
 import type { Frame, RgbImage } from "../engine/frame.ts";
 import type { Tensor } from "../engine/tensor.ts";
 
-/** The palette lookup table for a sink. */
-export function sinkPalette(
+/**
+ * The colours a sink paints labels with: the DAVIS palette for object ids (`palette: davis`), else the named
+ * model's classes, else the source's, else CamVid's.
+ */
+export function sinkColours(
   ctx: StageContext<ParamSchema>,
   model: string | undefined,
   palette: string = "classes",
-): Uint8Array {
-  if (palette === "davis") return paletteTable(davisPalette(256));
-  const classes = (model ? ctx.card(model).classes : undefined) ?? ctx.source.classes ?? camvidClasses;
-  return paletteTable(classes.palette);
+): [number, number, number][] {
+  if (palette === "davis") return davisPalette(256);
+  return ((model ? ctx.card(model).classes : undefined) ?? ctx.source.classes ?? camvidClasses).palette;
 }
+
+/** The palette lookup table for a sink (see {@linkcode sinkColours}). */
+export function sinkPalette(ctx: StageContext<ParamSchema>, model: string | undefined, palette?: string): Uint8Array {
+  return paletteTable(sinkColours(ctx, model, palette));
+}
+
+/** The parameters that choose a sink's colours. */
+export const paletteParams = {
+  model: { type: "model", doc: "model whose card gives the palette (default: the source's classes, else CamVid's)" },
+  palette: {
+    type: "string",
+    oneOf: ["classes", "davis"],
+    default: "classes",
+    doc: "class colours (card or source), or the DAVIS palette for object ids",
+  },
+} as const;
 
 /**
  * The DAVIS / PASCAL VOC palette: colour of object id i from the bits of i (0 black, 1 [128,0,0], 2 [0,128,0],
@@ -48,13 +66,7 @@ export const pictureParams = {
     doc: "labels over the frame, or colours alone",
   },
   alpha: { type: "number", min: 0, max: 1, default: 0.5, doc: "weight of the label colours in an overlay" },
-  model: { type: "model", doc: "model whose card gives the palette (default: the source's classes, else CamVid's)" },
-  palette: {
-    type: "string",
-    oneOf: ["classes", "davis"],
-    default: "classes",
-    doc: "class colours (card or source), or the DAVIS palette for object ids",
-  },
+  ...paletteParams,
 } as const;
 
 /**

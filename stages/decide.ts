@@ -26,7 +26,7 @@
  * @module
  */
 import { defineStage, perFrame, type PortDecl, readSlot } from "../engine/stage.ts";
-import type { Frame } from "../engine/frame.ts";
+import { type Frame, regionOf } from "../engine/frame.ts";
 import type { Tensor } from "../engine/tensor.ts";
 import { StreamQueue, StreamState } from "../engine/stream_state.ts";
 import type { PendingReference } from "./flow.ts";
@@ -147,8 +147,8 @@ export const decide = defineStage({
       state.target = !first && ctx.params.dynamic ? nextTarget(target, segment) : target;
       const steps = segment ? "segmentation_steps" : "flow_steps";
       ctx.count(steps);
-      const region = frame.stream.match(/#(r\d+)$/);
-      if (region) ctx.count(`${steps}.${region[1]}`);
+      const region = regionOf(frame);
+      if (region) ctx.count(`${steps}.r${region.index}`);
       return segment;
     };
 

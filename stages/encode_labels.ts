@@ -4,13 +4,12 @@
  *
  * @module
  */
-import { davisPalette } from "./_picture.ts";
+import { paletteParams, sinkColours } from "./_picture.ts";
 import { join } from "node:path";
 import { defineStage, perFrame, readSlot } from "../engine/stage.ts";
 import type { Tensor } from "../engine/tensor.ts";
 import type { Frame } from "../engine/frame.ts";
 import { encodeIndexedPng } from "../datasets/png.ts";
-import { camvidClasses } from "../datasets/camvid_classes.ts";
 import { frameStem } from "./_output.ts";
 
 /** The `labels-png` sink kind. */
@@ -20,28 +19,19 @@ export const labelsPng = defineStage({
   doc: "Write label maps as indexed PNG files (one per frame; pixel value = class id)",
   params: {
     dir: { type: "string", default: "out/labels", doc: "output folder" },
-    model: { type: "model", doc: "model whose card gives the palette (default: the source's classes, else CamVid's)" },
     layout: {
       type: "string",
       oneOf: ["flat", "davis"],
       default: "flat",
       doc: "flat: <dir>/<frame>.png; davis: <dir>/<sequence>/<00000>.png (DAVIS Annotations layout)",
     },
-    palette: {
-      type: "string",
-      oneOf: ["classes", "davis"],
-      default: "classes",
-      doc: "class colours (card or source), or the DAVIS palette: DAVIS-layout object masks",
-    },
+    ...paletteParams,
   },
   inputs: [{ name: "labels", doc: "class id per pixel (uint8 [1,H,W] or [H,W])", type: "tensor" }],
   outputs: [],
   output: { param: "dir", accepts: (target) => target !== "-" && !/\.[A-Za-z0-9]{2,5}$/.test(target) },
   async create(ctx) {
-    const palette = ctx.params.palette === "davis"
-      ? davisPalette(256)
-      : (ctx.params.model ? ctx.card(ctx.params.model).classes : undefined)?.palette ??
-        ctx.source.classes?.palette ?? camvidClasses.palette;
+    const palette = sinkColours(ctx, ctx.params.model, ctx.params.palette);
     await Deno.mkdir(ctx.params.dir, { recursive: true });
     const made = new Set<string>();
     const outputPath = async (frame: Frame): Promise<string> => {

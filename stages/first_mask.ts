@@ -8,6 +8,7 @@
  */
 import { defineStage, perFrame } from "../engine/stage.ts";
 import { StreamState } from "../engine/stream_state.ts";
+import type { Tensor } from "../engine/tensor.ts";
 import { oneHotScores, readFirstMask } from "./knn.ts";
 
 /** The `first-mask` stage kind. */
@@ -26,7 +27,7 @@ export const firstMask = defineStage({
   ],
   async create(ctx) {
     const file = ctx.params.first_mask ? await readFirstMask(ctx.params.first_mask) : undefined;
-    const masks = new StreamState<{ mask?: Uint8Array }>(() => ({}), 8);
+    const masks = new StreamState<{ mask?: Uint8Array; scores?: Tensor }>(() => ({}), 8);
     return perFrame(ctx, (frame) => {
       const { width, height } = frame.image;
       const state = masks.get(frame.stream);
@@ -39,6 +40,8 @@ export const firstMask = defineStage({
           throw new RangeError(`first mask is ${source.width}x${source.height}, the frames are ${width}x${height}`);
         }
         state.mask = source.data.slice();
+        // One-hot once per stream: every frame shares the tensor (nothing reads it mutably).
+        if (ctx.outputs.scores) state.scores = oneHotScores(state.mask, ctx.params.objects, height, width);
       }
       if (ctx.outputs.labels) {
         frame.slots.set(ctx.outputs.labels, { type: "uint8", dims: [1, height, width], data: state.mask });

@@ -24,7 +24,11 @@ import { readLabelMap } from "../datasets/image_files.ts";
 import { binaryToIds } from "../datasets/frame_list.ts";
 import type { IndexedImage } from "../datasets/png.ts";
 
-/** Builds the kNN graph: `query` [M,D], `pool` [N,D], `pool_labels` [N] (int64), `k` [1] -> labels, votes. */
+/**
+ * Builds the kNN graph: `query` [M,D], `pool` [N,D], `pool_labels` [N] (int64), `k` [1] -> `labels` [M],
+ * `votes` [M] (the winner's count) and `shares` [objects, M] (each object's share of the k votes, object-major so
+ * it is already the [1, objects, h, w] score map).
+ */
 export function buildKnnGraph(objects: number): Uint8Array {
   return buildModel({
     name: "knn",
@@ -38,7 +42,7 @@ export function buildKnnGraph(objects: number): Uint8Array {
     outputs: [
       { name: "labels", type: "uint8", shape: ["M"] },
       { name: "votes", type: "float32", shape: ["M"] },
-      { name: "vote_counts", type: "float32", shape: ["M", objects] },
+      { name: "shares", type: "float32", shape: [objects, "M"] },
     ],
     initializers: [
       int64Tensor("depth", [1], [objects]),
@@ -61,6 +65,9 @@ export function buildKnnGraph(objects: number): Uint8Array {
       node("ArgMax", ["vote_counts"], ["winner"], { axis: int(1), keepdims: int(0) }),
       node("Cast", ["winner"], ["labels"], { to: int(2) }),
       node("ReduceMax", ["vote_counts"], ["votes"], { axes: { kind: "ints", value: [1] }, keepdims: int(0) }),
+      node("Transpose", ["vote_counts"], ["counts_by_object"], { perm: { kind: "ints", value: [1, 0] } }),
+      node("Cast", ["k"], ["k_float"], { to: int(1) }),
+      node("Div", ["counts_by_object", "k_float"], ["shares"]),
     ],
   });
 }
@@ -252,7 +259,7 @@ export const knn = defineStage({
           pool_labels: poolLabels,
           k: { type: "int64", dims: [1], data: BigInt64Array.of(BigInt(kk)) },
         },
-        ctx.outputs.scores ? ["labels", "votes", "vote_counts"] : ["labels", "votes"],
+        ctx.outputs.scores ? ["labels", "votes", "shares"] : ["labels", "votes"],
         frame,
       );
       const labels = out.labels!.data as Uint8Array;
@@ -263,12 +270,7 @@ export const knn = defineStage({
         frame.slots.set(ctx.outputs.votes, { type: "float32", dims: [1, h, w], data: votes.map((v) => v / kk) });
       }
       if (ctx.outputs.scores) {
-        const counts = out.vote_counts!.data as Float32Array;
-        const shares = new Float32Array(objects * h * w);
-        for (let p = 0; p < h * w; p++) {
-          for (let o = 0; o < objects; o++) shares[o * h * w + p] = counts[p * objects + o]! / kk;
-        }
-        frame.slots.set(ctx.outputs.scores, { type: "float32", dims: [1, objects, h, w], data: shares });
+        frame.slots.set(ctx.outputs.scores, { type: "float32", dims: [1, objects, h, w], data: out.shares!.data });
       }
     });
   },

@@ -49,6 +49,19 @@ function cellColours(image: RgbImage, h: number, w: number, stride: number): Flo
   return out;
 }
 
+const rangeTables = new Map<number, Float32Array>();
+
+/** Range weights by squared colour distance (0 .. 3 x 255^2), tabulated once per sigma. */
+function rangeWeights(sigma: number): Float32Array {
+  let table = rangeTables.get(sigma);
+  if (!table) {
+    table = new Float32Array(3 * 255 * 255 + 1);
+    for (let d = 0; d < table.length; d++) table[d] = Math.exp(-d / (2 * sigma ** 2));
+    rangeTables.set(sigma, table);
+  }
+  return table;
+}
+
 /**
  * Joint bilateral upsampling of `scores` [1,O,h,w] guided by `image`, then per-pixel argmax with the
  * background threshold: object ids [H*W].
@@ -62,9 +75,7 @@ export function refineScores(scores: Tensor, image: RgbImage, options: RefineOpt
   const plane = h * w;
   const r = options.radius;
   const spatial = (d: number) => Math.exp(-(d * d) / (2 * options.sigmaSpatial ** 2));
-  // Range weights by squared colour distance, tabulated (3 x 255^2 + 1 entries).
-  const rangeTable = new Float32Array(3 * 255 * 255 + 1);
-  for (let d = 0; d < rangeTable.length; d++) rangeTable[d] = Math.exp(-d / (2 * options.sigmaRange ** 2));
+  const rangeTable = rangeWeights(options.sigmaRange);
   // Spatial weights depend only on the pixel and the neighbour's offset: tabulated per row and per column.
   const span = 2 * r;
   const axisWeights = (size: number) => {

@@ -8,6 +8,7 @@ import { builtinRegistry } from "../stages/mod.ts";
 import { registerTestKinds, TestProbe } from "../engine/testing.ts";
 import { type LoadedGraph, loadGraphText } from "../engine/graph.ts";
 import type { Registry } from "../engine/registry.ts";
+import { buildModel, int, int64Tensor, ints, node } from "../engine/onnx/builder.ts";
 
 /** The project's models folder. */
 export const modelsRoot = resolve(new URL("../models", import.meta.url).pathname);
@@ -30,4 +31,36 @@ export function graphFrom(
   extra: { modelSet?: string; overrides?: string[] } = {},
 ): Promise<LoadedGraph> {
   return loadGraphText("test.yaml", text, { registry, modelsRoot, ...extra });
+}
+
+/**
+ * Writes `flow.onnx` + `flow.yaml` to `dir`: a flow model whose flow is (current - reference) averaged over 8x8
+ * blocks, so on the fake source's constant frames it is (t - reference index).
+ */
+export async function writeDifferenceFlowModel(dir: string) {
+  await Deno.writeFile(
+    `${dir}/flow.onnx`,
+    buildModel({
+      inputs: [
+        { name: "reference", type: "uint8", shape: [1, "H", "W", 3] },
+        { name: "current", type: "uint8", shape: [1, "H", "W", 3] },
+      ],
+      outputs: [{ name: "flow", type: "float32", shape: [1, 2, "h", "w"] }],
+      initializers: [int64Tensor("c0", [1], [0]), int64Tensor("c2", [1], [2]), int64Tensor("axis", [1], [1])],
+      nodes: [
+        node("Cast", ["reference"], ["r"], { to: int(1) }),
+        node("Cast", ["current"], ["c"], { to: int(1) }),
+        node("Sub", ["c", "r"], ["d"]),
+        node("Transpose", ["d"], ["dn"], { perm: ints([0, 3, 1, 2]) }),
+        node("AveragePool", ["dn"], ["pooled"], { kernel_shape: ints([8, 8]), strides: ints([8, 8]) }),
+        node("Slice", ["pooled", "c0", "c2", "axis"], ["flow"]),
+      ],
+    }),
+  );
+  await Deno.writeTextFile(
+    `${dir}/flow.yaml`,
+    `name: flow\ntask: optical-flow\nfile: flow.onnx\ninputs:\n  - { name: reference, dtype: uint8, layout: NHWC, shape: [1, H, W, 3] }\n` +
+      `  - { name: current, dtype: uint8, layout: NHWC, shape: [1, H, W, 3] }\n` +
+      `outputs:\n  - { name: flow, dtype: float32, layout: NCHW, shape: [1, 2, h, w], stride: 8 }\nmultiple_of: 8\n`,
+  );
 }

@@ -7,7 +7,7 @@ import { runGraph } from "../engine/run.ts";
 import { buildModel, int64Tensor, node } from "../engine/onnx/builder.ts";
 import type { Tensor } from "../engine/tensor.ts";
 import { confidenceModes, nextTarget } from "../stages/decide.ts";
-import { graphFrom, testSetup } from "./_helpers.ts";
+import { graphFrom, testSetup, writeDifferenceFlowModel } from "./_helpers.ts";
 
 /** A decision model that returns its single input value as the score. */
 async function writeStubDecision(dir: string) {
@@ -28,37 +28,6 @@ async function writeStubDecision(dir: string) {
   );
 }
 
-/** A flow model: flow = (current - reference) averaged over 8x8 blocks; no features. */
-async function writeDifferenceFlow(dir: string) {
-  const { ints, int } = await import("../engine/onnx/builder.ts");
-  await Deno.writeFile(
-    `${dir}/flow.onnx`,
-    buildModel({
-      inputs: [
-        { name: "reference", type: "uint8", shape: [1, "H", "W", 3] },
-        { name: "current", type: "uint8", shape: [1, "H", "W", 3] },
-      ],
-      outputs: [{ name: "flow", type: "float32", shape: [1, 2, "h", "w"] }],
-      initializers: [int64Tensor("c0", [1], [0]), int64Tensor("c2", [1], [2]), int64Tensor("axis", [1], [1])],
-      nodes: [
-        node("Cast", ["reference"], ["r"], { to: int(1) }),
-        node("Cast", ["current"], ["c"], { to: int(1) }),
-        node("Sub", ["c", "r"], ["d"]),
-        node("Transpose", ["d"], ["dn"], { perm: ints([0, 3, 1, 2]) }),
-        node("AveragePool", ["dn"], ["pooled"], { kernel_shape: ints([8, 8]), strides: ints([8, 8]) }),
-        node("Slice", ["pooled", "c0", "c2", "axis"], ["flow"]),
-      ],
-    }),
-  );
-  await Deno.writeTextFile(
-    `${dir}/flow.yaml`,
-    "name: flow\ntask: optical-flow\nfile: flow.onnx\n" +
-      "inputs:\n  - { name: reference, dtype: uint8, layout: NHWC, shape: [1, H, W, 3] }\n" +
-      "  - { name: current, dtype: uint8, layout: NHWC, shape: [1, H, W, 3] }\n" +
-      "outputs:\n  - { name: flow, dtype: float32, layout: NCHW, shape: [1, 2, h, w], stride: 8 }\nmultiple_of: 8\n",
-  );
-}
-
 /**
  * Runs [flow (reference: decided) ->] features from `scores` -> decide(confidence) on a fake clip of 8x8
  * frames (pixel value = frame index); returns per-frame decisions, flows and the report.
@@ -67,7 +36,7 @@ async function runDecisions(scores: number[], decideParams: string, withFlow = f
   const dir = await Deno.makeTempDir();
   try {
     await writeStubDecision(dir);
-    if (withFlow) await writeDifferenceFlow(dir);
+    if (withFlow) await writeDifferenceFlowModel(dir);
     const { probe, registry } = testSetup();
     const seen: { key: boolean; flow?: number }[] = [];
     probe.functions.set("features", (frame) => {

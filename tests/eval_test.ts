@@ -41,12 +41,13 @@ Deno.test("paretoFront keeps the points no other point beats on both fps and acc
   assert.deepEqual([...front].sort(), [0, 1, 3]);
 });
 
-Deno.test("keyDecision reads key slots and DVSNet's per-region record", () => {
+Deno.test("keyDecision reads the graph's key slot, or DVSNet's per-region record", () => {
   const frame = (slots: [string, unknown][]) => ({ slots: new Map(slots) }) as unknown as Frame;
-  assert.equal(keyDecision(frame([["is_key", true]])), 1);
-  assert.equal(keyDecision(frame([["fire3", false]])), 0);
-  assert.equal(keyDecision(frame([["regions_segmented", { regions: [true, false, false, false], count: 1 }]])), 0.25);
-  assert.equal(keyDecision(frame([])), null);
+  assert.equal(keyDecision(frame([["is_key", true]]), { key: "is_key" }), 1);
+  assert.equal(keyDecision(frame([["fire3", false]]), { key: "fire3" }), 0);
+  const regions = { regions: [true, false, false, false], count: 1 };
+  assert.equal(keyDecision(frame([["steps", regions]]), { key: "segmented", regions: "steps" }), 0.25);
+  assert.equal(keyDecision(frame([["is_key", true]]), {}), null, "no decide stage: no decisions");
 });
 
 Deno.test("cli eval: two graphs and a sweep over one clip write results.json/csv/md and a self-contained index.html", async () => {

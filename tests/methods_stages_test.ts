@@ -5,7 +5,7 @@ import { labelChange } from "../stages/decide.ts";
 import { flowInputSize } from "../stages/flow.ts";
 import { shrinkImage } from "../engine/image_resize.ts";
 import type { Tensor } from "../engine/tensor.ts";
-import { graphFrom, testSetup } from "./_helpers.ts";
+import { graphFrom, testSetup, writeDifferenceFlowModel } from "./_helpers.ts";
 
 /** Runs `stages` on a fake clip, collecting the given slots per frame. */
 async function collect(stagesYaml: string, slots: string[], frames = 12, extra = "", models = "") {
@@ -203,36 +203,6 @@ stages:
   await runGraph(graph);
   assert.deepEqual(held, [0, 0, 0, 3, 3, 3, 6]);
 });
-
-/** A 'flow' model whose flow is (current - reference) averaged over 8x8 blocks: with the fake source's constant frames, t - reference index. */
-async function writeDifferenceFlowModel(dir: string) {
-  const { ints, int64Tensor } = await import("../engine/onnx/builder.ts");
-  await Deno.writeFile(
-    `${dir}/flow.onnx`,
-    buildModel({
-      inputs: [
-        { name: "reference", type: "uint8", shape: [1, "H", "W", 3] },
-        { name: "current", type: "uint8", shape: [1, "H", "W", 3] },
-      ],
-      outputs: [{ name: "flow", type: "float32", shape: [1, 2, "h", "w"] }],
-      initializers: [int64Tensor("c0", [1], [0]), int64Tensor("c2", [1], [2]), int64Tensor("axis", [1], [1])],
-      nodes: [
-        node("Cast", ["reference"], ["r"], { to: int(1) }),
-        node("Cast", ["current"], ["c"], { to: int(1) }),
-        node("Sub", ["c", "r"], ["d"]),
-        node("Transpose", ["d"], ["dn"], { perm: ints([0, 3, 1, 2]) }),
-        node("AveragePool", ["dn"], ["pooled"], { kernel_shape: ints([8, 8]), strides: ints([8, 8]) }),
-        node("Slice", ["pooled", "c0", "c2", "axis"], ["flow"]),
-      ],
-    }),
-  );
-  await Deno.writeTextFile(
-    `${dir}/flow.yaml`,
-    `name: flow\ntask: optical-flow\nfile: flow.onnx\ninputs:\n  - { name: reference, dtype: uint8, layout: NHWC, shape: [1, H, W, 3] }\n` +
-      `  - { name: current, dtype: uint8, layout: NHWC, shape: [1, H, W, 3] }\n` +
-      `outputs:\n  - { name: flow, dtype: float32, layout: NCHW, shape: [1, 2, h, w], stride: 8 }\nmultiple_of: 8\n`,
-  );
-}
 
 Deno.test("flow(scale: 0.5) runs the model on shrunk frames; the flow grid still spans the frame", async () => {
   const dir = await Deno.makeTempDir();

@@ -29,18 +29,20 @@ export interface SampleFrame {
 /** Frame indices (within the first stream) kept as samples. */
 export const sampleIndices = [5, 25, 45] as const;
 
-/** Boolean slots that mean "this frame took the expensive path", in order of preference. */
-const keySlots = ["is_key", "segmented", "fire3", "is_first"];
+/** Where a graph writes its decisions: a `decide` stage's `key` slot, or `merge-regions`' `keys` record. */
+export interface DecisionSlots {
+  key?: string;
+  regions?: string;
+}
 
 /** The frame's key decision, if the graph makes one. */
-export function keyDecision(frame: Frame): number | null {
-  const regions = frame.slots.get("regions_segmented") as { regions?: boolean[]; count?: number } | undefined;
-  if (regions?.regions?.length) return regions.count! / regions.regions.length;
-  for (const name of keySlots) {
-    const value = frame.slots.get(name);
-    if (typeof value === "boolean") return value ? 1 : 0;
+export function keyDecision(frame: Frame, slots: DecisionSlots): number | null {
+  if (slots.regions) {
+    const record = frame.slots.get(slots.regions) as { regions?: boolean[]; count?: number } | undefined;
+    if (record?.regions?.length) return record.count! / record.regions.length;
   }
-  return null;
+  const value = slots.key ? frame.slots.get(slots.key) : undefined;
+  return typeof value === "boolean" ? (value ? 1 : 0) : null;
 }
 
 /** Collects one run's per-frame data. */
@@ -49,7 +51,11 @@ export class FrameCollector {
   readonly samples: SampleFrame[] = [];
   #firstStream: string | undefined;
 
-  constructor(private readonly keepInputs: boolean, private readonly maxTimeline = 5000) {}
+  constructor(
+    private readonly keepInputs: boolean,
+    private readonly decisions: DecisionSlots = {},
+    private readonly maxTimeline = 5000,
+  ) {}
 
   /** Records a frame leaving the graph at `now` (same clock as `frame.admittedAt`). */
   add(frame: Frame, now: number): void {
@@ -58,7 +64,7 @@ export class FrameCollector {
         index: frame.index,
         stream: frame.stream,
         latencyMs: Math.round((now - frame.admittedAt) * 100) / 100,
-        key: keyDecision(frame),
+        key: keyDecision(frame, this.decisions),
       });
     }
     this.#firstStream ??= frame.stream;

@@ -54,7 +54,7 @@ function csvCell(v: string | number | null): string {
 /** The results as CSV. */
 export function resultsCsv(results: readonly EvalResult[]): string {
   const rows = results.map(resultRow);
-  const header = Object.keys(rows[0] ?? resultRow(results[0]!));
+  const header = Object.keys(rows[0] ?? {});
   return [header.join(","), ...rows.map((row) => header.map((k) => csvCell(row[k]!)).join(","))].join("\n") + "\n";
 }
 

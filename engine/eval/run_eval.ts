@@ -79,7 +79,13 @@ export async function evaluate(options: EvalOptions, registry: Registry): Promis
     }
     const graph = await loadGraph(variant.graph, load);
     graph.sinks.length = 0;
-    const collector = new FrameCollector(i === 0);
+    // The decisions the timeline shows: what the stage counting key frames writes, or DVSNet's merged regions.
+    const decide = graph.stages.find((s) => s.kind === "decide" && (s.params.counter ?? "keyframes") === "keyframes");
+    const merge = graph.stages.find((s) => s.kind === "merge-regions");
+    const collector = new FrameCollector(i === 0, {
+      ...(decide?.outputs.key ? { key: decide.outputs.key } : {}),
+      ...(merge?.outputs.keys ? { regions: merge.outputs.keys } : {}),
+    });
     const report = await runGraph(graph, {
       quiet: true,
       ...(options.frames !== undefined ? { frames: options.frames } : {}),

@@ -112,7 +112,6 @@ def sample(seqs, rng, batch, crop, gap):
 
 def triplet_loss(emb, ids, anchors, alpha, rng):
     """emb [3B, D, h, w] (anchor, pool, pool per sequence); ids [3B, H, W]."""
-    d = emb.shape[1]
     cells = cell_ids(ids)
     losses = []
     for b in range(0, emb.shape[0], 3):
@@ -128,11 +127,10 @@ def triplet_loss(emb, ids, anchors, alpha, rng):
         keep = has_pos & has_neg
         if keep.sum() == 0:
             continue
-        big = 4.0 + 1.0
-        pos = torch.where(same, dist, torch.full_like(dist, big)).min(1).values
-        neg = torch.where(~same, dist, torch.full_like(dist, big)).min(1).values
+        far = 5.0  # beyond any squared distance of unit vectors (at most 4): masks out the other side
+        pos = torch.where(same, dist, torch.full_like(dist, far)).min(1).values
+        neg = torch.where(~same, dist, torch.full_like(dist, far)).min(1).values
         losses.append(F.relu(pos - neg + alpha)[keep].mean())
-    del d
     return torch.stack(losses).mean() if losses else emb.sum() * 0
 
 
