@@ -1,18 +1,20 @@
 /**
- * Turning frame images into model input tensors as a card describes them. The project's own models take
- * uint8 NHWC and normalise inside the graph, which is a zero-copy view here; float NCHW inputs with
- * mean/std are converted in one tight loop.
+ * Turning frame images into model input tensors as a card describes them. Any frame size is taken: images are
+ * padded (edge replicated, right and bottom) to the card's `multiple_of`, and the stages crop the outputs back
+ * (see `grid.ts`). The project's own models take uint8 NHWC and normalise inside the graph, which is a
+ * zero-copy view here when no padding is needed; float NCHW inputs with mean/std are converted in one tight
+ * loop.
  *
  * @module
  */
 import type { RgbImage } from "./frame.ts";
-import type { Preprocessing, TensorSpec } from "./model_card.ts";
+import type { ModelCard, Preprocessing, TensorSpec } from "./model_card.ts";
 import type { Tensor } from "./tensor.ts";
 
 /**
- * Builds the tensor for image input `spec`.
+ * Builds the tensor for image input `spec`, padding the image to multiples of `multipleOf` first.
  *
- * @throws {RangeError} when the image size is not a multiple the model needs, or the layout is unsupported.
+ * @throws {RangeError} when the layout is unsupported.
  */
 export function imageToTensor(
   image: RgbImage,
@@ -20,12 +22,7 @@ export function imageToTensor(
   preprocessing: Preprocessing | undefined,
   multipleOf: number,
 ): Tensor {
-  const { width, height, data } = image;
-  if (width % multipleOf !== 0 || height % multipleOf !== 0) {
-    throw new RangeError(
-      `model input '${spec.name}' needs width and height that are multiples of ${multipleOf}, got ${width}x${height}`,
-    );
-  }
+  const { width, height, data } = padToMultiple(image, multipleOf);
   const layout = spec.layout ?? (spec.dtype === "uint8" ? "NHWC" : "NCHW");
   if (spec.dtype === "uint8" && layout === "NHWC") {
     return { type: "uint8", dims: [1, height, width, 3], data };
@@ -45,6 +42,20 @@ export function imageToTensor(
   }
   throw new RangeError(
     `model input '${spec.name}': images can feed uint8 NHWC or float32 NCHW, not ${spec.dtype} ${layout}`,
+  );
+}
+
+/**
+ * Checks that a frame is large enough for a model: each side at least the card's `minSide` (in model input
+ * pixels; `scale` is the fraction of the frame the model sees, e.g. 0.5 for half-resolution flow).
+ *
+ * @throws {RangeError} naming the model, the frame size and the smallest size it takes.
+ */
+export function assertModelFits(card: ModelCard, width: number, height: number, scale = 1): void {
+  const smallest = Math.ceil(card.minSide / scale);
+  if (width >= smallest && height >= smallest) return;
+  throw new RangeError(
+    `the frame is ${width}x${height}, smaller than model '${card.name}' takes (at least ${smallest}x${smallest})`,
   );
 }
 

@@ -52,8 +52,10 @@ export interface ModelCard {
   outputs: TensorSpec[];
   classes?: ClassInfo;
   preprocessing?: Preprocessing;
-  /** Input height and width must be multiples of this. */
+  /** Input height and width must be multiples of this (the engine pads frames to it). */
   multipleOf: number;
+  /** Smallest frame side, in pixels, the model takes (`min_size`; default 1: padding makes any frame fit). */
+  minSide: number;
   signature: ModelSignature;
   /** Everything else in the card (cost, training, metrics), for reports. */
   extra: Record<string, unknown>;
@@ -69,6 +71,7 @@ const knownKeys = [
   "classes",
   "preprocessing",
   "multiple_of",
+  "min_size",
   "cost",
   "training",
   "metrics",
@@ -82,7 +85,7 @@ const dtypes: readonly string[] = ["float32", "uint8", "int8", "int32", "int64",
  * @throws {GraphError} naming the card's file, line and column for any mismatch.
  */
 export async function loadModelCard(cardFile: string): Promise<ModelCard> {
-  const yaml = await YamlSource.read(cardFile);
+  const yaml = await YamlSource.read(cardFile, { what: "model card", plural: "model cards" });
   const root = yaml.root;
   if (!root) throw yaml.error(root, "empty model card");
   const fields = new Map<string, Node | null>();
@@ -123,6 +126,7 @@ export async function loadModelCard(cardFile: string): Promise<ModelCard> {
     inputs,
     outputs,
     multipleOf: readPositiveInteger(yaml, fields.get("multiple_of"), "multiple_of") ?? 1,
+    minSide: readPositiveInteger(yaml, fields.get("min_size"), "min_size") ?? 1,
     signature,
     extra,
   };

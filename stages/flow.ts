@@ -12,14 +12,15 @@
  * @module
  */
 import { defineStage, perFrame, type PortDecl, readSlot, type StageEnvironment } from "../engine/stage.ts";
-import { imageToTensor } from "../engine/image_tensor.ts";
+import { assertModelFits, imageToTensor, padToMultiple } from "../engine/image_tensor.ts";
+import { cropGrid } from "../engine/grid.ts";
 import { shrinkImage } from "../engine/image_resize.ts";
 import type { Frame, RgbImage } from "../engine/frame.ts";
 import type { Tensor } from "../engine/tensor.ts";
 import { StreamQueue, StreamState } from "../engine/stream_state.ts";
 
 interface FlowState {
-  reference?: RgbImage;
+  reference?: FlowInput;
   /** `reference: decided`: settles when the previous frame's decision is in. */
   decided: Promise<void>;
 }
@@ -71,8 +72,9 @@ export function poolToGrid(map: Tensor, rows: number, cols: number): Tensor {
 }
 
 /**
- * The model's input size for a frame: `scale` times the frame, each side rounded to a multiple of `multiple`
- * (at least one); a frame whose sides are not multiples (DAVIS: 854 wide) is resampled to the nearest ones.
+ * The model's input size for a frame shrunk by a `scale` whose inverse is not a whole number: `scale` times
+ * the frame, each side rounded to a multiple of `multiple` (at least one); the frame is resampled to it, so
+ * the output grid spans the frame exactly.
  */
 export function flowInputSize(
   width: number,
@@ -83,6 +85,38 @@ export function flowInputSize(
   if (scale === 1 && width % multiple === 0 && height % multiple === 0) return { width, height };
   const side = (n: number) => Math.max(multiple, Math.round((n * scale) / multiple) * multiple);
   return { width: side(width), height: side(height) };
+}
+
+/** A frame made ready for the flow model, and the grid a model output of a given stride has on the frame. */
+export interface FlowInput {
+  image: RgbImage;
+  /** `[rows, cols]` of a model output with this stride (in model input pixels), cropped to the frame. */
+  cells(stride: number): [number, number];
+}
+
+/**
+ * Prepares a frame for the flow model. When 1 / `scale` is a whole number f (DFF's 0.5), the frame is padded
+ * (edge replicated) to a multiple of f x `multiple` and shrunk by exactly f, so a stride-s output is a padded
+ * grid of stride s*f frame pixels, cropped to ceil(W / (s*f)) cells: the same geometry as every other model's
+ * grid (`engine/grid.ts`). Other scales resample the frame to {@linkcode flowInputSize}.
+ */
+export function prepareFlowInput(frame: RgbImage, scale: number, multiple: number): FlowInput {
+  const factor = Math.round(1 / scale);
+  if (Math.abs(1 / scale - factor) < 1e-6) {
+    // Shrinking first pads the smaller image; the geometry is the same either way.
+    const divisible = frame.width % factor === 0 && frame.height % factor === 0;
+    const padded = divisible ? frame : padToMultiple(frame, factor);
+    const image = padToMultiple(shrinkImage(padded, padded.width / factor, padded.height / factor), multiple);
+    return {
+      image,
+      cells: (stride) => [Math.ceil(frame.height / (stride * factor)), Math.ceil(frame.width / (stride * factor))],
+    };
+  }
+  const size = flowInputSize(frame.width, frame.height, scale, multiple);
+  return {
+    image: shrinkImage(frame, size.width, size.height),
+    cells: (stride) => [Math.ceil(size.height / stride), Math.ceil(size.width / stride)],
+  };
 }
 
 /** The `flow` stage kind. */
@@ -138,34 +172,35 @@ export const flow = defineStage({
     const mode = ctx.params.reference;
     const grid = ctx.params.features_grid;
     const states = new StreamState<FlowState>(() => ({ decided: Promise.resolve() }));
-    const shrink = (image: RgbImage) => {
-      const size = flowInputSize(image.width, image.height, ctx.params.scale, card.multipleOf);
-      return shrinkImage(image, size.width, size.height);
+    const strides = new Map(card.outputs.map((o) => [o.name, o.stride ?? 1]));
+    const prepare = (image: RgbImage) => {
+      assertModelFits(card, image.width, image.height, ctx.params.scale);
+      return prepareFlowInput(image, ctx.params.scale, card.multipleOf);
     };
 
-    const zeroFlow = (frame: Frame, image: RgbImage) => {
+    const zeroFlow = (frame: Frame, input: FlowInput) => {
       const slot = ctx.outputs.flow;
       if (!slot || !flowSpec) return;
-      const stride = flowSpec.stride ?? 1;
-      const h = Math.ceil(image.height / stride), w = Math.ceil(image.width / stride);
+      const [h, w] = input.cells(flowSpec.stride ?? 1);
       frame.slots.set(slot, { type: "float32", dims: [1, 2, h, w], data: new Float32Array(2 * h * w) });
     };
-    const runModel = async (frame: Frame, referenceImage: RgbImage, image: RgbImage) => {
+    const runModel = async (frame: Frame, reference: FlowInput, input: FlowInput) => {
       const feeds: Record<string, Tensor> = {
-        [referenceSpec.name]: imageToTensor(referenceImage, referenceSpec, card.preprocessing, card.multipleOf),
-        [currentSpec.name]: imageToTensor(image, currentSpec, card.preprocessing, card.multipleOf),
+        [referenceSpec.name]: imageToTensor(reference.image, referenceSpec, card.preprocessing, card.multipleOf),
+        [currentSpec.name]: imageToTensor(input.image, currentSpec, card.preprocessing, card.multipleOf),
       };
       const outputs = await model.run(feeds, fetches, frame);
       for (const port of fetches) {
-        const value = port === "features" && grid ? poolToGrid(outputs[port]!, grid[0]!, grid[1]!) : outputs[port]!;
-        frame.slots.set(ctx.outputs[port]!, value);
+        const [rows, cols] = input.cells(strides.get(port)!);
+        const value = cropGrid(outputs[port]!, rows, cols);
+        frame.slots.set(ctx.outputs[port]!, port === "features" && grid ? poolToGrid(value, grid[0]!, grid[1]!) : value);
       }
     };
     // Regions are streams of their own: each runs in order, different streams overlap in the workers.
     const queue = new StreamQueue();
     return perFrame(ctx, (frame) =>
       queue.run(frame.stream, async () => {
-        const image = shrink(readSlot<RgbImage>(frame, ctx.inputs.image!));
+        const image = prepare(readSlot<RgbImage>(frame, ctx.inputs.image!));
         const state = states.get(frame.stream);
         if (mode === "decided") {
           await state.decided;

@@ -6,14 +6,15 @@
  * instead of the stride-8 grid. Then each pixel takes the object with the largest refined score; an object
  * (id > 0) whose normalised score is below `threshold` gives way to the background (id 0).
  *
- * The grid's stride is the frame width over the score width, rounded (a padded frame's grid is slightly wider
- * than the frame: cell i still starts at pixel i x stride).
+ * The grid's stride comes from the frame width and the score width (`gridStride`: a padded frame's grid is
+ * slightly wider than the frame, cell i still starts at pixel i x stride).
  *
  * @module
  */
 import { defineStage, perFrame, readSlot } from "../engine/stage.ts";
 import type { RgbImage } from "../engine/frame.ts";
 import type { Tensor } from "../engine/tensor.ts";
+import { gridStride } from "../engine/grid.ts";
 
 /** Options of {@linkcode refineScores}. */
 export interface RefineOptions {
@@ -70,7 +71,7 @@ export function refineScores(scores: Tensor, image: RgbImage, options: RefineOpt
   const [, objects, h, w] = scores.dims as [number, number, number, number];
   const data = scores.data as Float32Array;
   const { width, height } = image;
-  const stride = Math.max(1, Math.round(width / w));
+  const stride = Math.max(1, Math.round(gridStride(width, w)));
   const colours = cellColours(image, h, w, stride);
   const plane = h * w;
   const r = options.radius;

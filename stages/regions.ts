@@ -7,15 +7,19 @@
  * code. Its `seq` is `parent.seq * count + i`, so order-restoring guards (`when`/`unless`) work unchanged;
  * it shares the parent's slots written so far (copied) and has no ground truth (score after merging).
  *
- * Geometry: rows x cols regions of (H/rows + overlap) x (W/cols + overlap) pixels, rounded up to
- * `multiple` (the models' size multiple), the first at the top-left corner, the last at the bottom-right
- * one, the rest evenly spaced on multiples of `multiple`. A 1x1 grid is the whole frame (CamVid variant).
+ * Geometry: the frame is first padded (edge replicated, right and bottom) to a multiple of `multiple` (the
+ * models' size multiple), so any frame size tiles; then rows x cols regions of (H/rows + overlap) x
+ * (W/cols + overlap) pixels, rounded up to `multiple`, the first at the top-left corner, the last at the
+ * bottom-right one, the rest evenly spaced on multiples of `multiple`. A 1x1 grid is the whole (padded)
+ * frame (CamVid variant). Merged score grids thus cover the padded frame, as every model grid does
+ * (`engine/grid.ts`).
  *
  * @module
  */
 import { mergeMap, type OperatorFunction } from "rxjs";
 import { defineStage, stageFailure } from "../engine/stage.ts";
 import { type Frame, markRegion, type RegionBox, type RgbImage } from "../engine/frame.ts";
+import { padToMultiple } from "../engine/image_tensor.ts";
 
 export { type RegionBox, regionOf, type RegionOrigin } from "../engine/frame.ts";
 
@@ -32,7 +36,8 @@ function offsets(size: number, span: number, count: number, multiple: number): n
 /**
  * The grid's boxes in row-major order.
  *
- * @throws {RangeError} when the frame is too small for the grid, or its size is not a multiple of `multiple`.
+ * @throws {RangeError} when the frame is too small for the grid, or its size is not a multiple of `multiple`
+ * (pad it first).
  */
 export function regionBoxes(
   width: number,
@@ -44,6 +49,12 @@ export function regionBoxes(
   const [rows, cols] = grid;
   if (width % multiple !== 0 || height % multiple !== 0) {
     throw new RangeError(`regions need a frame size that is a multiple of ${multiple}, got ${width}x${height}`);
+  }
+  if (width < cols * multiple || height < rows * multiple) {
+    throw new RangeError(
+      `the frame is ${width}x${height}, too small for a ${rows}x${cols} grid of regions ` +
+        `(at least ${cols * multiple}x${rows * multiple})`,
+    );
   }
   const side = (size: number, parts: number) =>
     parts === 1 ? size : Math.min(size, Math.ceil((size / parts + overlap) / multiple) * multiple);
@@ -96,10 +107,11 @@ export const regions = defineStage({
     let cached: { key: string; boxes: RegionBox[] } | undefined;
     return mergeMap((frame: Frame) => {
       const start = ctx.now();
-      const { width, height } = frame.image;
+      const padded = padToMultiple(frame.image, ctx.params.multiple);
+      const { width, height } = padded;
       const key = `${width}x${height}`;
       if (cached?.key !== key) {
-        const overlap = ctx.params.overlap ?? defaultOverlap(width);
+        const overlap = ctx.params.overlap ?? defaultOverlap(frame.image.width);
         try {
           cached = { key, boxes: regionBoxes(width, height, grid, overlap, ctx.params.multiple) };
         } catch (error) {
@@ -109,7 +121,7 @@ export const regions = defineStage({
       const parts = cached.boxes.map((box, index): Frame => {
         const part: Frame = {
           ...frame,
-          image: cropImage(frame.image, box),
+          image: cropImage(padded, box),
           stream: `${frame.stream}#r${index}`,
           seq: frame.seq * count + index,
           slots: new Map(frame.slots),

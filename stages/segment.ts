@@ -7,7 +7,8 @@
  */
 import { defineStage, perFrame, type PortDecl, readSlot, type StageEnvironment } from "../engine/stage.ts";
 import type { ModelCard, TensorSpec } from "../engine/model_card.ts";
-import { imageToTensor, padToMultiple } from "../engine/image_tensor.ts";
+import { assertModelFits, imageToTensor } from "../engine/image_tensor.ts";
+import { cropGrid } from "../engine/grid.ts";
 import { type GraphExtension } from "../engine/onnx/inspect.ts";
 import { int, int64Tensor, node, str } from "../engine/onnx/builder.ts";
 import { isTensor, type Tensor } from "../engine/tensor.ts";
@@ -33,29 +34,48 @@ export const labelSizeInput = "segflow_labels_hw";
 
 /**
  * Argmax over classes, cast to uint8, as nodes appended to the model. With `size: "image"` the scores are
- * first resized (bilinear) to the frame's size, fed as an extra int64 input `[H, W]`; with `"native"`
- * labels stay on the scores' own grid (e.g. stride 16 for Clockwork's adaptive clock).
+ * first resized (bilinear) to the pixels their grid covers and cropped to the frame's size, fed as an extra
+ * int64 input `[H, W]`: a grid of h cells over H pixels has the stride s = ceil(H / h) and covers h*s pixels
+ * (the padded frame, see `engine/grid.ts`), or exactly H pixels when h*s - H >= s. With `"native"` labels
+ * stay on the scores' own grid (e.g. stride 16 for Clockwork's adaptive clock).
  */
 export function labelHead(scores: string, size: "image" | "native" = "image"): GraphExtension {
   const p = "segflow_labels_";
-  const argmax = (input: string) => [
+  const argmax = (input: string, output: string) => [
     node("ArgMax", [input], [`${p}argmax`], { axis: int(1), keepdims: int(0) }),
-    node("Cast", [`${p}argmax`], [labelsPort], { to: int(2) }),
+    node("Cast", [`${p}argmax`], [output], { to: int(2) }),
   ];
   const outputs = [{ name: labelsPort, type: "uint8" as const, shape: [1, "H", "W"] }];
-  if (size === "native") return { nodes: argmax(scores), outputs };
+  if (size === "native") return { nodes: argmax(scores, labelsPort), outputs };
   return {
     inputs: [{ name: labelSizeInput, type: "int64", shape: [2] }],
-    initializers: [int64Tensor(`${p}nc_start`, [1], [0]), int64Tensor(`${p}nc_end`, [1], [2])],
+    initializers: [
+      int64Tensor(`${p}i0`, [1], [0]),
+      int64Tensor(`${p}i2`, [1], [2]),
+      int64Tensor(`${p}i4`, [1], [4]),
+      int64Tensor(`${p}one`, [1], [1]),
+      int64Tensor(`${p}zeros`, [2], [0, 0]),
+      int64Tensor(`${p}axes`, [2], [1, 2]),
+    ],
     nodes: [
       node("Shape", [scores], [`${p}scores_shape`]),
-      node("Slice", [`${p}scores_shape`, `${p}nc_start`, `${p}nc_end`], [`${p}nc`]),
-      node("Concat", [`${p}nc`, labelSizeInput], [`${p}sizes`], { axis: int(0) }),
+      node("Slice", [`${p}scores_shape`, `${p}i0`, `${p}i2`], [`${p}nc`]),
+      node("Slice", [`${p}scores_shape`, `${p}i2`, `${p}i4`], [`${p}cells`]),
+      // stride = ceil(pixels / cells); covered = cells * stride, or the frame itself for a non-padded grid.
+      node("Sub", [`${p}cells`, `${p}one`], [`${p}cells_1`]),
+      node("Add", [labelSizeInput, `${p}cells_1`], [`${p}round_up`]),
+      node("Div", [`${p}round_up`, `${p}cells`], [`${p}stride`]),
+      node("Mul", [`${p}cells`, `${p}stride`], [`${p}covered`]),
+      node("Sub", [`${p}covered`, labelSizeInput], [`${p}padding`]),
+      node("Less", [`${p}padding`, `${p}stride`], [`${p}padded_grid`]),
+      node("Where", [`${p}padded_grid`, `${p}covered`, labelSizeInput], [`${p}target`]),
+      node("Concat", [`${p}nc`, `${p}target`], [`${p}sizes`], { axis: int(0) }),
       node("Resize", [scores, "", "", `${p}sizes`], [`${p}upsampled`], {
         mode: str("linear"),
         coordinate_transformation_mode: str("half_pixel"),
       }),
-      ...argmax(`${p}upsampled`),
+      ...argmax(`${p}upsampled`, `${p}covered_labels`),
+      node("Slice", [`${p}covered_labels`, `${p}zeros`, labelSizeInput, `${p}axes`], [labelsPort]),
     ],
     outputs,
   };
@@ -84,11 +104,6 @@ const params = {
     max: 1,
     default: 0,
     doc: "1: write the previous frame's outputs and start this frame's run (pipelined Clockwork)",
-  },
-  pad: {
-    type: "boolean",
-    default: false,
-    doc: "pad frames (edge replicated, right and bottom) to the model's size multiple; grid outputs cover the padding",
   },
   concurrency: {
     type: "integer",
@@ -142,18 +157,34 @@ export const segment = defineStage({
       : await ctx.model(ctx.params.model);
     const fetches = Object.keys(ctx.outputs);
     const labelsAtImageSize = wantsLabels && ctx.params.labels_size === "image";
+    // Strided outputs of an image input are cropped back to the frame's grid (the input was padded).
+    const strides = new Map(card.outputs.flatMap((o) => (o.stride ? [[o.name, o.stride] as const] : [])));
+    let takesImage = false;
     const feedsOf = (frame: Frame) => {
       const feeds: Record<string, Tensor> = {};
       for (const spec of card.inputs) {
         const value = readSlot<Tensor | RgbImage>(frame, ctx.inputs[spec.name]!);
-        const image = isTensor(value) || !ctx.params.pad ? value : padToMultiple(value, card.multipleOf);
-        feeds[spec.name] = isTensor(image) ? image : imageToTensor(image, spec, card.preprocessing, card.multipleOf);
+        if (isTensor(value)) {
+          feeds[spec.name] = value;
+          continue;
+        }
+        takesImage = true;
+        assertModelFits(card, value.width, value.height);
+        feeds[spec.name] = imageToTensor(value, spec, card.preprocessing, card.multipleOf);
       }
       if (labelsAtImageSize) feeds[labelSizeInput] = imageSizeTensor(frame.image.width, frame.image.height);
       return feeds;
     };
     const write = (frame: Frame, outputs: Record<string, Tensor>) => {
-      for (const port of fetches) frame.slots.set(ctx.outputs[port]!, outputs[port]!);
+      const { width, height } = frame.image;
+      for (const port of fetches) {
+        const stride = takesImage ? strides.get(port) : undefined;
+        const value = outputs[port]!;
+        frame.slots.set(
+          ctx.outputs[port]!,
+          stride ? cropGrid(value, Math.ceil(height / stride), Math.ceil(width / stride)) : value,
+        );
+      }
     };
     if (ctx.params.lag === 1) {
       // Pipelining: this frame's run starts now and is used by the next frame; this frame takes the

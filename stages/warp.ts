@@ -18,22 +18,34 @@ import { defineStage, perFrame, type PortDecl, readSlot, type StageEnvironment }
 import type { Frame } from "../engine/frame.ts";
 import { buildModel, float32Scalar, int, int64Tensor, node, str } from "../engine/onnx/builder.ts";
 import type { Tensor } from "../engine/tensor.ts";
+import { gridStride } from "../engine/grid.ts";
 import { StreamQueue, StreamState } from "../engine/stream_state.ts";
 
-/** Builds the warp graph: `source` [N,C,h,w], `flow` [N,2,hf,wf] -> `warped` [N,C,h,w]. */
+/**
+ * Builds the warp graph: `source` [N,C,h,w], `flow` [N,2,hf,wf], `cell_ratio` [2] -> `warped` [N,C,h,w].
+ * `cell_ratio` is (x, y) of a source cell's size over a flow cell's size in frame pixels, so the flow is
+ * sampled exactly at each source cell's centre and converted from flow cells to source cells, whatever the
+ * two grids' strides and padding ({@linkcode cellRatio}).
+ */
 export function buildWarpGraph(border: "zeros" | "clamp"): Uint8Array {
   const n = (op: string, inputs: string[], outputs: string[], attributes?: Parameters<typeof node>[3]) =>
     node(op, inputs, outputs, attributes);
+  const sample = (input: string, grid: string, output: string, padding: string) =>
+    n("GridSample", [input, grid], [output], {
+      mode: str("bilinear"),
+      padding_mode: str(padding),
+      align_corners: int(0),
+    });
   return buildModel({
     name: `warp-${border}`,
     opset: 17,
     inputs: [
       { name: "source", type: "float32", shape: ["N", "C", "h", "w"] },
       { name: "flow", type: "float32", shape: ["N", 2, "hf", "wf"] },
+      { name: "cell_ratio", type: "float32", shape: [2] },
     ],
     outputs: [{ name: "warped", type: "float32", shape: ["N", "C", "h", "w"] }],
     initializers: [
-      int64Tensor("i0", [1], [0]),
       int64Tensor("i2", [1], [2]),
       int64Tensor("i3", [1], [3]),
       int64Tensor("i4", [1], [4]),
@@ -47,30 +59,16 @@ export function buildWarpGraph(border: "zeros" | "clamp"): Uint8Array {
       float32Scalar("two", 2),
     ],
     nodes: [
-      // Sizes: h, w of the map; hf, wf of the flow.
       n("Shape", ["source"], ["src_shape"]),
       n("Shape", ["flow"], ["flow_shape"]),
       n("Slice", ["src_shape", "i2", "i4"], ["hw"]),
-      n("Slice", ["src_shape", "i0", "i2"], ["nc"]),
-      n("Slice", ["flow_shape", "i0", "i2"], ["n2"]),
-      n("Concat", ["n2", "hw"], ["flow_size"], { axis: int(0) }),
       n("Cast", ["src_shape"], ["src_shape_f"], { to: int(1) }),
       n("Cast", ["flow_shape"], ["flow_shape_f"], { to: int(1) }),
       n("Gather", ["src_shape_f", "i3"], ["w_f1"], { axis: int(0) }),
       n("Gather", ["src_shape_f", "i2"], ["h_f1"], { axis: int(0) }),
       n("Gather", ["flow_shape_f", "i3"], ["wf_f1"], { axis: int(0) }),
       n("Gather", ["flow_shape_f", "i2"], ["hf_f1"], { axis: int(0) }),
-      // Flow resized to the map's grid, then scaled from flow-grid pixels to map-grid pixels.
-      n("Resize", ["flow", "", "", "flow_size"], ["flow_up"], {
-        mode: str("linear"),
-        coordinate_transformation_mode: str("half_pixel"),
-      }),
-      n("Div", ["w_f1", "wf_f1"], ["sx"]),
-      n("Div", ["h_f1", "hf_f1"], ["sy"]),
-      n("Concat", ["sx", "sy"], ["sxy"], { axis: int(0) }),
-      n("Reshape", ["sxy", "chan_shape"], ["scale"]),
-      n("Mul", ["flow_up", "scale"], ["flow_px"]),
-      // Pixel centres (x + 0.5, y + 0.5) as a [1,2,h,w] grid.
+      // Centres of the source cells, in source cells: [1,2,h,w] (x, y).
       n("Squeeze", ["w_f1"], ["w_f"]),
       n("Squeeze", ["h_f1"], ["h_f"]),
       n("Range", ["zero", "w_f", "one"], ["xs0"]),
@@ -83,21 +81,45 @@ export function buildWarpGraph(border: "zeros" | "clamp"): Uint8Array {
       n("Expand", ["x_row", "grid_shape"], ["x_grid"]),
       n("Expand", ["y_col", "grid_shape"], ["y_grid"]),
       n("Concat", ["x_grid", "y_grid"], ["centres"], { axis: int(1) }),
-      // Sampling positions, normalised to [-1, 1] (align_corners = 0), as [N,h,w,2].
-      n("Add", ["centres", "flow_px"], ["target"]),
+      // The flow at those centres: flow-grid coordinates = centres x cell_ratio, sampled bilinearly.
+      n("Reshape", ["cell_ratio", "chan_shape"], ["ratio"]),
+      n("Mul", ["centres", "ratio"], ["flow_at"]),
+      n("Concat", ["wf_f1", "hf_f1"], ["flow_wh"], { axis: int(0) }),
+      n("Reshape", ["flow_wh", "chan_shape"], ["flow_wh4"]),
+      n("Div", ["flow_at", "flow_wh4"], ["flow_unit"]),
+      n("Mul", ["flow_unit", "two"], ["flow_unit2"]),
+      n("Sub", ["flow_unit2", "one"], ["flow_norm"]),
+      n("Transpose", ["flow_norm"], ["flow_grid"], { perm: { kind: "ints", value: [0, 2, 3, 1] } }),
+      sample("flow", "flow_grid", "flow_up", "border"),
+      // Flow cells -> source cells, then sample the source where each cell came from.
+      n("Div", ["flow_up", "ratio"], ["flow_cells"]),
+      n("Add", ["centres", "flow_cells"], ["target"]),
       n("Concat", ["w_f1", "h_f1"], ["wh"], { axis: int(0) }),
       n("Reshape", ["wh", "chan_shape"], ["wh4"]),
       n("Div", ["target", "wh4"], ["unit"]),
       n("Mul", ["unit", "two"], ["unit2"]),
       n("Sub", ["unit2", "one"], ["normalised"]),
       n("Transpose", ["normalised"], ["grid"], { perm: { kind: "ints", value: [0, 2, 3, 1] } }),
-      n("GridSample", ["source", "grid"], ["warped"], {
-        mode: str("bilinear"),
-        padding_mode: str(border === "zeros" ? "zeros" : "border"),
-        align_corners: int(0),
-      }),
+      sample("source", "grid", "warped", border === "zeros" ? "zeros" : "border"),
     ],
   });
+}
+
+/**
+ * The `cell_ratio` input of the warp graph for a frame: (x, y) of a source cell's size over a flow cell's
+ * size, both derived from the frame size and the grids' cell counts ({@linkcode gridStride}).
+ */
+export function cellRatio(width: number, height: number, source: Tensor, flow: Tensor): Tensor {
+  const [h, w] = source.dims.slice(-2) as [number, number];
+  const [hf, wf] = flow.dims.slice(-2) as [number, number];
+  return {
+    type: "float32",
+    dims: [2],
+    data: Float32Array.of(
+      gridStride(width, w) / gridStride(width, wf),
+      gridStride(height, h) / gridStride(height, hf),
+    ),
+  };
 }
 
 interface WarpState {
@@ -186,15 +208,20 @@ export const warp = defineStage({
           );
         }
         const flow = readSlot<Tensor>(frame, ctx.inputs.flow!);
+        const feeds = {
+          source: state.reference,
+          flow,
+          cell_ratio: cellRatio(frame.image.width, frame.image.height, state.reference, flow),
+        };
         if (head) {
           const outputs = await ctx.chain([
-            { model: graph, feeds: { source: state.reference, flow }, fetches: ["warped"] },
+            { model: graph, feeds, fetches: ["warped"] },
             { model: head, feeds: { [headInput]: { from: { step: 0, name: "warped" } } }, fetches: headFetches },
           ], frame);
           write(frame, outputs);
           return;
         }
-        const { warped } = await graph.run({ source: state.reference, flow }, ["warped"], frame);
+        const { warped } = await graph.run(feeds, ["warped"], frame);
         if (incremental) state.reference = warped!;
         frame.slots.set(ctx.outputs.warped!, warped!);
       }), { concurrency: 4 });

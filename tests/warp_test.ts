@@ -1,18 +1,26 @@
 import assert from "node:assert/strict";
 import * as ort from "onnxruntime-node";
-import { buildWarpGraph } from "../stages/warp.ts";
+import { buildWarpGraph, cellRatio } from "../stages/warp.ts";
 
+/** Warps on a frame of `frame` = [width, height] pixels (default: one pixel per source cell). */
 async function warpWith(
   border: "zeros" | "clamp",
   source: Float32Array,
   dims: number[],
   flow: Float32Array,
   flowDims: number[],
+  frame: [number, number] = [dims[3]!, dims[2]!],
 ) {
   const session = await ort.InferenceSession.create(buildWarpGraph(border));
+  const ratio = cellRatio(frame[0], frame[1], { type: "float32", dims, data: source }, {
+    type: "float32",
+    dims: flowDims,
+    data: flow,
+  });
   const out = await session.run({
     source: new ort.Tensor("float32", source, dims),
     flow: new ort.Tensor("float32", flow, flowDims),
+    cell_ratio: new ort.Tensor("float32", ratio.data as Float32Array, [2]),
   });
   await session.release();
   return out.warped!.data as Float32Array;
@@ -51,7 +59,7 @@ Deno.test("buildWarpGraph: flow on a coarser grid is resized and rescaled to the
   const flow = new Float32Array(2 * 4 * 6);
   flow.fill(1, 0, 24);
   flow.fill(0.5, 24);
-  const warped = await warpWith("zeros", source, [1, c, h, w], flow, [1, 2, 4, 6]);
+  const warped = await warpWith("zeros", source, [1, c, h, w], flow, [1, 2, 4, 6], [48, 32]);
   for (let y = 0; y < h - 1; y++) {
     for (let x = 0; x < w - 2; x++) {
       const got = warped[y * w + x]!;
@@ -66,4 +74,20 @@ Deno.test("buildWarpGraph: a half-pixel flow interpolates bilinearly", async () 
   const flow = Float32Array.of(0.5, 0.5, 0.5, 0.5, 0, 0, 0, 0);
   const warped = await warpWith("clamp", source, [1, 1, 1, 4], flow, [1, 2, 1, 4]);
   assert.deepEqual([...warped].map((v) => Math.round(v * 1000) / 1000), [5, 15, 25, 30]);
+});
+
+Deno.test("buildWarpGraph: padded grids of different strides on an odd frame size map exactly", async () => {
+  // A 13x6 frame: the map has stride 2 (7x3 cells, covering 14x6), the flow stride 4 (4x2 cells, covering
+  // 16x8). One flow cell right is 4 px = 2 map cells, whatever the grids' padding.
+  const [c, h, w] = [1, 3, 7];
+  const source = ramp(c, h, w);
+  const flow = new Float32Array(2 * 2 * 4);
+  flow.fill(1, 0, 8);
+  const warped = await warpWith("zeros", source, [1, c, h, w], flow, [1, 2, 2, 4], [13, 6]);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x + 2 < w; x++) {
+      const got = warped[y * w + x]!, want = source[y * w + x + 2]!;
+      assert.ok(Math.abs(got - want) < 1e-4, `(${y},${x}): ${got} vs ${want}`);
+    }
+  }
 });

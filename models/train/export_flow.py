@@ -68,6 +68,7 @@ outputs:
     shape: [1, {features}, h16, w16]
     stride: 16
 multiple_of: 8
+min_size: 32 # smallest frame side: the stride-16 cost volume needs a few cells
 cost:
   gflops: {gflops}
   at: [360, 480]
