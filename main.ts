@@ -8,6 +8,7 @@
 import { parseCli } from "./engine/cli/args.ts";
 import { dispatch } from "./engine/cli/commands.ts";
 import { builtinRegistry } from "./stages/mod.ts";
+import { InterruptedError } from "./engine/errors.ts";
 
 /** Runs the CLI and returns the exit code. */
 export async function main(argv: string[]): Promise<number> {
@@ -16,8 +17,10 @@ export async function main(argv: string[]): Promise<number> {
     return await dispatch(parseCli(argv), builtinRegistry());
   } catch (error) {
     const e = error instanceof Error ? error : new Error(String(error));
+    // An interrupted run already said so on stderr, in one line, when the signal came.
+    if (e instanceof InterruptedError) return e.exitCode;
     console.error(debug ? (e.stack ?? e.message) : `error: ${e.message.split("\n")[0]}`);
-    return e.name === "InterruptedError" ? 130 : 1;
+    return 1;
   }
 }
 

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { ffmpegTools } from "../datasets/ffmpeg_binary.ts";
 
 /** One pipeline's throughput. */
 export interface PipeResult {
@@ -32,8 +33,11 @@ async function timeShell(name: string, command: string, frames: number): Promise
 /** Runs the three pipelines over `frames` frames of ffmpeg's test pattern. */
 export async function measurePipeThroughput(frames = 300): Promise<PipeResult[]> {
   const input = await Deno.makeTempFile({ suffix: ".y4m" });
+  // The ffmpeg Segflow itself would run (override, newer system one, or the bundled one).
+  const ffmpegPath = (await ffmpegTools()).ffmpeg.path;
+  const ffmpeg = `'${ffmpegPath}'`;
   try {
-    const make = await new Deno.Command("ffmpeg", {
+    const make = await new Deno.Command(ffmpegPath, {
       args: [
         "-v",
         "error",
@@ -56,12 +60,12 @@ export async function measurePipeThroughput(frames = 300): Promise<PipeResult[]>
     return [
       await timeShell(
         "ffmpeg alone (y4m decode + encode)",
-        `cat ${input} | ffmpeg -v error -f yuv4mpegpipe -i - -f yuv4mpegpipe -`,
+        `cat ${input} | ${ffmpeg} -v error -f yuv4mpegpipe -i - -f yuv4mpegpipe -`,
         frames,
       ),
       await timeShell(
         "ffmpeg alone (y4m decode -> gray8 raw encode)",
-        `cat ${input} | ffmpeg -v error -f yuv4mpegpipe -i - -f rawvideo -pix_fmt gray -`,
+        `cat ${input} | ${ffmpeg} -v error -f yuv4mpegpipe -i - -f rawvideo -pix_fmt gray -`,
         frames,
       ),
       await timeShell(

@@ -6,6 +6,7 @@
  */
 import { deflateSync, inflateSync } from "node:zlib";
 import { concatBytes } from "../engine/bytes.ts";
+import { frameSizeProblem } from "../engine/frame_limits.ts";
 
 const crcTable = (() => {
   const table = new Uint32Array(256);
@@ -127,10 +128,13 @@ export function decodeIndexedPng(bytes: Uint8Array): IndexedImage | undefined {
     offset += 12 + length;
   }
   if (!width || !height) throw new SyntaxError("PNG has no IHDR chunk");
+  // The header's size is checked before anything of that size is allocated or inflated.
+  const problem = frameSizeProblem(width, height);
+  if (problem) throw new SyntaxError(`image size ${width}x${height} is not plausible (${problem})`);
   if (bitDepth !== 8 || (colorType !== 0 && colorType !== 3) || interlace !== 0) return undefined;
   let raw: Uint8Array;
   try {
-    raw = inflateSync(concatBytes(idat));
+    raw = inflateSync(concatBytes(idat), { maxOutputLength: (width + 1) * height });
   } catch (error) {
     throw new SyntaxError(`corrupt PNG image data (${(error as Error).message})`);
   }

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { frameSizeProblem } from "../engine/frame_limits.ts";
 
 /** What a y4m stream header says. */
 export interface Y4mHeader {
@@ -18,26 +19,34 @@ export interface Y4mHeader {
 }
 
 /**
- * Parses a `YUV4MPEG2 ...` header line.
+ * Parses a `YUV4MPEG2 ...` header line. The frame size must be plausible ({@linkcode frameSizeProblem}),
+ * so a corrupt header fails here rather than in an allocation.
  *
- * @throws {SyntaxError} for a line that is not a y4m header or an unsupported colour space.
+ * @throws {SyntaxError} for a line that is not a y4m header, a missing or implausible size, a bad frame rate or
+ * an unsupported colour space.
  */
 export function parseY4mHeader(line: string): Y4mHeader {
-  const words = line.trim().split(" ");
+  const words = line.trim().split(" ").filter((word) => word !== "");
   if (words[0] !== "YUV4MPEG2") throw new SyntaxError("not a YUV4MPEG2 stream (expected 'YUV4MPEG2' header)");
   const header: Y4mHeader = { width: 0, height: 0, fps: 25, chroma: "420", fullRange: false };
+  let width: string | undefined;
+  let height: string | undefined;
   for (const word of words.slice(1)) {
     const value = word.slice(1);
     switch (word[0]) {
       case "W":
-        header.width = Number(value);
+        width = value;
         break;
       case "H":
-        header.height = Number(value);
+        height = value;
         break;
       case "F": {
-        const [num, den] = value.split(":").map(Number);
-        if (num && den) header.fps = num / den;
+        const match = /^(\d+):(\d+)$/.exec(value);
+        if (!match) throw new SyntaxError(`y4m frame rate 'F${value.slice(0, 40)}' is not 'F<num>:<den>'`);
+        const num = Number(match[1]), den = Number(match[2]);
+        // ffmpeg writes F0:0 for an unknown rate; keep the default then.
+        if (num > 0 && den > 0) header.fps = num / den;
+        else if (num !== 0 || den !== 0) throw new SyntaxError(`y4m frame rate 'F${value}' is not positive`);
         break;
       }
       case "I":
@@ -55,7 +64,19 @@ export function parseY4mHeader(line: string): Y4mHeader {
         break;
     }
   }
-  if (!(header.width > 0 && header.height > 0)) throw new SyntaxError("y4m header has no valid W and H");
+  if (width === undefined || height === undefined) {
+    const missing = [width === undefined ? "W (width)" : "", height === undefined ? "H (height)" : ""];
+    throw new SyntaxError(
+      `y4m header has no ${missing.filter(Boolean).join(" and ")}; expected e.g. 'YUV4MPEG2 W640 H480 F25:1'`,
+    );
+  }
+  // Only plain digits are sizes: Number() would also read '1e5', '0x10' or ' '.
+  header.width = /^\d{1,9}$/.test(width) ? Number(width) : NaN;
+  header.height = /^\d{1,9}$/.test(height) ? Number(height) : NaN;
+  const problem = frameSizeProblem(header.width, header.height);
+  if (problem) {
+    throw new SyntaxError(`frame size ${width.slice(0, 20)}x${height.slice(0, 20)} is not plausible (${problem})`);
+  }
   return header;
 }
 

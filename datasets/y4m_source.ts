@@ -6,6 +6,7 @@
  * @module
  */
 import { InputError, UsageError } from "../engine/errors.ts";
+import { assertFrameSize } from "../engine/frame_limits.ts";
 import { defineSource, type FrameSource } from "../engine/source.ts";
 import type { FrameInit } from "../engine/frame.ts";
 import { ByteReader } from "./byte_reader.ts";
@@ -20,6 +21,9 @@ async function openStream(path: string): Promise<{ stream: ReadableStream<Uint8A
     throw new InputError(`${path}: cannot open (${(error as Error).message})`);
   }
 }
+
+/** A y4m header line longer than this is corrupt (ffmpeg's are under 100 bytes). */
+const maxHeaderBytes = 4096;
 
 /** The `y4m` source kind. */
 export const y4mSource = defineSource({
@@ -36,9 +40,9 @@ export const y4mSource = defineSource({
     const reader = new ByteReader(stream);
     let headerLine: string | null;
     try {
-      headerLine = await reader.readLine();
+      headerLine = await reader.readLine(maxHeaderBytes);
     } catch {
-      throw new InputError(`${name}: not a YUV4MPEG2 stream (no header line)`);
+      throw new InputError(`${name}: not a YUV4MPEG2 stream (no header line within ${maxHeaderBytes} bytes)`);
     }
     if (headerLine === null) throw new InputError(`${name}: empty input (expected a YUV4MPEG2 stream)`);
     let header;
@@ -72,13 +76,23 @@ export const y4mSource = defineSource({
   },
 });
 
-/** Parses `WxH`. */
-export function parseSize(text: string): { width: number; height: number } {
-  const match = /^(\d+)x(\d+)$/.exec(text);
-  if (!match || !Number(match[1]) || !Number(match[2])) {
-    throw new UsageError(`'--size' must be WIDTHxHEIGHT, got '${text}'`);
-  }
-  return { width: Number(match[1]), height: Number(match[2]) };
+/**
+ * Parses `WxH` and checks that it is a plausible frame size.
+ *
+ * @param where names the source in the message (`stdin`, a file).
+ * @throws {UsageError} for text that is not `WIDTHxHEIGHT`; {@linkcode InputError} for an implausible size.
+ */
+export function parseSize(text: string, where = "--size"): { width: number; height: number } {
+  const match = /^\s*([-+]?[\d.]+)\s*[xX]\s*([-+]?[\d.]+)\s*$/.exec(text);
+  if (!match) throw new UsageError(`'--size' must be WIDTHxHEIGHT, got '${text.slice(0, 40)}'`);
+  const side = (digits: string) => (/^\d{1,9}$/.test(digits) ? Number(digits) : NaN);
+  const width = side(match[1]!), height = side(match[2]!);
+  assertFrameSize(where, width, height, `${match[1]}x${match[2]}`);
+  return { width, height };
+}
+
+function streamName(path: string): string {
+  return path === "-" ? "stdin" : path;
 }
 
 /** The `raw` source kind. */
@@ -90,8 +104,11 @@ export const rawSource = defineSource({
     size: { type: "string", required: true, doc: "frame size, WIDTHxHEIGHT" },
     fps: { type: "number", min: 0.1, default: 25, doc: "frame rate" },
   },
+  check(p) {
+    parseSize(p.size, streamName(p.path));
+  },
   async open(p): Promise<FrameSource> {
-    const { width, height } = parseSize(p.size);
+    const { width, height } = parseSize(p.size, streamName(p.path));
     const { stream, name } = await openStream(p.path);
     const reader = new ByteReader(stream);
     const frameBytes = width * height * 3;

@@ -54,10 +54,24 @@ export class UsageError extends TypeError {
   }
 }
 
-/** The run was interrupted (SIGINT); frames in flight were finished and outputs finalised. */
+/** Signals that end a run cleanly, and the exit code each gives (128 + the signal's number). */
+export const interruptSignals = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 } as const;
+
+/** A signal that ends a run cleanly. */
+export type InterruptSignal = keyof typeof interruptSignals;
+
+/**
+ * The run was interrupted (SIGINT, SIGTERM or SIGHUP); frames in flight were finished and outputs
+ * finalised. `exitCode` is the conventional 128 + signal number.
+ */
 export class InterruptedError extends Error {
-  constructor() {
-    super("interrupted: frames in flight were finished and outputs finalised");
+  readonly signal: InterruptSignal;
+  readonly exitCode: number;
+
+  constructor(signal: InterruptSignal = "SIGINT") {
+    super(`interrupted by ${signal}: frames in flight were finished and outputs finalised`);
     this.name = "InterruptedError";
+    this.signal = signal;
+    this.exitCode = interruptSignals[signal];
   }
 }

@@ -18,6 +18,8 @@ import type { PortDecl, PortType, StageDefinition, StageEnvironment } from "./st
 import { suggest } from "./suggest.ts";
 import { YamlSource } from "./yaml_source.ts";
 import { executionSchema, type ExecutionSettings } from "./execution.ts";
+import { checkExecutionProvider, checkGraph, checkSource } from "./graph_checks.ts";
+import { autoModelSet, chooseModelSet, type ModelSetChoice } from "./model_sets.ts";
 
 /** A stage or sink, validated. */
 export interface StageNode {
@@ -40,7 +42,10 @@ export interface LoadedGraph {
   description: string;
   source: { kind: string; definition: SourceDefinition; params: Record<string, unknown> };
   models: Map<string, ModelCard>;
+  /** The model set bare card names resolved in. */
   modelSet: string;
+  /** How the set was chosen (`auto` rules, `--models`, the graph), and any warning about it. */
+  modelSetChoice: ModelSetChoice;
   execution: ExecutionSettings;
   stages: StageNode[];
   sinks: StageNode[];
@@ -77,7 +82,7 @@ const idPattern = /^[A-Za-z][A-Za-z0-9_-]*$/;
  * @throws {GraphError} placed at the offending node; {@linkcode UsageError} for bad flags.
  */
 export async function loadGraph(file: string, options: LoadOptions): Promise<LoadedGraph> {
-  return validateGraph(await YamlSource.read(file), options);
+  return validateGraph(await YamlSource.read(file, { what: "graph file", plural: "graph files" }), options);
 }
 
 /** Like {@linkcode loadGraph}, from text (tests, generated graphs); `file` names it in errors. */
@@ -95,11 +100,31 @@ async function validateGraph(yaml: YamlSource, options: LoadOptions): Promise<Lo
     top.set(key, value);
   }
   applyOverrides(yaml, root, options.overrides ?? []);
+  const epFlag = options.execution?.ep;
+  if (typeof epFlag === "string") checkExecutionProvider(yaml, root, epFlag, true);
+  if (options.size !== undefined && options.input === undefined) {
+    throw new UsageError(`--size ${options.size}: raw rgb24 input needs --input - (stdin) or --input FILE`);
+  }
   const name = top.has("name") ? yaml.string(top.get("name"), "name") : basename(file).replace(/\.ya?ml$/, "");
   const description = top.has("description") ? String(yaml.value(top.get("description"))) : "";
 
-  const modelSet = options.modelSet ??
-    (top.has("model_set") ? yaml.string(top.get("model_set"), "model_set") : "synthetic");
+  const source = await loadSource(yaml, root, top.get("source"), options);
+  await checkSource(
+    yaml,
+    options.input === undefined ? top.get("source") : undefined,
+    source,
+    options.input === undefined ? undefined : "--input",
+  );
+  const modelSetChoice = await chooseModelSet({
+    modelsRoot: options.modelsRoot,
+    requested: options.modelSet ??
+      (top.has("model_set") ? yaml.string(top.get("model_set"), "model_set") : autoModelSet),
+    from: options.modelSet !== undefined ? "--models" : "the graph's 'model_set'",
+    cards: bareCardNames(yaml, top.get("models")),
+    sourceKind: source.kind,
+    sourceParams: source.params,
+  });
+  const modelSet = modelSetChoice.name;
   const models = await loadModels(yaml, top.get("models"), resolve(options.modelsRoot, modelSet), modelSet);
   const env: StageEnvironment = {
     model(modelName) {
@@ -109,10 +134,10 @@ async function validateGraph(yaml: YamlSource, options: LoadOptions): Promise<Lo
     },
   };
 
-  const source = await loadSource(yaml, root, top.get("source"), options);
   const execution = readParams(yaml, yaml.get(root, "execution") ?? null, executionSchema, "execution", {
     ...options.execution,
   }) as unknown as ExecutionSettings;
+  checkExecutionProvider(yaml, root, execution.ep, typeof epFlag === "string");
 
   const slotTypes = new Map<string, { type: PortType; writer: string }>();
   for (const slot of builtinSlots) slotTypes.set(slot, { type: "image", writer: "source" });
@@ -121,17 +146,20 @@ async function validateGraph(yaml: YamlSource, options: LoadOptions): Promise<Lo
   const sinks = readStageList(yaml, yaml.get(root, "sinks"), "sink", options.registry, env, slotTypes, ids, models);
   if (options.output !== undefined) routeOutput(options.output, options.format, sinks, options.registry, slotTypes);
 
-  return {
+  const graph: LoadedGraph = {
     file: resolve(file),
     name,
     description,
     source,
     models,
     modelSet,
+    modelSetChoice,
     execution,
     stages,
     sinks,
   };
+  await checkGraph(yaml, root, graph);
+  return graph;
 }
 
 /** Applies `target.param=value` flags to the document before validation. */
@@ -167,6 +195,15 @@ function applyOverrides(yaml: YamlSource, root: Node, overrides: string[]): void
     }
     yaml.setFromFlag(container, param, value, flag);
   }
+}
+
+/** The card names under `models:` that resolve inside the model set (not paths to cards). */
+function bareCardNames(yaml: YamlSource, node: Node | null | undefined): string[] {
+  if (!node) return [];
+  return yaml.entries(node).flatMap(([, , value]) => {
+    const ref = yaml.value(value);
+    return typeof ref === "string" && !ref.includes("/") && !/\.ya?ml$/.test(ref) ? [ref] : [];
+  });
 }
 
 async function loadModels(

@@ -98,8 +98,12 @@ export async function chooseModelSet(options: {
   }
   if (synthetic) return { name: "synthetic", reason: "auto: synthetic frames" };
   const sets: string[] = [];
-  for await (const entry of Deno.readDir(modelsRoot)) {
-    if (entry.isDirectory && await setDomain(modelsRoot, entry.name) === "real") sets.push(entry.name);
+  try {
+    for await (const entry of Deno.readDir(modelsRoot)) {
+      if (entry.isDirectory && await setDomain(modelsRoot, entry.name) === "real") sets.push(entry.name);
+    }
+  } catch {
+    // No models folder: no real-world set (graphs that name no models still run).
   }
   sets.sort();
   const lacking: string[] = [];

@@ -5,6 +5,7 @@
  */
 import { buildModel, node } from "./onnx/builder.ts";
 import { UsageError } from "./errors.ts";
+import { suggest } from "./suggest.ts";
 
 /** Providers the engine knows how to ask onnxruntime-node for. */
 export const executionProviders = ["cpu", "cuda", "webgpu"] as const;
@@ -21,14 +22,18 @@ export interface ProviderRequest {
 /**
  * Parses `cpu`, `cuda`, `webgpu`, optionally suffixed with `!`.
  *
- * @throws {UsageError} for any other value.
+ * @param where names the setting in the message (`--ep`, `execution.ep`).
+ * @throws {UsageError} for any other value:
+ * `--ep 'cuad': unknown execution provider (expected cpu, cuda or webgpu, optionally with !); did you mean 'cuda'?`
  */
-export function parseProvider(text: string): ProviderRequest {
+export function parseProvider(text: string, where = "--ep"): ProviderRequest {
   const required = text.endsWith("!");
   const name = required ? text.slice(0, -1) : text;
   if (!(executionProviders as readonly string[]).includes(name)) {
+    const closest = /did you mean '([^']*)'/.exec(suggest(name.toLowerCase(), executionProviders))?.[1];
+    const hint = closest ? `; did you mean '${closest}${required ? "!" : ""}'?` : "";
     throw new UsageError(
-      `'--ep' must be one of ${executionProviders.join(", ")} (add '!' to forbid falling back to CPU), got '${text}'`,
+      `${where} '${text}': unknown execution provider (expected cpu, cuda or webgpu, optionally with !)${hint}`,
     );
   }
   return { provider: name as ExecutionProvider, required };

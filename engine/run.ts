@@ -12,12 +12,16 @@ import type { LoadedGraph, StageNode } from "./graph.ts";
 import { FlowGate } from "./flow_gate.ts";
 import { ModelPool } from "./model_pool.ts";
 import { extendModel } from "./onnx/inspect.ts";
+import { probeModelCard } from "./model_probe.ts";
+import { assertFrameSize } from "./frame_limits.ts";
 import { bypassUnless } from "./ordered.ts";
 import { parseProvider } from "./providers.ts";
 import type { ModelHandle, OnnxRunner, StageContext } from "./stage.ts";
 import { StatsCollector, type StatsReport } from "./stats.ts";
 import { TraceWriter } from "./trace.ts";
-import { InputError, InterruptedError } from "./errors.ts";
+import { timedRun } from "./work_time.ts";
+import { checkWritable } from "./writable.ts";
+import { InputError, InterruptedError, type InterruptSignal, interruptSignals } from "./errors.ts";
 import type { ParamSchema, ParamValues } from "./params.ts";
 
 /** Options of {@linkcode runGraph}. */
@@ -34,6 +38,8 @@ export interface RunOptions {
   onFrame?: (frame: Frame, stats: StatsCollector) => void;
   /** Engine clock; tests may pass a fake one. */
   now?: () => number;
+  /** The `--output` target, so a sink path it set is named `--output` in messages. */
+  output?: string;
 }
 
 /**
@@ -52,6 +58,10 @@ export async function runGraph(graph: LoadedGraph, options: RunOptions = {}): Pr
   const all = [...graph.stages, ...graph.sinks];
   const exec = graph.execution;
   const stats = new StatsCollector(graph.name, exec.max_in_flight, all.map((s) => s.id));
+  if (graph.models.size) {
+    stats.modelSet = { name: graph.modelSetChoice.name, reason: graph.modelSetChoice.reason };
+    if (graph.modelSetChoice.warning) warn(graph.modelSetChoice.warning);
+  }
   const closers: (() => Promise<void> | void)[] = [];
   const trace = options.tracePath ? await TraceWriter.open(options.tracePath) : undefined;
   const provider = parseProvider(exec.ep);
@@ -66,13 +76,17 @@ export async function runGraph(graph: LoadedGraph, options: RunOptions = {}): Pr
     stopper.abort();
   };
   const userSignal = options.signal;
-  userSignal?.addEventListener("abort", () => {
+  const onUserAbort = () => {
     stats.interrupted = true;
     stopper.abort();
-  });
+  };
+  // A signal that came before the run started (while the graph loaded) interrupts it at once.
+  if (userSignal?.aborted) onUserAbort();
+  else userSignal?.addEventListener("abort", onUserAbort);
 
   try {
     let starting: Promise<ModelPool> | undefined;
+    const probed = new Map<string, Promise<void>>();
     // Workers start when the first stage needs one (graphs without models or ops start none).
     const getPool = () =>
       starting ??= ModelPool.start({
@@ -93,7 +107,7 @@ export async function runGraph(graph: LoadedGraph, options: RunOptions = {}): Pr
       return {
         key,
         async run(feeds, fetches, frame) {
-          const result = await runner.run(key, feeds, fetches);
+          const result = await timedRun(() => runner.run(key, feeds, fetches));
           stats.modelRuns++;
           stats.modelMs += result.runMs;
           if (trace) {
@@ -120,11 +134,25 @@ export async function runGraph(graph: LoadedGraph, options: RunOptions = {}): Pr
       if (!card) throw new Error(`stage '${stageId}': no model '${name}'`);
       const key = extension ? `${card.onnxFile}#${extension.key}` : card.onnxFile;
       let bytes: Uint8Array = await readFile(card.onnxFile);
+      // One tiny run per card before the first frame: output shapes must match what the card says.
+      let probe = probed.get(card.cardFile);
+      if (!probe) probed.set(card.cardFile, probe = getPool().then((runner) => probeModelCard(card, bytes, runner)));
+      await probe;
       if (extension) bytes = extendModel(bytes, extension.build(card));
       return { card, ...(await openOnnx(stageId, key, card.name, bytes)) };
     };
 
+    // Every path a sink will write is checked before the source opens: a bad one fails before any work.
+    for (const sink of graph.sinks) {
+      for (const target of sink.definition.writes?.(sink.params as never) ?? []) {
+        const fromFlag = options.output !== undefined && target.path === options.output &&
+          sink.definition.output?.param === target.param;
+        await checkWritable(fromFlag ? "--output" : `sink '${sink.id}' ${target.param}`, target.path, target.kind);
+      }
+    }
     source = await graph.source.definition.open(graph.source.params as never);
+    const { name: sourceName, width: sourceWidth, height: sourceHeight } = source.info;
+    if (sourceWidth !== undefined && sourceHeight !== undefined) assertFrameSize(sourceName, sourceWidth, sourceHeight);
     const openedSource = source;
     const operators: OperatorFunction<Frame, Frame>[] = [];
     for (const node of all) {
@@ -137,8 +165,8 @@ export async function runGraph(graph: LoadedGraph, options: RunOptions = {}): Pr
         op: (key, build) => openOnnx(node.id, `op:${key}`, key, build()),
         chain: async (steps, frame) => {
           const runner = await getPool();
-          const result = await runner.runChain(
-            steps.map((s) => ({ key: s.model.key, feeds: s.feeds, fetches: s.fetches })),
+          const result = await timedRun(() =>
+            runner.runChain(steps.map((s) => ({ key: s.model.key, feeds: s.feeds, fetches: s.fetches })))
           );
           stats.modelRuns += steps.length;
           stats.modelMs += result.runMs;
@@ -164,9 +192,10 @@ export async function runGraph(graph: LoadedGraph, options: RunOptions = {}): Pr
           return card;
         },
         count: (counter, amount) => stats.count(counter, amount),
-        record: (frame, startMs, endMs) => {
-          stats.recordStage(node.id, endMs - startMs);
-          frame.timings[node.id] = Math.round((endMs - startMs) * 1000) / 1000;
+        record: (frame, startMs, endMs, waitMs = 0) => {
+          const workMs = Math.max(0, endMs - startMs - waitMs);
+          stats.recordStage(node.id, workMs, waitMs);
+          frame.timings[node.id] = Math.round(workMs * 1000) / 1000;
           trace?.span({
             name: node.id,
             category: node.kind,
@@ -198,7 +227,12 @@ export async function runGraph(graph: LoadedGraph, options: RunOptions = {}): Pr
   } catch (error) {
     throw attachReport(error, stats.report());
   }
-  if (stats.interrupted) throw attachReport(new InterruptedError(), stats.report());
+  if (stats.interrupted) {
+    // The caller aborts with the signal's name as the reason (SIGINT, SIGTERM, SIGHUP).
+    const reason = userSignal?.reason;
+    const signal = typeof reason === "string" && reason in interruptSignals ? reason as InterruptSignal : "SIGINT";
+    throw attachReport(new InterruptedError(signal), stats.report());
+  }
   return stats.report();
 
   async function release(): Promise<void> {

@@ -44,6 +44,11 @@ export interface SourceDefinition<S extends ParamSchema = ParamSchema> {
    * it expects in words (listed when no kind accepts a path).
    */
   input?: { param: keyof S & string; accepts(path: string): boolean | Promise<boolean>; layout: string };
+  /**
+   * Checks made while the graph is validated (`check` and `run`), before anything is opened: a declared
+   * frame size that is not plausible, say. Paths in a `path` parameter are checked to exist by the engine.
+   */
+  check?(params: ParamValues<S>): void | Promise<void>;
   open(params: ParamValues<S>): Promise<FrameSource>;
 }
 

@@ -25,6 +25,7 @@ import type { GraphExtension } from "./onnx/inspect.ts";
 import type { Tensor } from "./tensor.ts";
 import type { SourceInfo } from "./source.ts";
 import { orderedMap } from "./ordered.ts";
+import { newCallTimes, splitCall, timeCall } from "./work_time.ts";
 
 /** What a port carries; `when`/`unless` need a boolean slot. */
 export type PortType = "image" | "tensor" | "boolean" | "number" | "record" | "any";
@@ -95,8 +96,11 @@ export interface StageContext<S extends ParamSchema = ParamSchema> {
   chain(steps: ChainedRun[], frame?: Frame): Promise<Record<string, Tensor>>;
   /** Adds `amount` to a named counter reported in the run's stats (e.g. `keyframes`). */
   count(counter: string, amount?: number): void;
-  /** Records time spent on one frame, for stats and the trace. */
-  record(frame: Frame, startMs: number, endMs: number): void;
+  /**
+   * Records time spent on one frame, for stats and the trace; `waitMs` of it was waiting (for a worker,
+   * for an earlier frame), which the stats report apart from work.
+   */
+  record(frame: Frame, startMs: number, endMs: number, waitMs?: number): void;
   /** Registers cleanup run once the stream ends, errs or is interrupted (close files, flush encoders). */
   onClose(close: () => Promise<void> | void): void;
   /** Prints one warning line on stderr (once per distinct message). */
@@ -127,7 +131,19 @@ export interface StageDefinition<S extends ParamSchema = ParamSchema> {
    * e.g. `labels` for raw label maps on stdout).
    */
   output?: { param: keyof S & string; accepts(target: string, format?: string): boolean };
+  /**
+   * For sinks: the files and folders they will write, checked for writability before the source opens, so a
+   * bad path fails before the first frame (`-` is standard output and always passes).
+   */
+  writes?(params: ParamValues<S>): SinkTarget[];
   create(ctx: StageContext<S>): OperatorFunction<Frame, Frame> | Promise<OperatorFunction<Frame, Frame>>;
+}
+
+/** A path a sink writes: the parameter it came from and whether a file or a folder is expected there. */
+export interface SinkTarget {
+  param: string;
+  path: string;
+  kind: "file" | "folder";
 }
 
 /** Declares a stage kind; the identity function, there for type inference. */
@@ -146,7 +162,8 @@ export interface PerFrameOptions {
 
 /**
  * Builds a stage operator from a function that processes one frame (writing its slots). Times each call
- * for stats and the trace, and names the stage and frame in any error it throws.
+ * for stats and the trace, work apart from waits (model runs report their queue time, stream queues the
+ * wait for the frame before; see `work_time.ts`), and names the stage and frame in any error it throws.
  */
 export function perFrame(
   ctx: StageContext<ParamSchema>,
@@ -154,13 +171,16 @@ export function perFrame(
   options: PerFrameOptions = {},
 ): OperatorFunction<Frame, Frame> {
   return orderedMap(async (frame: Frame) => {
+    const times = newCallTimes();
     const start = ctx.now();
     try {
-      await process(frame);
+      await timeCall(times, () => process(frame));
     } catch (error) {
+      times.closed = true;
       throw stageFailure(ctx.id, frame, error);
     }
-    ctx.record(frame, start, ctx.now());
+    const end = ctx.now();
+    ctx.record(frame, start, end, splitCall(times, end - start).waitMs);
     return frame;
   }, options.concurrency ?? 1);
 }

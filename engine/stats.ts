@@ -4,16 +4,24 @@
  * @module
  */
 
-/** Per-stage timing. */
+import { type ToolInfo, toolUsedSince, toolUseMark } from "./tool_use.ts";
+
+/**
+ * Per-stage timing. `ms_total` and `ms_mean` count work only (the stage's own code and its models' time in
+ * a worker); `wait_ms_total` is the time its calls waited (for a busy worker, for an earlier frame).
+ */
 export interface StageStats {
   calls: number;
   ms_total: number;
   ms_mean: number;
+  wait_ms_total: number;
 }
 
 /** The `--stats` file (see ARCHITECTURE.md, "CLI contract"). */
 export interface StatsReport {
   graph: string;
+  /** The model set the graph ran with and how it was chosen. */
+  model_set: { name: string; reason: string } | null;
   frames: number;
   dropped: number;
   seconds: number;
@@ -31,6 +39,9 @@ export interface StatsReport {
   keyframe_ratio: number | null;
   /** Resident memory: after the first 64 frames (warm), and the most seen (sampled every 16 frames). */
   memory: { rss_mb_warm: number | null; rss_mb_peak: number };
+  /** The ffmpeg / ffprobe the run started (path, version, why chosen), `null` when it used none. */
+  ffmpeg: ToolInfo | null;
+  ffprobe: ToolInfo | null;
 }
 
 /**
@@ -76,7 +87,7 @@ export class StatsCollector {
   readonly graph: string;
   readonly maxInFlight: number;
   readonly latency = new Reservoir();
-  readonly stages = new Map<string, { calls: number; msTotal: number }>();
+  readonly stages = new Map<string, { calls: number; msTotal: number; waitMs: number }>();
   readonly counters = new Map<string, number>();
   readonly metrics: Record<string, unknown> = {};
   frames = 0;
@@ -90,22 +101,27 @@ export class StatsCollector {
   workers = 0;
   threads = 0;
   interrupted = false;
+  /** The model set and how it was chosen (set by the runner). */
+  modelSet: { name: string; reason: string } | null = null;
   /** Why a stage ended the run early (e.g. "stdout was closed by its reader"). */
   stoppedBy: string | undefined;
   startMs = 0;
   endMs = 0;
+  /** External programs started after this mark belong to this run. */
+  readonly toolMark = toolUseMark();
 
   constructor(graph: string, maxInFlight: number, stageIds: string[]) {
     this.graph = graph;
     this.maxInFlight = maxInFlight;
-    for (const id of stageIds) this.stages.set(id, { calls: 0, msTotal: 0 });
+    for (const id of stageIds) this.stages.set(id, { calls: 0, msTotal: 0, waitMs: 0 });
   }
 
-  /** Records one call of a stage. */
-  recordStage(id: string, ms: number): void {
-    const entry = this.stages.get(id) ?? { calls: 0, msTotal: 0 };
+  /** Records one call of a stage: `ms` of work and `waitMs` of waiting. */
+  recordStage(id: string, ms: number, waitMs = 0): void {
+    const entry = this.stages.get(id) ?? { calls: 0, msTotal: 0, waitMs: 0 };
     entry.calls++;
     entry.msTotal += ms;
+    entry.waitMs += waitMs;
     this.stages.set(id, entry);
   }
 
@@ -126,10 +142,16 @@ export class StatsCollector {
     const seconds = Math.max(0, (this.endMs - this.startMs) / 1000);
     const stages: Record<string, StageStats> = {};
     for (const [id, s] of this.stages) {
-      stages[id] = { calls: s.calls, ms_total: round(s.msTotal), ms_mean: round(s.calls ? s.msTotal / s.calls : 0) };
+      stages[id] = {
+        calls: s.calls,
+        ms_total: round(s.msTotal),
+        ms_mean: round(s.calls ? s.msTotal / s.calls : 0),
+        wait_ms_total: round(s.waitMs),
+      };
     }
     return {
       graph: this.graph,
+      model_set: this.modelSet,
       frames: this.frames,
       dropped: this.dropped,
       seconds: round(seconds, 3),
@@ -158,6 +180,8 @@ export class StatsCollector {
         rss_mb_warm: this.warmRss ? round(this.warmRss / 2 ** 20, 1) : null,
         rss_mb_peak: round(this.peakRss / 2 ** 20, 1),
       },
+      ffmpeg: toolUsedSince("ffmpeg", this.toolMark),
+      ffprobe: toolUsedSince("ffprobe", this.toolMark),
     };
   }
 }
@@ -178,15 +202,17 @@ export function formatSummary(report: StatsReport): string {
     `(${(report.models.share_of_wall * 100).toFixed(0)}% of wall) on ${report.models.provider}, ` +
     `${report.models.workers} worker(s) x ${report.models.threads} thread(s)`,
   ];
+  if (report.model_set) lines.push(`model set: ${report.model_set.name} (${report.model_set.reason})`);
   const ids = Object.keys(report.stages);
   const width = Math.max(5, ...ids.map((id) => id.length));
-  lines.push(`${"stage".padEnd(width)}  calls   ms/call   ms total`);
+  // Work per stage (own code and model time); waiting for workers and earlier frames is apart.
+  lines.push(`${"stage".padEnd(width)}  calls   ms/call   ms total    waited ms`);
   for (const id of ids) {
     const s = report.stages[id]!;
     lines.push(
       `${id.padEnd(width)}  ${String(s.calls).padStart(5)}  ${s.ms_mean.toFixed(2).padStart(8)}  ${
         s.ms_total.toFixed(0).padStart(9)
-      }`,
+      }  ${(s.wait_ms_total ?? 0).toFixed(0).padStart(11)}`,
     );
   }
   for (const [name, value] of Object.entries(report.counters)) lines.push(`${name}: ${value}`);

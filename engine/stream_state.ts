@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { noteAway } from "./work_time.ts";
 
 /** A bounded map from stream name to state, least recently used evicted first. */
 export class StreamState<T> {
@@ -55,7 +56,13 @@ export class StreamQueue {
   /** Runs `work` after the stream's earlier work has settled. */
   run<T>(stream: string, work: () => Promise<T> | T): Promise<T> {
     const previous = this.#tails.get(stream) ?? Promise.resolve();
-    const result = previous.then(work, work);
+    // The time until the stream's earlier work settles is a wait, not this call's work.
+    const queuedAt = performance.now();
+    const start = () => {
+      noteAway(performance.now() - queuedAt);
+      return work();
+    };
+    const result = previous.then(start, start);
     const tail = result.then(() => {}, () => {});
     this.#tails.set(stream, tail);
     // Forget settled streams so the map stays bounded on endless runs over many sequences.

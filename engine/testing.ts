@@ -19,6 +19,7 @@ import type { FrameInit } from "./frame.ts";
 import type { Registry } from "./registry.ts";
 import { defineSource } from "./source.ts";
 import { defineStage, perFrame } from "./stage.ts";
+import { timedRun } from "./work_time.ts";
 
 /** Watches a test graph: frames pulled from the source, frames completed by the sink, the most inside. */
 export class TestProbe {
@@ -47,6 +48,7 @@ export function delay(ms: number): Promise<void> {
  *   `fail_at` throws an `InputError` naming that frame.
  * - stage `call`: runs `probe.functions.get(fn)` on each frame, `concurrency` at once.
  * - sink `slow`: waits `delay_ms` per frame, then records the frame index in `probe.completed`.
+ * - stage `fake-model`: runs each frame on a serial {@linkcode FakeWorker} (`run_ms`), `concurrency` at once.
  */
 export function registerTestKinds(registry: Registry, probe: TestProbe, dropped: () => number = () => 0): Registry {
   registry.source(defineSource({
@@ -106,5 +108,49 @@ export function registerTestKinds(registry: Registry, probe: TestProbe, dropped:
       });
     },
   }));
+  registry.stage(defineStage({
+    kind: "fake-model",
+    role: "stage",
+    doc: "runs each frame through a fake model on one serial fake worker (run_ms per run), concurrency at once",
+    params: {
+      run_ms: { type: "number", min: 0, default: 10, doc: "time one run takes in the fake worker" },
+      concurrency: { type: "integer", min: 1, default: 4, doc: "frames at once (they queue for the worker)" },
+    },
+    inputs: [],
+    outputs: [],
+    create(ctx) {
+      const worker = new FakeWorker(ctx.params.run_ms);
+      return perFrame(ctx, async () => void await timedRun(() => worker.run()), {
+        concurrency: ctx.params.concurrency,
+      });
+    },
+  }));
   return registry;
+}
+
+/**
+ * A fake model worker: runs one request at a time, each taking `runMs`, and reports the time it really ran
+ * like the model pool does (`runMs`), so the time a request queued behind others is a wait, not work.
+ */
+export class FakeWorker {
+  readonly #runMs: number;
+  #tail: Promise<unknown> = Promise.resolve();
+  /** Number of runs finished. */
+  runs = 0;
+
+  constructor(runMs: number) {
+    this.#runMs = runMs;
+  }
+
+  /** Queues one run; resolves with the milliseconds it ran. */
+  run(): Promise<{ runMs: number }> {
+    const result = this.#tail.then(async () => {
+      const start = performance.now();
+      await delay(this.#runMs);
+      this.runs++;
+      return { runMs: performance.now() - start };
+    });
+    this.#tail = result;
+    return result;
+  }
 }

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { openAtomicSync } from "./atomic_write.ts";
 
 /** One complete ("X") event. */
 export interface TraceSpan {
@@ -20,21 +21,33 @@ export interface TraceSpan {
 /** Streams trace events into a JSON array file. */
 export class TraceWriter {
   readonly #file: Deno.FsFile;
+  readonly #atomic: { commit(): void; discard(): void };
   readonly #encoder = new TextEncoder();
   readonly #tracks = new Map<string, number>();
   #batch: string[] = [];
   #first = true;
   #closed = false;
+  /** A write failed (a full disk): the file is incomplete and is removed at close. */
+  #broken = false;
 
-  private constructor(file: Deno.FsFile) {
-    this.#file = file;
+  private constructor(atomic: { file: Deno.FsFile; commit(): void; discard(): void }) {
+    this.#file = atomic.file;
+    this.#atomic = atomic;
   }
 
-  /** Opens (truncates) the trace file. */
-  static async open(path: string): Promise<TraceWriter> {
-    const file = await Deno.open(path, { write: true, create: true, truncate: true });
-    file.writeSync(new TextEncoder().encode("[\n"));
-    return new TraceWriter(file);
+  /**
+   * Opens the trace under a temporary name next to `path`; {@linkcode TraceWriter.close} renames it into
+   * place, so `path` only ever holds a complete JSON array.
+   */
+  static open(path: string): Promise<TraceWriter> {
+    const atomic = openAtomicSync(path);
+    try {
+      atomic.file.writeSync(new TextEncoder().encode("[\n"));
+    } catch (error) {
+      atomic.discard();
+      throw error;
+    }
+    return Promise.resolve(new TraceWriter(atomic));
   }
 
   #tid(track: string): number {
@@ -76,15 +89,26 @@ export class TraceWriter {
     this.#batch = [];
     const bytes = this.#encoder.encode(text);
     let written = 0;
-    while (written < bytes.length) written += this.#file.writeSync(bytes.subarray(written));
+    try {
+      while (written < bytes.length) written += this.#file.writeSync(bytes.subarray(written));
+    } catch (error) {
+      this.#broken = true;
+      throw error;
+    }
   }
 
-  /** Flushes and closes the JSON array. */
+  /** Flushes, closes the JSON array and renames the file into place; after a failed write, removes it. */
   close(): void {
     if (this.#closed) return;
-    this.flush();
-    this.#file.writeSync(this.#encoder.encode("\n]\n"));
-    this.#file.close();
     this.#closed = true;
+    if (this.#broken) return this.#atomic.discard();
+    try {
+      this.flush();
+      this.#file.writeSync(this.#encoder.encode("\n]\n"));
+    } catch (error) {
+      this.#atomic.discard();
+      throw error;
+    }
+    this.#atomic.commit();
   }
 }

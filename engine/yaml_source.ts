@@ -5,7 +5,25 @@
  * @module
  */
 import { type Document, isMap, isScalar, isSeq, LineCounter, type Node, parseDocument, Scalar, YAMLMap } from "yaml";
-import { GraphError, UsageError } from "./errors.ts";
+import { GraphError, InputError, UsageError } from "./errors.ts";
+import {
+  deepestPlace,
+  firstAlias,
+  readBounded,
+  startsLine,
+  structureProblem,
+  syntaxErrorPlace,
+  yamlAliasLimit,
+  yamlFileLimit,
+} from "./yaml_limits.ts";
+
+/** What a YAML file is, for messages (`graph file`, `model card`). */
+export interface YamlFileKind {
+  /** Singular, e.g. `graph file`. */
+  what: string;
+  /** Plural, e.g. `graph files`. */
+  plural: string;
+}
 
 /** A parsed YAML file. */
 export class YamlSource {
@@ -21,30 +39,86 @@ export class YamlSource {
   }
 
   /**
-   * Parses YAML text.
+   * Parses YAML text. Parsing stays linear: duplicate keys and nesting depth are checked by one walk, alias
+   * expansion is bounded, and a stack overflow from deep nesting becomes a placed error.
    *
-   * @throws {GraphError} at the first syntax error.
+   * @throws {GraphError} at the first syntax error, `file:line:column: invalid YAML: ...`.
    */
   static parse(file: string, text: string): YamlSource {
     const lines = new LineCounter();
-    const document = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
-    const source = new YamlSource(file, document, lines);
+    const place = (offset: number, reason: string) => {
+      const { line, col } = lines.linePos(Math.max(0, Math.min(offset, text.length)));
+      return new GraphError(`invalid YAML: ${reason}`, { file, line, column: col });
+    };
+    let document: Document.Parsed;
+    try {
+      document = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: false });
+    } catch (error) {
+      if (!(error instanceof RangeError)) throw error;
+      // The parser recurses once per nesting level; only absurd nesting overflows the stack.
+      const fresh = new LineCounter();
+      fresh.addNewLine(0);
+      for (let i = text.indexOf("\n"); i >= 0; i = text.indexOf("\n", i + 1)) fresh.addNewLine(i + 1);
+      const { line, col } = fresh.linePos(deepestPlace(text));
+      throw new GraphError("invalid YAML: nested too deeply", { file, line, column: col });
+    }
     const first = document.errors[0];
     if (first) {
-      const pos = first.linePos?.[0] ?? { line: 1, col: 1 };
       const reason = first.message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, "");
-      throw new GraphError(`invalid YAML: ${reason}`, { file, line: pos.line, column: pos.col });
+      const keyLine = first.code === "MULTILINE_IMPLICIT_KEY" && startsLine(text, first.pos[0]);
+      const hint = keyLine
+        ? " (is a ':' missing after the key?)"
+        : /INDENT|IMPLICIT_KEY/.test(first.code)
+        ? " (check the indentation)"
+        : "";
+      // A mis-indented line shows as a multi-line key starting on the line above; its range ends on the bad line.
+      const wide = document.errors.find((e) => e.code === "MULTILINE_IMPLICIT_KEY" && e.pos[0] === first.pos[0]);
+      throw place(syntaxErrorPlace(text, (wide ?? first).code, reason, (wide ?? first).pos), reason + hint);
     }
-    return source;
+    const problem = structureProblem(document.contents as Node | null);
+    if (problem) throw place(problem.offset, problem.reason);
+    try {
+      document.toJS({ maxAliasCount: yamlAliasLimit });
+    } catch (error) {
+      const message = (error as Error).message.split("\n")[0]!;
+      const unknown = /^Unresolved alias.*: (.+)$/.exec(message)?.[1];
+      if (unknown) {
+        throw place(
+          firstAlias(document.contents as Node | null, unknown),
+          `unknown alias '*${unknown}' (the anchor '&${unknown}' must come before it)`,
+        );
+      }
+      if (!/alias/i.test(message)) throw place(0, message);
+      throw place(
+        firstAlias(document.contents as Node | null),
+        `aliases expand too much (more than ${yamlAliasLimit} expansions)`,
+      );
+    }
+    return new YamlSource(file, document, lines);
   }
 
-  /** Reads and parses a YAML file; a missing file is a {@linkcode GraphError} at line 1. */
-  static async read(file: string): Promise<YamlSource> {
+  /**
+   * Reads and parses a YAML file of at most 1 MiB; a missing, unreadable or oversized file is an error
+   * naming it.
+   *
+   * @throws {GraphError} at line 1 for a missing file; {@linkcode InputError} for one over the size limit.
+   */
+  static async read(
+    file: string,
+    kind: YamlFileKind = { what: "YAML file", plural: "YAML files" },
+  ): Promise<YamlSource> {
     let text: string;
     try {
-      text = await Deno.readTextFile(file);
+      text = await readBounded(file, yamlFileLimit);
     } catch (error) {
-      const why = error instanceof Deno.errors.NotFound ? "file not found" : (error as Error).message;
+      if (error instanceof RangeError) {
+        throw new InputError(`${file}: ${kind.what} is ${error.message}; ${kind.plural} are limited to 1 MiB`);
+      }
+      const why = error instanceof Deno.errors.NotFound
+        ? "file not found"
+        : error instanceof Deno.errors.PermissionDenied
+        ? "cannot read it (permission denied)"
+        : (error as Error).message;
       throw new GraphError(why, { file, line: 1, column: 1 });
     }
     return YamlSource.parse(file, text);
@@ -93,7 +167,7 @@ export class YamlSource {
   /** The plain JavaScript value of a node. */
   value(node: Node | null | undefined): unknown {
     if (node === null || node === undefined) return null;
-    return node.toJSON();
+    return node.toJS(this.document, { maxAliasCount: yamlAliasLimit });
   }
 
   /** A non-empty string value, or a placed error naming `what`. */

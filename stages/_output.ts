@@ -6,6 +6,7 @@
  * @module
  */
 import { dirname } from "node:path";
+import { openAtomic } from "../engine/atomic_write.ts";
 
 /** An open byte output. */
 export interface ByteOutput {
@@ -21,12 +22,18 @@ function isBrokenPipe(error: unknown): boolean {
   return e?.name === "BrokenPipe" || e?.code === "EPIPE" || /broken pipe|os error 32/i.test(e?.message ?? "");
 }
 
-/** Opens `path` for writing (creating its folder), or standard output for `-`. */
+/**
+ * Opens `path` for writing (creating its folder), or standard output for `-`. A file is written under a
+ * temporary name and renamed into place on `close` (at the end of the run, on errors and on interruption:
+ * what was written is complete); after a failed write (a full disk) it is removed instead.
+ */
 export async function openByteOutput(path: string, onReaderGone?: () => void): Promise<ByteOutput> {
   const isStdout = path === "-";
   if (!isStdout) await Deno.mkdir(dirname(path), { recursive: true });
-  const file = isStdout ? Deno.stdout : await Deno.open(path, { write: true, create: true, truncate: true });
+  const atomic = isStdout ? undefined : await openAtomic(path);
+  const file = atomic?.file ?? Deno.stdout;
   let gone = false;
+  let broken = false;
   return {
     get gone() {
       return gone;
@@ -37,20 +44,16 @@ export async function openByteOutput(path: string, onReaderGone?: () => void): P
         let written = 0;
         while (written < bytes.length) written += await file.write(bytes.subarray(written));
       } catch (error) {
-        if (!isBrokenPipe(error)) throw error;
+        if (!isBrokenPipe(error)) {
+          broken = true;
+          throw error;
+        }
         gone = true;
         onReaderGone?.();
       }
     },
-    close() {
-      if (!isStdout) {
-        try {
-          file.close();
-        } catch {
-          // Already closed.
-        }
-      }
-      return Promise.resolve();
+    async close() {
+      if (atomic) await (broken ? atomic.discard() : atomic.commit());
     },
   };
 }

@@ -18,6 +18,7 @@ export const jsonl = defineStage({
   inputs: [],
   outputs: [],
   output: { param: "path", accepts: (target) => target.endsWith(".jsonl") || target.endsWith(".ndjson") },
+  writes: (p) => [{ param: "path", path: p.path, kind: "file" }],
   async create(ctx) {
     const output = await openByteOutput(ctx.params.path);
     ctx.onClose(() => output.close());

@@ -11,6 +11,7 @@ import type { Tensor } from "../engine/tensor.ts";
 import type { Frame } from "../engine/frame.ts";
 import { encodeIndexedPng } from "../datasets/png.ts";
 import { frameStem } from "./_output.ts";
+import { writeFileAtomic } from "../engine/atomic_write.ts";
 
 /** The `labels-png` sink kind. */
 export const labelsPng = defineStage({
@@ -30,6 +31,7 @@ export const labelsPng = defineStage({
   inputs: [{ name: "labels", doc: "class id per pixel (uint8 [1,H,W] or [H,W])", type: "tensor" }],
   outputs: [],
   output: { param: "dir", accepts: (target) => target !== "-" && !/\.[A-Za-z0-9]{2,5}$/.test(target) },
+  writes: (p) => [{ param: "dir", path: p.dir, kind: "folder" }],
   async create(ctx) {
     const palette = sinkColours(ctx, ctx.params.model, ctx.params.palette);
     await Deno.mkdir(ctx.params.dir, { recursive: true });
@@ -53,7 +55,7 @@ export const labelsPng = defineStage({
         throw new TypeError(`slot '${ctx.inputs.labels}' must hold uint8 labels`);
       }
       const png = encodeIndexedPng(labels.data, width, height, palette);
-      await Deno.writeFile(await outputPath(frame), png);
+      await writeFileAtomic(await outputPath(frame), png);
     });
   },
 });

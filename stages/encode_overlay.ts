@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { defineStage, perFrame } from "../engine/stage.ts";
 import sharp from "sharp";
 import { frameStem } from "./_output.ts";
+import { writeFileAtomic } from "../engine/atomic_write.ts";
 import { pictureParams, picturePorts, renderFrame, sinkPalette } from "./_picture.ts";
 
 /** The `overlay-png` sink kind. */
@@ -20,6 +21,7 @@ export const overlayPng = defineStage({
   // A graph's overlay sink is its primary output: `--output out.mp4` (or `-`) puts the matching sink in its place,
   // keeping its style. Folders given to --output still mean label maps (labels-png), so it accepts none itself.
   output: { param: "dir", accepts: () => false },
+  writes: (p) => [{ param: "dir", path: p.dir, kind: "folder" }],
   async create(ctx) {
     const table = sinkPalette(ctx, ctx.params.model, ctx.params.palette);
     await Deno.mkdir(ctx.params.dir, { recursive: true });
@@ -29,7 +31,7 @@ export const overlayPng = defineStage({
       const png = await sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } })
         .png({ compressionLevel: 3 })
         .toBuffer();
-      await Deno.writeFile(join(ctx.params.dir, `${frameStem(frame)}.png`), png);
+      await writeFileAtomic(join(ctx.params.dir, `${frameStem(frame)}.png`), png);
     }, { concurrency: 2 });
   },
 });

@@ -23,6 +23,7 @@ export const y4mSink = defineStage({
   params: { path: { type: "string", default: "-", doc: "file, or '-' for stdout" }, ...pictureParams },
   inputs: picturePorts,
   outputs: [],
+  writes: (p) => [{ param: "path", path: p.path, kind: "file" }],
   output: {
     param: "path",
     accepts: (target, format) =>
@@ -56,6 +57,7 @@ export const labelsRaw = defineStage({
   params: { path: { type: "string", default: "-", doc: "file, or '-' for stdout" } },
   inputs: [{ name: "labels", doc: "class id per pixel (uint8 [1,H,W])", type: "tensor" }],
   outputs: [],
+  writes: (p) => [{ param: "path", path: p.path, kind: "file" }],
   output: {
     param: "path",
     accepts: (target, format) => format === "labels" || /\.(gray|raw)$/i.test(target),

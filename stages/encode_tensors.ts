@@ -11,6 +11,7 @@ import { defineStage, perFrame } from "../engine/stage.ts";
 import { isTensor, type Tensor } from "../engine/tensor.ts";
 import { frameStem, openByteOutput } from "./_output.ts";
 import type { Frame } from "../engine/frame.ts";
+import { writeFileAtomic } from "../engine/atomic_write.ts";
 
 const npyTypes: Record<string, string> = {
   float32: "<f4",
@@ -56,6 +57,7 @@ export const tensorsSink = defineStage({
   },
   inputs: [],
   outputs: [],
+  writes: (p) => [{ param: "dir", path: p.dir, kind: "folder" }],
   async create(ctx) {
     const dir = ctx.params.dir;
     for (const slot of ctx.params.slots) await Deno.mkdir(join(dir, slot), { recursive: true });
@@ -68,7 +70,7 @@ export const tensorsSink = defineStage({
         const value = slot.startsWith("truth.") ? truthTensor(frame, slot) : frame.slots.get(slot);
         if (value === undefined) continue;
         if (!isTensor(value)) continue;
-        await Deno.writeFile(join(dir, slot, `${stem}.npy`), encodeNpy(value));
+        await writeFileAtomic(join(dir, slot, `${stem}.npy`), encodeNpy(value));
         written.push(slot);
       }
       const scalars: Record<string, unknown> = {};

@@ -9,6 +9,7 @@
 import { dirname } from "node:path";
 import { defineStage, perFrame } from "../engine/stage.ts";
 import { InputError } from "../engine/errors.ts";
+import { tempPathFor, trackTemp, untrackTemp } from "../engine/atomic_write.ts";
 import { collectStderr, spawnEncoder } from "../datasets/ffmpeg.ts";
 import { pictureParams, picturePorts, renderFrame, sinkPalette } from "./_picture.ts";
 
@@ -31,33 +32,53 @@ export const videoSink = defineStage({
     param: "path",
     accepts: (target) => videoOutputExtensions.some((ext) => target.toLowerCase().endsWith(ext)),
   },
+  writes: (p) => [{ param: "path", path: p.path, kind: "file" }],
   async create(ctx) {
     const table = sinkPalette(ctx, ctx.params.model, ctx.params.palette);
     const path = ctx.params.path;
     await Deno.mkdir(dirname(path), { recursive: true });
-    let encoder:
-      | { child: Deno.ChildProcess; writer: WritableStreamDefaultWriter<Uint8Array>; stderr: Promise<string> }
-      | undefined;
+    // ffmpeg writes a hidden temporary file (same extension, so the same format) renamed into place once it
+    // exits cleanly: a crash or a failed encode never leaves a truncated video at 'path'.
+    const temp = tempPathFor(path, { keepExtension: true });
+    trackTemp(temp);
+    type Encoder = {
+      child: Deno.ChildProcess;
+      writer: WritableStreamDefaultWriter<Uint8Array>;
+      stderr: Promise<string>;
+    };
+    let encoder: Encoder | undefined;
+    // Set before the first await, so frames handled at once never start two encoders.
+    let starting: Promise<Encoder> | undefined;
     let size = "";
     const failure = async (what: string) => {
       const reason = (await encoder?.stderr)?.split("\n").at(-1) || what;
       return new InputError(`${path}: ffmpeg could not write the video (${reason})`);
     };
     ctx.onClose(async () => {
+      encoder = await starting?.catch(() => undefined);
       if (!encoder) return;
       await encoder.writer.close().catch(() => {});
       const status = await encoder.child.status;
-      if (!status.success) throw await failure(`exit code ${status.code}`);
+      untrackTemp(temp);
+      if (!status.success) {
+        await Deno.remove(temp).catch(() => {});
+        throw await failure(`exit code ${status.code}`);
+      }
+      await Deno.rename(temp, path);
     });
     return perFrame(ctx, async (frame) => {
       const image = renderFrame(ctx, frame, table, ctx.params.style, ctx.params.alpha);
-      if (!encoder) {
-        const child = spawnEncoder(path, image.width, image.height, ctx.params.fps ?? ctx.source.fps);
-        encoder = { child, writer: child.stdin.getWriter(), stderr: collectStderr(child) };
+      if (!starting) {
         size = `${image.width}x${image.height}`;
+        starting = spawnEncoder(temp, image.width, image.height, ctx.params.fps ?? ctx.source.fps).then((child) => ({
+          child,
+          writer: child.stdin.getWriter(),
+          stderr: collectStderr(child),
+        }));
       } else if (size !== `${image.width}x${image.height}`) {
         throw new RangeError(`frame is ${image.width}x${image.height} but the video is ${size}`);
       }
+      encoder = await starting;
       try {
         await encoder.writer.write(image.data);
       } catch {

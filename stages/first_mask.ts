@@ -10,6 +10,7 @@ import { defineStage, perFrame } from "../engine/stage.ts";
 import { StreamState } from "../engine/stream_state.ts";
 import type { Tensor } from "../engine/tensor.ts";
 import { oneHotScores, readFirstMask } from "./knn.ts";
+import { checkFirstMaskIds, checkFirstMaskSize } from "./_mask_size.ts";
 
 /** The `first-mask` stage kind. */
 export const firstMask = defineStage({
@@ -36,9 +37,8 @@ export const firstMask = defineStage({
         if (!source) {
           throw new ReferenceError("the stream's first frame has no object mask (ground truth or first_mask)");
         }
-        if (source.width !== width || source.height !== height) {
-          throw new RangeError(`first mask is ${source.width}x${source.height}, the frames are ${width}x${height}`);
-        }
+        checkFirstMaskSize(file ? ctx.params.first_mask : undefined, source, frame);
+        if (file && ctx.outputs.scores) checkFirstMaskIds(ctx.params.first_mask!, file.data, ctx.params.objects);
         state.mask = source.data.slice();
         // One-hot once per stream: every frame shares the tensor (nothing reads it mutably).
         if (ctx.outputs.scores) state.scores = oneHotScores(state.mask, ctx.params.objects, height, width);

@@ -18,6 +18,7 @@ import { shrinkImage } from "../engine/image_resize.ts";
 import type { Frame, RgbImage } from "../engine/frame.ts";
 import type { Tensor } from "../engine/tensor.ts";
 import { StreamQueue, StreamState } from "../engine/stream_state.ts";
+import { waitFor } from "../engine/work_time.ts";
 
 interface FlowState {
   reference?: FlowInput;
@@ -193,7 +194,10 @@ export const flow = defineStage({
       for (const port of fetches) {
         const [rows, cols] = input.cells(strides.get(port)!);
         const value = cropGrid(outputs[port]!, rows, cols);
-        frame.slots.set(ctx.outputs[port]!, port === "features" && grid ? poolToGrid(value, grid[0]!, grid[1]!) : value);
+        frame.slots.set(
+          ctx.outputs[port]!,
+          port === "features" && grid ? poolToGrid(value, grid[0]!, grid[1]!) : value,
+        );
       }
     };
     // Regions are streams of their own: each runs in order, different streams overlap in the workers.
@@ -203,7 +207,7 @@ export const flow = defineStage({
         const image = prepare(readSlot<RgbImage>(frame, ctx.inputs.image!));
         const state = states.get(frame.stream);
         if (mode === "decided") {
-          await state.decided;
+          await waitFor(state.decided);
           let answered!: () => void;
           state.decided = new Promise<void>((resolve) => answered = resolve);
           const pending: PendingReference = {

@@ -23,6 +23,8 @@ import type { Frame } from "../engine/frame.ts";
 import { readLabelMap } from "../datasets/image_files.ts";
 import { binaryToIds } from "../datasets/frame_list.ts";
 import type { IndexedImage } from "../datasets/png.ts";
+import { checkFirstMaskIds, checkFirstMaskSize } from "./_mask_size.ts";
+import { gridStride } from "../engine/grid.ts";
 
 /**
  * Builds the kNN graph: `query` [M,D], `pool` [N,D], `pool_labels` [N] (int64), `k` [1] -> `labels` [M],
@@ -95,16 +97,44 @@ export function embeddingRows(embedding: Tensor, positionWeight: number): Float3
   return rows;
 }
 
-/** Nearest-neighbour downsampling of a full-size mask to the embedding grid. */
+/**
+ * Nearest-neighbour downsampling of a full-size mask to the embedding grid: each cell takes the pixel at its
+ * centre (a padded grid's last cells, past the frame's edge, take the edge pixel, as the padded input did).
+ */
 export function maskOnGrid(mask: Uint8Array, width: number, height: number, w: number, h: number): Uint8Array {
   const out = new Uint8Array(w * h);
+  const strideX = gridStride(width, w), strideY = gridStride(height, h);
   for (let y = 0; y < h; y++) {
-    const sy = Math.min(height - 1, Math.floor(((y + 0.5) * height) / h));
+    const sy = Math.min(height - 1, Math.floor((y + 0.5) * strideY));
     for (let x = 0; x < w; x++) {
-      out[y * w + x] = mask[sy * width + Math.min(width - 1, Math.floor(((x + 0.5) * width) / w))]!;
+      out[y * w + x] = mask[sy * width + Math.min(width - 1, Math.floor((x + 0.5) * strideX))]!;
     }
   }
   return out;
+}
+
+/** The fewest seed rows an object keeps when a large first frame's seed is thinned. */
+export const minSeedPerObject = 256;
+
+/**
+ * Which of a first frame's rows seed the pool: all of them up to `limit`; above it, per object, evenly spaced
+ * rows in proportion to the object's area (at least {@linkcode minSeedPerObject}, or all the object has).
+ */
+export function seedRows(labels: Uint8Array, limit: number): number[] {
+  const all = Array.from(labels.keys());
+  if (labels.length <= limit) return all;
+  const byObject = new Map<number, number[]>();
+  for (const row of all) {
+    const list = byObject.get(labels[row]!);
+    if (list) list.push(row);
+    else byObject.set(labels[row]!, [row]);
+  }
+  const keep: number[] = [];
+  for (const list of byObject.values()) {
+    const count = Math.min(list.length, Math.max(minSeedPerObject, Math.round((list.length * limit) / labels.length)));
+    for (let i = 0; i < count; i++) keep.push(list[Math.floor((i * list.length) / count)]!);
+  }
+  return keep.sort((a, b) => a - b);
 }
 
 /**
@@ -132,9 +162,17 @@ export class ReferencePool {
     return this.#seed.labels.length + this.#ringCount;
   }
 
-  /** Replaces the seed with the first frame's rows and labels (and empties the adapted ring). */
-  seed(rows: Float32Array, labels: Uint8Array): void {
-    this.#seed = { rows: rows.slice(), labels: BigInt64Array.from(labels, (l) => BigInt(l)) };
+  /**
+   * Replaces the seed with the first frame's rows and labels (and empties the adapted ring). With more than
+   * `limit` rows (a large frame's grid), each object keeps evenly spaced rows in proportion to its area, at
+   * least {@linkcode minSeedPerObject} (or all it has), so every kNN query costs the same on any frame size.
+   */
+  seed(rows: Float32Array, labels: Uint8Array, limit = Infinity): void {
+    const keep = seedRows(labels, limit);
+    const d = this.#dims;
+    const seedRowsData = new Float32Array(keep.length * d);
+    keep.forEach((row, i) => seedRowsData.set(rows.subarray(row * d, (row + 1) * d), i * d));
+    this.#seed = { rows: seedRowsData, labels: BigInt64Array.from(keep, (row) => BigInt(labels[row]!)) };
     this.#ringCount = 0;
     this.#ringNext = 0;
   }
@@ -189,6 +227,12 @@ export const knn = defineStage({
     },
     adapt: { type: "boolean", default: true, doc: "add unanimously classified pixels of each frame to the pool" },
     pool_size: { type: "integer", min: 0, default: 4096, doc: "most adapted entries kept (oldest evicted first)" },
+    seed_size: {
+      type: "integer",
+      min: 1,
+      default: 8192,
+      doc: "most first-frame entries kept (a larger grid is thinned evenly per object; 854x480 has 6,420)",
+    },
     objects: { type: "integer", min: 2, max: 255, default: 8, doc: "label ids 0..objects-1 (0 = background)" },
     first_mask: { type: "string", doc: "PNG with the first frame's object ids (else the mask slot or ground truth)" },
   },
@@ -217,7 +261,11 @@ export const knn = defineStage({
     let state: { stream: string; pool: ReferencePool } | undefined;
     const fileMask = ctx.params.first_mask ? await readFirstMask(ctx.params.first_mask) : undefined;
     const firstMask = (frame: Frame, w: number, h: number): Uint8Array => {
-      if (fileMask && !ctx.inputs.mask) return maskOnGrid(fileMask.data, fileMask.width, fileMask.height, w, h);
+      if (fileMask && !ctx.inputs.mask) {
+        checkFirstMaskSize(ctx.params.first_mask!, fileMask, frame);
+        checkFirstMaskIds(ctx.params.first_mask!, fileMask.data, objects);
+        return maskOnGrid(fileMask.data, fileMask.width, fileMask.height, w, h);
+      }
       if (ctx.inputs.mask) {
         const mask = readSlot<Tensor>(frame, ctx.inputs.mask);
         const [mh, mw] = mask.dims.slice(-2) as [number, number];
@@ -237,7 +285,7 @@ export const knn = defineStage({
       if (!state || state.stream !== frame.stream) {
         const labels = firstMask(frame, w, h);
         const pool = new ReferencePool(dims, adapt ? poolSize : 0);
-        pool.seed(rows, labels);
+        pool.seed(rows, labels, ctx.params.seed_size);
         state = { stream: frame.stream, pool };
         frame.slots.set(ctx.outputs.labels!, { type: "uint8", dims: [1, h, w], data: labels });
         if (ctx.outputs.scores) frame.slots.set(ctx.outputs.scores, oneHotScores(labels, objects, h, w));

@@ -4,6 +4,7 @@
  * @module
  */
 import { projectRoot } from "./_helpers.ts";
+import { ffmpegTools } from "../datasets/ffmpeg_binary.ts";
 
 /** What a finished command printed. */
 export interface CommandResult {
@@ -31,11 +32,14 @@ export async function cli(args: string[], stdin?: string): Promise<CommandResult
   return { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) };
 }
 
-/** Runs a bash command line in the project root; `SEGFLOW` in it expands to the CLI invocation. */
+/**
+ * Runs a bash command line in the project root; `SEGFLOW` in it expands to the CLI invocation, `DENO` to
+ * this Deno (for `DENO task ffmpeg ...`).
+ */
 export async function shell(command: string): Promise<CommandResult> {
   const segflow = `'${Deno.execPath()}' run -A main.ts`;
   const out = await new Deno.Command("bash", {
-    args: ["-o", "pipefail", "-c", command.replaceAll("SEGFLOW", segflow)],
+    args: ["-o", "pipefail", "-c", command.replaceAll("SEGFLOW", segflow).replaceAll("DENO", `'${Deno.execPath()}'`)],
     cwd: projectRoot,
     stdout: "piped",
     stderr: "piped",
@@ -46,7 +50,9 @@ export async function shell(command: string): Promise<CommandResult> {
 
 /** Number of frames ffprobe counts in a video file (decoding it: proves the file is playable). */
 export async function countVideoFrames(path: string): Promise<number> {
-  const out = await new Deno.Command("ffprobe", {
+  const { ffprobe } = await ffmpegTools();
+  if (!ffprobe) throw new Error("no runnable ffprobe (see datasets/ffmpeg_binary.ts)");
+  const out = await new Deno.Command(ffprobe.path, {
     args: [
       "-v",
       "error",

@@ -90,12 +90,12 @@ Deno.test("a frame smaller than a model takes fails with one message naming the 
   assert.equal(result.code, 1);
   const lines = result.stderr.trim().split("\n").filter((line) => line.startsWith("error:"));
   assert.equal(lines.length, 1, result.stderr);
-  assert.match(lines[0]!, /^error: .*the frame is 12x12, smaller than model 'seg' takes \(at least 32x32\)$/);
-  // Half-resolution flow needs twice its own minimum (two cells of its stride-16 features): 64 px here.
+  assert.match(lines[0]!, /^error: .*the frame is 12x12, smaller than model 'seg' takes \(at least 16x16\)$/);
+  // Half-resolution flow needs twice its own minimum (16 px): 32 px frames.
   const { registry } = testSetup();
   const graph = await graphFrom(
     `model_set: synthetic
-source: { kind: pattern, frames: 2, width: 48, height: 48 }
+source: { kind: pattern, frames: 2, width: 24, height: 24 }
 models: { flow: flow }
 stages:
   - { id: decide, kind: decide, every: 5, out: { key: is_key } }
@@ -105,7 +105,7 @@ stages:
   );
   await assert.rejects(
     () => runGraph(graph, { quiet: true, warn: () => {} }),
-    /the frame is 48x48, smaller than model 'flow' takes \(at least 64x64\)/,
+    /the frame is 24x24, smaller than model 'flow' takes \(at least 32x32\)/,
   );
 });
 
@@ -133,7 +133,9 @@ Deno.test("the label head maps a padded grid's cells to the pixels they cover, t
   const [width, height, rows, cols] = [13, 10, 3, 4];
   const classes = rows * cols;
   const scores = new Float32Array(classes * rows * cols);
-  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) scores[(i * cols + j) * rows * cols + i * cols + j] = 10;
+  for (let i = 0; i < rows; i++) {
+    for (let j = 0; j < cols; j++) scores[(i * cols + j) * rows * cols + i * cols + j] = 10;
+  }
   const session = await ort.InferenceSession.create(buildArgmaxGraph("image"));
   const size = imageSizeTensor(width, height);
   const out = await session.run({

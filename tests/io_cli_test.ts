@@ -4,17 +4,21 @@ import { encodeRgbPng } from "../datasets/png.ts";
 
 const tiny = ["--set", "source.width=64", "--set", "source.height=48", "--quiet"];
 
-Deno.test("cli: y4m from ffmpeg on stdin -> y4m on stdout -> ffmpeg mp4 (the README's round trip)", async () => {
+Deno.test("cli: y4m from 'deno task ffmpeg' on stdin -> y4m on stdout -> mp4 (the README's round trip)", async () => {
   const dir = await Deno.makeTempDir();
   try {
+    // `deno task ffmpeg` runs the resolved ffmpeg (bundled when the machine has none); its "Task" line
+    // goes to stderr, so the pipes carry only frames.
     const result = await shell(
-      `ffmpeg -v error -f lavfi -i testsrc=size=96x64:rate=10 -frames:v 12 -pix_fmt yuv420p -f yuv4mpegpipe - ` +
+      `DENO task ffmpeg -v error -f lavfi -i testsrc=size=96x64:rate=10 -frames:v 12 -pix_fmt yuv420p -f yuv4mpegpipe - ` +
         `| SEGFLOW run graphs/per-frame.yaml --input - --output - --quiet --stats ${dir}/s.json ` +
-        `| ffmpeg -v error -y -f yuv4mpegpipe -i - ${dir}/out.mp4`,
+        `| DENO task ffmpeg -v error -y -f yuv4mpegpipe -i - ${dir}/out.mp4`,
     );
     assert.equal(result.code, 0, result.stderr);
     assert.equal(await countVideoFrames(`${dir}/out.mp4`), 12);
-    assert.equal(JSON.parse(await Deno.readTextFile(`${dir}/s.json`)).frames, 12);
+    const stats = JSON.parse(await Deno.readTextFile(`${dir}/s.json`));
+    assert.equal(stats.frames, 12);
+    assert.equal(stats.ffmpeg, null, "Segflow itself started no ffmpeg for y4m in and out");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -71,7 +75,7 @@ Deno.test("cli: bad folders: a corrupt image names the file; an empty or unknown
   const dir = await Deno.makeTempDir();
   try {
     await Deno.mkdir(`${dir}/frames`);
-    await Deno.writeFile(`${dir}/frames/001.png`, encodeRgbPng(new Uint8Array(8 * 8 * 3), 8, 8));
+    await Deno.writeFile(`${dir}/frames/001.png`, encodeRgbPng(new Uint8Array(32 * 32 * 3), 32, 32));
     await Deno.writeFile(`${dir}/frames/002.png`, new TextEncoder().encode("not a png at all"));
     const corrupt = await cli([
       "run",
@@ -160,6 +164,7 @@ Deno.test("cli: Ctrl-C during a video write leaves a playable file and writes th
     const stats = JSON.parse(await Deno.readTextFile(`${dir}/stats.json`));
     assert.equal(stats.interrupted, true);
     assert.ok(stats.frames > 5, `${stats.frames} frames`);
+    assert.match(stats.ffmpeg.source, /^(override|system|bundled)$/);
     assert.equal(await countVideoFrames(`${dir}/out.mp4`), stats.frames);
   } finally {
     await Deno.remove(dir, { recursive: true });

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import * as ort from "onnxruntime-node";
-import { buildKnnGraph, embeddingRows, maskOnGrid, ReferencePool } from "../stages/knn.ts";
+import { buildKnnGraph, embeddingRows, maskOnGrid, minSeedPerObject, ReferencePool, seedRows } from "../stages/knn.ts";
 
 Deno.test("buildKnnGraph: each query takes the majority label of its k nearest pool entries", async () => {
   // Pool: 3 entries near (1, 0) labelled 1, 3 near (0, 1) labelled 2, one outlier near (1, 0) labelled 2.
@@ -44,4 +44,21 @@ Deno.test("ReferencePool stays bounded over a long stream: the seed is kept, the
   assert.equal(kept[0], 9900);
   assert.equal(kept.at(-1), 9999);
   assert.equal(labels.data.length, 102);
+});
+
+Deno.test("seedRows thins a large first frame evenly per object, keeping small objects whole", () => {
+  // A 1080p grid (135 x 240 cells): background, a large object and a 100-cell one.
+  const labels = new Uint8Array(135 * 240);
+  labels.fill(1, 0, 12_000);
+  labels.fill(2, 12_000, 12_100);
+  assert.deepEqual(seedRows(labels.subarray(0, 500), 8192), Array.from({ length: 500 }, (_, i) => i));
+  const keep = seedRows(labels, 8192);
+  const count = (id: number) => keep.filter((row) => labels[row] === id).length;
+  assert.ok(keep.length <= 8192 + minSeedPerObject, `${keep.length} rows`);
+  assert.equal(count(2), 100, "a small object keeps every cell");
+  assert.ok(Math.abs(count(1) - Math.round((12_000 * 8192) / labels.length)) <= 1);
+  assert.ok(keep.every((row, i) => i === 0 || row > keep[i - 1]!), "rows in order, no repeats");
+  const pool = new ReferencePool(2, 0);
+  pool.seed(new Float32Array(labels.length * 2), labels, 8192);
+  assert.equal(pool.size, keep.length);
 });

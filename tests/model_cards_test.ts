@@ -2,14 +2,17 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { loadModelCard } from "../engine/model_card.ts";
 import { modelsRoot } from "./_helpers.ts";
+import { setDomain } from "../engine/model_sets.ts";
 
-/** Every card in the model sets (`models/<set>/*.yaml`). */
+/** Every card in the model sets (`models/<set>/*.yaml`, but not the set's own `set.yaml`). */
 function cardFiles(): string[] {
   const cards: string[] = [];
   for (const set of Deno.readDirSync(modelsRoot)) {
     if (!set.isDirectory || set.name === "train") continue;
     for (const file of Deno.readDirSync(join(modelsRoot, set.name))) {
-      if (file.isFile && file.name.endsWith(".yaml")) cards.push(join(modelsRoot, set.name, file.name));
+      if (file.isFile && file.name.endsWith(".yaml") && file.name !== "set.yaml") {
+        cards.push(join(modelsRoot, set.name, file.name));
+      }
     }
   }
   return cards.sort();
@@ -59,4 +62,14 @@ Deno.test("all committed models together stay under 60 MB", () => {
     }
   }
   assert.ok(total < 60 * 2 ** 20, `models total ${(total / 2 ** 20).toFixed(1)} MB`);
+});
+
+Deno.test("every model set says what it was trained on (set.yaml domain)", async () => {
+  for (const set of Deno.readDirSync(modelsRoot)) {
+    if (!set.isDirectory || set.name === "train") continue;
+    assert.ok(
+      await setDomain(modelsRoot, set.name),
+      `models/${set.name}/set.yaml needs 'domain: real|synthetic|testing'`,
+    );
+  }
 });

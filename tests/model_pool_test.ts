@@ -8,7 +8,10 @@ import { graphFrom, testSetup } from "./_helpers.ts";
 Deno.test("parseProvider accepts cpu, cuda, webgpu and a '!' suffix; rejects others", () => {
   assert.deepEqual(parseProvider("cuda!"), { provider: "cuda", required: true });
   assert.deepEqual(parseProvider("webgpu"), { provider: "webgpu", required: false });
-  assert.throws(() => parseProvider("tpu"), /'--ep' must be one of cpu, cuda, webgpu/);
+  assert.throws(
+    () => parseProvider("tpu"),
+    /--ep 'tpu': unknown execution provider \(expected cpu, cuda or webgpu, optionally with !\)/,
+  );
 });
 
 Deno.test("ModelPool falls back to CPU with one warning when CUDA is missing, and fails for 'cuda!'", async () => {

@@ -24,6 +24,8 @@ export interface CliOptions {
   workers?: number;
   quiet: boolean;
   debug: boolean;
+  /** A damaged or truncated video input is a warning, not an error. */
+  allowPartial: boolean;
   dot: boolean;
   help: boolean;
   /** `eval`: the report folder. */
@@ -56,6 +58,7 @@ run options:
   --trace FILE.json       write Chrome trace events (open in Perfetto)
   --max-in-flight N       frames inside the graph at once
   --workers N             model worker threads
+  --allow-partial         a damaged or truncated video input warns and keeps the frames ffmpeg decoded
   --quiet                 no progress bar or summary
   --debug                 show stack traces on errors
 `;
@@ -93,6 +96,7 @@ export function parseCli(argv: string[]): CliOptions {
         workers: { type: "string" },
         quiet: { type: "boolean", default: false },
         debug: { type: "boolean", default: false },
+        "allow-partial": { type: "boolean", default: false },
         dot: { type: "boolean", default: false },
         help: { type: "boolean", short: "h", default: false },
         report: { type: "string" },
@@ -110,6 +114,7 @@ export function parseCli(argv: string[]): CliOptions {
     set: values.set ?? [],
     quiet: values.quiet,
     debug: values.debug,
+    allowPartial: values["allow-partial"],
     dot: values.dot,
     help: values.help,
     sweep: values.sweep ?? [],

@@ -7,7 +7,9 @@ import { resolve } from "node:path";
 import { loadGraph, type LoadOptions } from "../graph.ts";
 import { runGraph } from "../run.ts";
 import { formatSummary, type StatsReport } from "../stats.ts";
-import { UsageError } from "../errors.ts";
+import { InputError, type InterruptSignal, interruptSignals, UsageError } from "../errors.ts";
+import { removeTempFiles, writeTextFileAtomic } from "../atomic_write.ts";
+import { checkWritable } from "../writable.ts";
 import type { Registry } from "../registry.ts";
 import { type CliOptions, usage } from "./args.ts";
 import { graphToDot, graphToText } from "./describe.ts";
@@ -42,27 +44,67 @@ function oneGraph(options: CliOptions): string {
 }
 
 async function writeStats(path: string | undefined, report: StatsReport | undefined): Promise<void> {
-  if (path && report) await Deno.writeTextFile(path, JSON.stringify(report, null, 2) + "\n");
+  if (path && report) await writeTextFileAtomic(path, JSON.stringify(report, null, 2) + "\n");
 }
 
-/** Runs a graph: progress bar, summary, stats file, Ctrl-C handling. Returns the exit code. */
+/**
+ * Runs a graph: progress bar, summary, stats file, signals. SIGINT, SIGTERM and SIGHUP each finish the
+ * frames in flight, finalise the outputs and exit 128 + the signal's number; a second signal quits at once.
+ * The summary is printed only when a frame finished; a run that fails before one prints just its error.
+ * Returns the exit code.
+ */
 export async function runCommand(options: CliOptions, registry: Registry): Promise<number> {
-  const graph = await loadGraph(oneGraph(options), loadOptions(options, registry));
+  // Listening from the start: a signal while the graph loads still ends the run cleanly (no frames).
   const abort = new AbortController();
   let interrupts = 0;
-  const onInterrupt = () => {
-    interrupts++;
-    if (interrupts > 1) Deno.exit(130);
-    console.error("\ninterrupted: finishing frames in flight and finalising outputs (Ctrl-C again to quit now)");
-    abort.abort();
+  const listeners = (Object.keys(interruptSignals) as InterruptSignal[]).map((signal) => {
+    const listener = () => {
+      interrupts++;
+      if (interrupts > 1) {
+        removeTempFiles();
+        Deno.exit(interruptSignals[signal]);
+      }
+      const again = signal === "SIGINT" ? " (Ctrl-C again to quit now)" : "";
+      try {
+        console.error(
+          `${
+            options.quiet ? "" : "\n"
+          }interrupted by ${signal}: finishing frames in flight and finalising outputs${again}`,
+        );
+      } catch {
+        // stderr may be gone (SIGHUP: the terminal closed); finishing the outputs matters more.
+      }
+      abort.abort(signal);
+    };
+    Deno.addSignalListener(signal, listener);
+    return [signal, listener] as const;
+  });
+  const stopListening = () => {
+    for (const [signal, listener] of listeners) Deno.removeSignalListener(signal, listener);
   };
-  Deno.addSignalListener("SIGINT", onInterrupt);
+  let graph: Awaited<ReturnType<typeof loadGraph>>;
+  try {
+    graph = await loadGraph(oneGraph(options), loadOptions(options, registry));
+    // Only sources that can be partial (video) take the flag; for the others it changes nothing.
+    if (options.allowPartial && "allow_partial" in graph.source.definition.params) {
+      graph.source.params.allow_partial = true;
+    }
+    // Files the run writes at the end are checked now, before any frame is decoded.
+    if (options.stats !== undefined) await checkWritable("--stats", options.stats, "file");
+    if (options.trace !== undefined) await checkWritable("--trace", options.trace, "file");
+  } catch (error) {
+    stopListening();
+    throw error;
+  }
   const progress = startProgress(options.frames, !options.quiet);
   let report: StatsReport | undefined;
+  let failure: unknown;
+  let statsFailure: Error | undefined;
   try {
     report = await runGraph(graph, {
       ...(options.frames !== undefined ? { frames: options.frames } : {}),
       ...(options.trace !== undefined ? { tracePath: options.trace } : {}),
+      ...(options.output !== undefined ? { output: options.output } : {}),
       signal: abort.signal,
       quiet: options.quiet,
       onFrame: (_frame, stats) => {
@@ -70,16 +112,26 @@ export async function runCommand(options: CliOptions, registry: Registry): Promi
         progress.update(stats.frames, seconds > 0 ? stats.frames / seconds : 0);
       },
     });
-    return 0;
   } catch (error) {
+    failure = error ?? new Error("the run failed");
     report = (error as { report?: StatsReport }).report;
-    throw error;
   } finally {
     progress.stop();
-    Deno.removeSignalListener("SIGINT", onInterrupt);
-    await writeStats(options.stats, report);
-    if (report && !options.quiet) console.error(formatSummary(report));
+    stopListening();
+    try {
+      await writeStats(options.stats, report);
+    } catch (error) {
+      statsFailure = new InputError(`--stats ${options.stats}: cannot write there (${(error as Error).message})`);
+    }
+    if (report && report.frames > 0 && !options.quiet) console.error(formatSummary(report));
+    for (const [name, tool] of [["ffmpeg", report?.ffmpeg], ["ffprobe", report?.ffprobe]] as const) {
+      if (options.debug && tool) console.error(`debug: ${name} ${tool.path} (version ${tool.version}, ${tool.source})`);
+    }
   }
+  // The run's own error is the one to report; the stats path was checked before the run.
+  if (failure !== undefined) throw failure;
+  if (statsFailure) throw statsFailure;
+  return 0;
 }
 
 /** Validates each graph; prints `ok` lines. */
@@ -136,6 +188,7 @@ export async function evalCommand(options: CliOptions, registry: Registry): Prom
   }
   if (!options.report) throw new UsageError("'eval' needs --report DIR (where results.md and index.html go)");
   if (options.output !== undefined) throw new UsageError("'eval' writes a report, not outputs: drop --output");
+  await checkWritable("--report", options.report, "folder");
   const results = await evaluate(
     {
       graphs: options.graphs,

@@ -7,6 +7,7 @@
 import { join } from "node:path";
 import type { EvalResult } from "./run_eval.ts";
 import { reportHtml } from "./html.ts";
+import { writeTextFileAtomic } from "../atomic_write.ts";
 
 /** Indices of the results on the accuracy-vs-fps Pareto front (no other result is both faster and better). */
 export function paretoFront(points: readonly { fps: number; accuracy: number | null }[]): Set<number> {
@@ -103,6 +104,6 @@ export async function writeReport(
     ["results.md", resultsMarkdown(results)],
     ["index.html", await reportHtml(results, context)],
   ];
-  for (const [name, text] of files) await Deno.writeTextFile(join(dir, name), text);
+  for (const [name, text] of files) await writeTextFileAtomic(join(dir, name), text);
   return files.map(([name]) => join(dir, name));
 }

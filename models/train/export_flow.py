@@ -68,7 +68,7 @@ outputs:
     shape: [1, {features}, h16, w16]
     stride: 16
 multiple_of: 8
-min_size: 32 # smallest frame side: the stride-16 cost volume needs a few cells
+min_size: 16 # smallest frame side the model takes (two cells of its stride-8 flow)
 cost:
   gflops: {gflops}
   at: [360, 480]

@@ -118,7 +118,7 @@ def metrics_block(stats_path):
 def write(out, name, task, desc, inputs, outputs, train, gflops, metrics=None, notes=None):
     card = {
         "name": name, "task": task, "description": desc, "file": f"{name}.onnx",
-        "inputs": inputs, "outputs": outputs, "multiple_of": 8, "min_size": 32,
+        "inputs": inputs, "outputs": outputs, "multiple_of": 8, "min_size": 16,
         "classes": {"names": NAMES, "palette": PALETTE, "ignore": 11},
         "cost": {"gflops": gflops, "at": [360, 480]},
         "training": {"command": train["command"], "data": DOMAIN["data"],

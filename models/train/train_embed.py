@@ -168,7 +168,7 @@ inputs:
 outputs:
   - {{ name: embedding, dtype: float32, layout: NCHW, shape: [1, {dims}, h, w], stride: 8 }}
 multiple_of: 8
-min_size: 32 # smallest frame side: the backbone's stride-32 stage needs a cell
+min_size: 16 # smallest frame side the model takes (two cells of its stride-8 grid)
 cost:
   gflops: {gflops}
   at: [360, 480]

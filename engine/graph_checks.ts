@@ -1,0 +1,238 @@
+/**
+ * Checks of a whole graph that no single stage can make while it is read: what would otherwise only
+ * hang or mislead at run time. Run by `check` and `run` alike, after every stage is validated:
+ *
+ * - the source's `path` exists, and what the source declares (a frame size) is plausible;
+ * - `execution.ep` / `--ep` names a provider;
+ * - a slot written only on some frames (by a stage under `when`/`unless`) is not read on every frame by a
+ *   stage that needs it (only `warp`'s `source`, `hold` and `knn`'s first-frame `mask` expect gaps);
+ * - a `flow` stage with `reference: decided` has a `decide` stage reading its `pending` handle (without
+ *   one, every frame waits for a decision that never comes);
+ * - a `decide` stage's `pending` is such a handle;
+ * - channel counts agree where they are known from the cards (`graph_channels.ts`): a model input fed a map
+ *   with other channels, `argmax` (and label heads, `merge-regions`) over a map that is not one score per
+ *   class, `fuse`/`agreement` operands that differ, score maps wired to `labels`;
+ * - files named by stage parameters (`first_mask`) exist.
+ *
+ * Each error is placed at `file:line:column` of the offending stage or parameter.
+ *
+ * @module
+ */
+import type { Node } from "yaml";
+import { UsageError } from "./errors.ts";
+import { assertFrameSize } from "./frame_limits.ts";
+import type { LoadedGraph, StageNode } from "./graph.ts";
+import { parseProvider } from "./providers.ts";
+import type { SourceDefinition } from "./source.ts";
+import type { YamlSource } from "./yaml_source.ts";
+import { checkChannels } from "./graph_channels.ts";
+
+/**
+ * Checks the source before anything is opened: a `path` parameter (other than `-`, stdin) must exist,
+ * then the kind's own `check` (declared frame sizes).
+ *
+ * @param node the graph's `source:` node, or `undefined` when `--input` chose the source.
+ * @throws {UsageError} naming `--input`; {@linkcode GraphError} at the source's `path`; the kind's own errors.
+ */
+export async function checkSource(
+  yaml: YamlSource,
+  node: Node | null | undefined,
+  source: { definition: SourceDefinition; params: Record<string, unknown> },
+  flag?: string,
+): Promise<void> {
+  const path = source.params.path;
+  if ("path" in source.definition.params && typeof path === "string" && path !== "-") {
+    const exists = await Deno.stat(path).then(() => true, () => false);
+    if (!exists) {
+      if (flag !== undefined || !node) throw new UsageError(`${flag ?? "--input"} '${path}': no such file or folder`);
+      throw yaml.error(yaml.get(node, "path") ?? node, `source: path '${path}' does not exist`);
+    }
+  }
+  const { width, height } = source.params;
+  if (typeof width === "number" && typeof height === "number") {
+    try {
+      assertFrameSize("source", width, height);
+    } catch (error) {
+      if (!node) throw error;
+      throw yaml.error(yaml.get(node, "width") ?? node, (error as Error).message);
+    }
+  }
+  try {
+    await source.definition.check?.(source.params as never);
+  } catch (error) {
+    if (flag !== undefined || !node) throw error;
+    throw yaml.error(node, `source: ${(error as Error).message}`);
+  }
+}
+
+/**
+ * Checks `execution.ep`: from `--ep` when given (a {@linkcode UsageError}), else at the graph's
+ * `execution.ep` node.
+ */
+export function checkExecutionProvider(yaml: YamlSource, root: Node, ep: string, fromFlag: boolean): void {
+  if (fromFlag) {
+    parseProvider(ep, "--ep");
+    return;
+  }
+  const execution = yaml.get(root, "execution");
+  try {
+    parseProvider(ep, "execution.ep");
+  } catch (error) {
+    throw yaml.error((execution && yaml.get(execution, "ep")) ?? execution ?? root, (error as Error).message);
+  }
+}
+
+/**
+ * The whole-graph checks on a validated graph (see the module doc).
+ *
+ * @throws {GraphError} placed at the offending stage, its `in` or its parameter.
+ */
+export async function checkGraph(yaml: YamlSource, root: Node, graph: LoadedGraph): Promise<void> {
+  const places = stagePlaces(yaml, root, graph);
+  const placeOf = (node: StageNode, key?: string): Node => {
+    const item = places.get(node) ?? root;
+    return (key ? yaml.get(item, key) : undefined) ?? item;
+  };
+  checkPendingReferences(yaml, graph, placeOf);
+  checkChannels(yaml, graph, placeOf);
+  checkGuardedSlots(yaml, graph, placeOf);
+  for (const node of [...graph.stages, ...graph.sinks]) {
+    const mask = node.params.first_mask;
+    if (typeof mask !== "string") continue;
+    if (!(await Deno.stat(mask).then((s) => s.isFile, () => false))) {
+      throw yaml.error(placeOf(node, "first_mask"), `${node.role} '${node.id}': first mask '${mask}' is not a file`);
+    }
+  }
+}
+
+/** The YAML node to place an error about `node` at: its `key` if it has one, else its item. */
+export type PlaceOf = (node: StageNode, key?: string) => Node;
+
+/** Each stage's and sink's YAML item (stages are read in file order, one node per item). */
+function stagePlaces(yaml: YamlSource, root: Node, graph: LoadedGraph): Map<StageNode, Node> {
+  const places = new Map<StageNode, Node>();
+  for (const [section, nodes] of [["stages", graph.stages], ["sinks", graph.sinks]] as const) {
+    const list = yaml.get(root, section);
+    const items = list ? yaml.items(list) : [];
+    nodes.forEach((node, i) => {
+      const item = items[i];
+      if (!item) return;
+      const id = yaml.value(yaml.get(item, "id"));
+      const kind = yaml.value(yaml.get(item, "kind"));
+      if (id === node.id || (id === null && kind === node.kind)) places.set(node, item);
+    });
+  }
+  return places;
+}
+
+/**
+ * A `reference: decided` flow stage needs a later, unguarded `decide` stage that reads its `pending` handle;
+ * a decide stage's `pending` must be such a handle.
+ */
+function checkPendingReferences(yaml: YamlSource, graph: LoadedGraph, placeOf: PlaceOf): void {
+  const stages = graph.stages;
+  const handles = new Set<string>();
+  for (const node of stages) {
+    const slot = node.inputs.pending;
+    if (node.kind === "decide" && slot !== undefined && !handles.has(slot)) {
+      throw yaml.error(
+        placeOf(node, "in"),
+        `stage '${node.id}': input 'pending' is slot '${slot}', which is not the 'pending' output of a flow ` +
+          `stage with 'reference: decided'`,
+      );
+    }
+    for (const [port, out] of Object.entries(node.outputs)) {
+      if (node.kind === "flow" && port === "pending") handles.add(out);
+      else handles.delete(out);
+    }
+  }
+  stages.forEach((node, i) => {
+    if (node.kind !== "flow" || node.params.reference !== "decided") return;
+    const slot = node.outputs.pending;
+    const consumer = slot === undefined
+      ? undefined
+      : stages.slice(i + 1).find((later) => later.kind === "decide" && later.inputs.pending === slot);
+    const who = `stage '${node.id}'`;
+    if (!consumer) {
+      const bound = slot === undefined ? "its 'pending' output is not bound" : `no decide stage reads slot '${slot}'`;
+      throw yaml.error(
+        placeOf(node, slot === undefined ? "out" : "reference"),
+        `${who}: 'reference: decided' waits for a decide stage (policy: confidence) to read its 'pending' output, ` +
+          `but ${bound}; every frame would wait for ever (bind out: {pending: SLOT} and the decide stage's ` +
+          `in: {pending: SLOT}, or use 'reference: key')`,
+      );
+    }
+    if (consumer.when !== undefined || consumer.unless !== undefined) {
+      throw yaml.error(
+        placeOf(consumer, consumer.when !== undefined ? "when" : "unless"),
+        `stage '${consumer.id}' reads the pending reference of ${who}, so it must run on every frame ` +
+          `(no 'when'/'unless'); a skipped decision would stall the flow stage for ever`,
+      );
+    }
+  });
+}
+
+/** Kinds that read every bound input on every frame they run on (the engine's own kinds). */
+const strictReaders = new Set([
+  "segment",
+  "flow",
+  "decide",
+  "fuse",
+  "argmax",
+  "merge-regions",
+  "agreement",
+  "boxes",
+  "refine",
+  "score",
+  "knn",
+  "labels-png",
+  "overlay-png",
+  "y4m",
+  "labels-raw",
+  "video",
+]);
+
+/** Ports that are read only on some frames: warp's key-frame source, knn's first-frame mask. */
+const gapTolerant: Record<string, string[]> = { warp: ["source"], knn: ["mask"], hold: ["value"] };
+
+/**
+ * A stage under `when`/`unless` writes its outputs only on some frames. An unguarded stage that reads such a
+ * slot on every frame fails at run time on the first frame without it ("slot was not written"); so does any
+ * `when`/`unless` on such a slot.
+ */
+function checkGuardedSlots(yaml: YamlSource, graph: LoadedGraph, placeOf: PlaceOf): void {
+  const partial = new Map<string, StageNode>();
+  const onlyWhen = (writer: StageNode) =>
+    writer.when !== undefined ? `'${writer.when}' is true` : `'${writer.unless}' is false`;
+  for (const node of [...graph.stages, ...graph.sinks]) {
+    const who = `${node.role} '${node.id}'`;
+    for (const guard of ["when", "unless"] as const) {
+      const slot = node[guard];
+      const writer = slot === undefined ? undefined : partial.get(slot);
+      if (!writer) continue;
+      throw yaml.error(
+        placeOf(node, guard),
+        `${who}: '${guard}: ${slot}' reads a slot that stage '${writer.id}' writes only on frames where ` +
+          `${onlyWhen(writer)}; decide on every frame (or keep the last value with a 'hold' stage)`,
+      );
+    }
+    const guarded = node.when !== undefined || node.unless !== undefined;
+    if (strictReaders.has(node.kind) && !guarded) {
+      for (const [port, slot] of Object.entries(node.inputs)) {
+        const writer = partial.get(slot);
+        if (!writer || gapTolerant[node.kind]?.includes(port)) continue;
+        const guard = writer.when !== undefined ? `when: ${writer.when}` : `unless: ${writer.unless}`;
+        throw yaml.error(
+          placeOf(node, "in"),
+          `${who}: input '${port}' is slot '${slot}', which stage '${writer.id}' writes only on frames where ` +
+            `${onlyWhen(writer)}; run '${node.id}' under the same '${guard}', or keep the last value with a ` +
+            `'hold' stage`,
+        );
+      }
+    }
+    for (const slot of Object.values(node.outputs)) {
+      if (guarded && node.kind !== "hold") partial.set(slot, node);
+      else partial.delete(slot);
+    }
+  }
+}
