@@ -9,7 +9,7 @@
  */
 
 /** Most distinct complaints kept (the count goes on). */
-const keep = 8;
+const maxComplaints = 8;
 
 /** Collects a decoding ffmpeg's complaints, bounded. */
 export class DecodeWatch {
@@ -68,7 +68,7 @@ export class DecodeWatch {
     // Codec lines keep the codec's name: `h264: Invalid NAL unit size (3272 > 1725).`
     if (prefix && !fromContainer) text = `${prefix[1]}: ${text}`;
     text = text.slice(0, 160);
-    if (this.complaints.length < keep && !this.complaints.includes(text)) this.complaints.push(text);
+    if (this.complaints.length < maxComplaints && !this.complaints.includes(text)) this.complaints.push(text);
   }
 
   /** The first complaints for a one-line message, e.g. `h264: error while decoding MB 15 10; ... (6 messages)`. */

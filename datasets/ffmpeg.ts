@@ -11,16 +11,6 @@ import { ffmpegTools } from "./ffmpeg_binary.ts";
 
 export { probeVideo, type VideoInfo } from "./ffmpeg_probe.ts";
 
-/** True when an ffmpeg can be run (see `ffmpegTools` for which). */
-export async function hasFfmpeg(): Promise<boolean> {
-  try {
-    await ffmpegTools();
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Starts the resolved ffmpeg with `args` in its own process group. */
 async function spawnFfmpeg(
   args: string[],

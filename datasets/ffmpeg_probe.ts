@@ -7,7 +7,7 @@
  */
 import { InputError } from "../engine/errors.ts";
 import { recordToolUse, type ToolInfo } from "../engine/tool_use.ts";
-import { ffmpegTools } from "./ffmpeg_binary.ts";
+import { type FfmpegTools, ffmpegTools } from "./ffmpeg_binary.ts";
 
 /** What a video's container says about its first video stream. */
 export interface VideoInfo {
@@ -23,6 +23,7 @@ export interface VideoInfo {
 /** Containers whose duration is stored, not estimated from the bit rate (MPEG-TS, MPEG-PS, raw streams). */
 const storedDuration = /^(mov|matroska|avi|asf|flv|ogg|gif)/;
 
+/** The frame count a container declares: `nb_frames`, else duration x fps where the duration is stored. */
 function declaredFrames(format: string, nbFrames: unknown, duration: unknown, fps: number): number | undefined {
   const frames = Number(nbFrames);
   if (Number.isInteger(frames) && frames > 0) return frames;
@@ -99,10 +100,7 @@ async function withFfmpeg(ffmpeg: ToolInfo, path: string): Promise<VideoInfo> {
  * @throws {InputError} naming the file when it is missing or not a readable video, e.g.
  *   `in.mp4: not a readable video (moov atom not found: the file is truncated or was never finalised)`.
  */
-export async function probeVideo(
-  path: string,
-  tools?: { ffmpeg: ToolInfo; ffprobe: ToolInfo | null },
-): Promise<VideoInfo> {
+export async function probeVideo(path: string, tools?: FfmpegTools): Promise<VideoInfo> {
   const { ffmpeg, ffprobe } = tools ?? await ffmpegTools();
   return (ffprobe ? await withFfprobe(ffprobe, path) : null) ?? await withFfmpeg(ffmpeg, path);
 }

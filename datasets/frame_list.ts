@@ -73,6 +73,7 @@ export function frameListSource(files: FrameFiles[], info: FrameListInfo): Frame
           if (info.labelMap) {
             for (let i = 0; i < labels.data.length; i++) labels.data[i] = info.labelMap[labels.data[i]!]!;
           }
+          if (info.classes) checkLabelIds(file.labels, labels.data, labels.width, info.classes);
           frameTruth.labels = labels.data;
         }
         if (file.mask) {
@@ -136,5 +137,25 @@ export async function exists(path: string): Promise<boolean> {
     return true;
   } catch {
     return false;
+  }
+}
+
+/**
+ * Throws if a label map holds an id that is neither a class nor the ignore id: scoring would fail later on
+ * that frame without naming the file.
+ *
+ * @throws {InputError} `valannot/x.png: label 255 at pixel 3,0 is not a class id (0..10) or the ignore id (11)`
+ */
+function checkLabelIds(path: string, labels: Uint8Array, width: number, classes: ClassInfo): void {
+  const count = classes.names.length;
+  for (let i = 0; i < labels.length; i++) {
+    const id = labels[i]!;
+    if (id < count || id === classes.ignore) continue;
+    const ignore = classes.ignore === undefined ? "" : ` or the ignore id (${classes.ignore})`;
+    throw new InputError(
+      `${path}: label ${id} at pixel ${i % width},${Math.floor(i / width)} is not a class id (0..${
+        count - 1
+      })${ignore}`,
+    );
   }
 }

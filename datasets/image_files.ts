@@ -50,8 +50,9 @@ export async function readRgbImage(path: string): Promise<RgbImage> {
 }
 
 /**
- * Reads an 8-bit label or object-id map: raw values of a grey or palette PNG; other files through sharp's
- * first channel.
+ * Reads an 8-bit label or object-id map: raw values of a grey or palette PNG; other files through sharp,
+ * where a grey image saved as RGB is read through its first channel. A colour image (channels differ) or a
+ * 16-bit one is an error: its first channel is not an id.
  *
  * @throws {InputError} naming the file.
  */
@@ -62,14 +63,32 @@ export async function readLabelMap(path: string): Promise<IndexedImage> {
   } catch (error) {
     throw new InputError(`${path}: cannot read ground truth (${firstLine(error)})`);
   }
+  let decoded;
   try {
     const indexed = path.toLowerCase().endsWith(".png") ? decodeIndexedPng(bytes) : undefined;
     if (indexed) return indexed;
-    const { data, info } = await sharp(bytes).extractChannel(0).raw().toBuffer({ resolveWithObject: true });
-    return { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.length) };
+    const image = sharp(bytes);
+    const { depth } = await image.metadata();
+    decoded = { depth, ...(await image.raw().toBuffer({ resolveWithObject: true })) };
   } catch (error) {
     throw new InputError(`${path}: not a readable label map (${firstLine(error)})`);
   }
+  const { depth, data, info } = decoded;
+  const kind = "a label map holds one 8-bit id per pixel (save it as a grey or palette PNG)";
+  if (depth !== undefined && depth !== "uchar" && depth !== "char") {
+    throw new InputError(`${path}: is a ${depth === "ushort" ? "16-bit" : depth} image; ${kind}`);
+  }
+  const channels = info.channels;
+  const ids = new Uint8Array(info.width * info.height);
+  for (let p = 0; p < ids.length; p++) {
+    const r = data[p * channels]!;
+    if (channels >= 3 && (data[p * channels + 1] !== r || data[p * channels + 2] !== r)) {
+      const x = p % info.width, y = Math.floor(p / info.width);
+      throw new InputError(`${path}: is a colour image (pixel ${x},${y} is not grey); ${kind}`);
+    }
+    ids[p] = r;
+  }
+  return { width: info.width, height: info.height, data: ids };
 }
 
 function firstLine(error: unknown): string {

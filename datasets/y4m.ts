@@ -31,8 +31,13 @@ export function parseY4mHeader(line: string): Y4mHeader {
   const header: Y4mHeader = { width: 0, height: 0, fps: 25, chroma: "420", fullRange: false };
   let width: string | undefined;
   let height: string | undefined;
+  const seen = new Set<string>();
   for (const word of words.slice(1)) {
     const value = word.slice(1);
+    if ("WHFIC".includes(word[0]!)) {
+      if (seen.has(word[0]!)) throw new SyntaxError(`y4m header gives '${word[0]}' twice ('${word.slice(0, 40)}')`);
+      seen.add(word[0]!);
+    }
     switch (word[0]) {
       case "W":
         width = value;
@@ -56,7 +61,9 @@ export function parseY4mHeader(line: string): Y4mHeader {
         if (value.startsWith("420")) header.chroma = "420";
         else if (value.startsWith("444") && !value.includes("alpha")) header.chroma = "444";
         else if (value === "mono") header.chroma = "mono";
-        else throw new SyntaxError(`y4m colour space 'C${value}' is not supported (use 420, 444 or mono, 8-bit)`);
+        else {throw new SyntaxError(
+            `y4m colour space 'C${value}' is not supported (use 420, 444 or mono, 8-bit: ffmpeg -pix_fmt yuv420p)`,
+          );}
         if (/p1[0-6]/.test(value)) throw new SyntaxError(`y4m colour space 'C${value}' is not 8-bit`);
         break;
       case "X":

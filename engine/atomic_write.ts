@@ -26,13 +26,7 @@ export function untrackTemp(path: string): void {
  * Ctrl-C), so quitting at once leaves neither half-written outputs nor temporary files behind.
  */
 export function removeTempFiles(): void {
-  for (const path of pending) {
-    try {
-      Deno.removeSync(path);
-    } catch {
-      // Already gone.
-    }
-  }
+  for (const path of pending) removeIfThereSync(path);
   pending.clear();
 }
 
@@ -75,14 +69,24 @@ export async function writeFileAtomic(
   if (isSpecialSync(path)) return await write(path, bytes);
   const temp = tempPathFor(path);
   pending.add(temp);
-  try {
+  await completeOrRemove(temp, async () => {
     await write(temp, bytes);
     await Deno.rename(temp, path);
+  });
+}
+
+/**
+ * Runs `complete` (which renames the tracked temporary file `tempPath` into place); if it throws, removes the
+ * temporary file and rethrows. Either way `tempPath` is no longer tracked.
+ */
+async function completeOrRemove(tempPath: string, complete: () => Promise<void>): Promise<void> {
+  try {
+    await complete();
   } catch (error) {
-    await Deno.remove(temp).catch(() => {});
+    await Deno.remove(tempPath).catch(() => {});
     throw error;
   } finally {
-    pending.delete(temp);
+    pending.delete(tempPath);
   }
 }
 
@@ -102,96 +106,102 @@ export interface AtomicFile {
   discard(): Promise<void>;
 }
 
+/** Removes `path` if it is there; a file that is already gone is what the caller wanted. */
+function removeIfThereSync(path: string): void {
+  try {
+    Deno.removeSync(path);
+  } catch {
+    // Gone already.
+  }
+}
+
 /**
- * Opens a temporary file next to `path` for streaming; the caller commits or discards it. A pipe or device
- * at `path` is opened in place (commit and discard only close it).
+ * Where a streamed write to `path` goes: a pipe or device is opened in place, anything else under a fresh
+ * temporary name that only exclusive creation may open (so two writers never share one).
  */
-export async function openAtomic(path: string): Promise<AtomicFile> {
+function streamTarget(path: string): { special: boolean; tempPath: string; options: Deno.OpenOptions } {
   const special = isSpecialSync(path);
-  const tempPath = special ? path : tempPathFor(path);
-  const file = await Deno.open(tempPath, special ? { write: true } : { write: true, createNew: true });
-  if (!special) pending.add(tempPath);
+  return {
+    special,
+    tempPath: special ? path : tempPathFor(path),
+    options: special ? { write: true } : { write: true, createNew: true },
+  };
+}
+
+/**
+ * Closes `file` on the first call and returns true; later calls return false, so `commit` and `discard` each
+ * act once whichever of them comes first.
+ */
+function closeOnce(file: Deno.FsFile): () => boolean {
   let done = false;
-  const close = () => {
+  return () => {
+    if (done) return false;
+    done = true;
     try {
       file.close();
     } catch {
       // Already closed.
     }
+    return true;
   };
+}
+
+/**
+ * Opens a temporary file next to `path` for streaming; the caller commits or discards it. A pipe or device
+ * at `path` is opened in place (commit and discard only close it).
+ */
+export async function openAtomic(path: string): Promise<AtomicFile> {
+  const { special, tempPath, options } = streamTarget(path);
+  const file = await Deno.open(tempPath, options);
+  if (!special) pending.add(tempPath);
+  const close = closeOnce(file);
   return {
     file,
     tempPath,
     path,
     async commit() {
-      if (done) return;
-      done = true;
-      close();
-      if (special) return;
-      try {
-        await Deno.rename(tempPath, path);
-      } catch (error) {
-        await Deno.remove(tempPath).catch(() => {});
-        throw error;
-      } finally {
-        pending.delete(tempPath);
-      }
+      if (!close() || special) return;
+      await completeOrRemove(tempPath, () => Deno.rename(tempPath, path));
     },
     async discard() {
-      if (done) return;
-      done = true;
-      close();
-      if (special) return;
+      if (!close() || special) return;
       await Deno.remove(tempPath).catch(() => {});
       pending.delete(tempPath);
     },
   };
 }
 
+/** The synchronous {@linkcode AtomicFile} of {@linkcode openAtomicSync}. */
+export interface AtomicFileSync {
+  readonly file: Deno.FsFile;
+  /** Closes the file and renames it into place (once; later calls do nothing). */
+  commit(): void;
+  /** Closes and removes the temporary file (once). */
+  discard(): void;
+}
+
 /** Synchronous {@linkcode openAtomic}, for writers that flush synchronously (the trace). */
-export function openAtomicSync(path: string): { file: Deno.FsFile; commit(): void; discard(): void } {
-  const special = isSpecialSync(path);
-  const tempPath = special ? path : tempPathFor(path);
-  const file = Deno.openSync(tempPath, special ? { write: true } : { write: true, createNew: true });
+export function openAtomicSync(path: string): AtomicFileSync {
+  const { special, tempPath, options } = streamTarget(path);
+  const file = Deno.openSync(tempPath, options);
   if (!special) pending.add(tempPath);
-  let done = false;
-  const close = () => {
-    try {
-      file.close();
-    } catch {
-      // Already closed.
-    }
-  };
+  const close = closeOnce(file);
   return {
     file,
     commit() {
-      if (done) return;
-      done = true;
-      close();
-      if (special) return;
+      if (!close() || special) return;
       pending.delete(tempPath);
       try {
         Deno.renameSync(tempPath, path);
       } catch (error) {
-        try {
-          Deno.removeSync(tempPath);
-        } catch {
-          // Gone already.
-        }
+        removeIfThereSync(tempPath);
         throw error;
       }
     },
     discard() {
-      if (done) return;
-      done = true;
-      close();
-      if (special) return;
+      if (!close() || special) return;
       pending.delete(tempPath);
-      try {
-        Deno.removeSync(tempPath);
-      } catch {
-        // Gone already.
-      }
+      removeIfThereSync(tempPath);
     },
   };
 }

@@ -7,11 +7,11 @@
  * @module
  */
 import { basename, dirname, isAbsolute, resolve } from "node:path";
-import { type Node, parse as parseYamlValue } from "yaml";
+import { isMap, type Node, parse as parseYamlValue } from "yaml";
 import { UsageError } from "./errors.ts";
 import { builtinSlots } from "./frame.ts";
 import { loadModelCard, type ModelCard } from "./model_card.ts";
-import { checkParam, paramDefaults, type ParamSchema } from "./params.ts";
+import { checkParam, paramDefaults, type ParamSchema, showValue } from "./params.ts";
 import type { Registry } from "./registry.ts";
 import type { SourceDefinition } from "./source.ts";
 import type { PortDecl, PortType, StageDefinition, StageEnvironment } from "./stage.ts";
@@ -169,6 +169,9 @@ function applyOverrides(yaml: YamlSource, root: Node, overrides: string[]): void
     const match = /^([A-Za-z][\w-]*)\.([A-Za-z_][\w]*)=(.*)$/s.exec(text);
     if (!match) throw new UsageError(`${flag}: expected 'stage.param=value'`);
     const [, target, param, rawValue] = match as unknown as [string, string, string, string];
+    if (param === "id" || (param === "kind" && target !== "source")) {
+      throw new UsageError(`${flag}: a stage's '${param}' cannot be changed with --set (edit the graph file)`);
+    }
     let value: unknown;
     try {
       value = parseYamlValue(rawValue);
@@ -242,6 +245,15 @@ async function loadSource(
   if (options.input !== undefined && options.size !== undefined) {
     const definition = registry.sources.get("raw");
     if (!definition) throw new UsageError("--size needs the 'raw' source kind");
+    const typed = /\.(y4m|mp4|avi|mkv|mov|webm|m4v|png|jpe?g)$/i.exec(options.input)?.[1];
+    const folder = await Deno.stat(options.input).then((info) => info.isDirectory, () => false);
+    if (typed || folder) {
+      throw new UsageError(
+        `--size ${options.size} reads --input as raw rgb24 bytes, but '${options.input}' is ${
+          folder ? "a folder" : `a .${typed!.toLowerCase()} file`
+        }; drop --size (it carries its own frame size)`,
+      );
+    }
     const params = readParams(yaml, null, definition.params, "source", { path: options.input, size: options.size });
     return { kind: "raw", definition, params };
   }
@@ -258,8 +270,16 @@ async function loadSource(
     throw new UsageError(`--input '${options.input}': no source reads it; tried ${layouts.join("; ")}`);
   }
   if (!node) throw yaml.error(root, "the graph needs a 'source' (or pass --input)");
+  const sourceKinds = [...registry.sources.keys()].join(", ");
+  if (!isMap(node)) {
+    throw yaml.error(
+      node,
+      `'source' must be a mapping such as { kind: synthetic }, got ${showValue(yaml.value(node))}`,
+    );
+  }
   const kindNode = yaml.get(node, "kind");
-  const kind = yaml.string(kindNode ?? node, "source.kind");
+  if (!kindNode) throw yaml.error(node, `the source needs a 'kind' (one of: ${sourceKinds})`);
+  const kind = yaml.string(kindNode, "source.kind");
   const definition = registry.sources.get(kind);
   if (!definition) throw yaml.error(kindNode, `unknown source kind '${kind}'${suggest(kind, registry.sources.keys())}`);
   return { kind, definition, params: readParams(yaml, node, definition.params, "source", {}, ["kind"]) };
@@ -322,9 +342,24 @@ function readStageList(
     return [];
   }
   const nodes: StageNode[] = [];
-  for (const item of yaml.items(list)) {
+  for (const [index, item] of yaml.items(list).entries()) {
+    if (!isMap(item)) {
+      throw yaml.error(
+        item ?? list,
+        `${role}s entry ${index + 1} must be a mapping with 'id', 'kind' and parameters, got ${
+          showValue(yaml.value(item))
+        }`,
+      );
+    }
     const kindNode = yaml.get(item, "kind");
-    const kind = yaml.string(kindNode ?? item, "kind");
+    if (!kindNode) {
+      const named = yaml.value(yaml.get(item, "id"));
+      throw yaml.error(
+        item,
+        `${role} ${typeof named === "string" ? `'${named}'` : `entry ${index + 1}`} needs a 'kind'`,
+      );
+    }
+    const kind = yaml.string(kindNode, "kind");
     const definition = registry.stages.get(kind);
     if (!definition || definition.role !== role) {
       const hint = definition ? ` ('${kind}' is a ${definition.role}; list it under '${definition.role}s')` : "";
@@ -339,6 +374,12 @@ function readStageList(
     }
     if (!idPattern.test(id)) {
       throw yaml.error(idNode, `id '${id}' must start with a letter and use letters, digits, '_' or '-'`);
+    }
+    if (id === "source" || id === "execution") {
+      throw yaml.error(
+        idNode,
+        `id '${id}' is reserved ('--set ${id}.param=...' sets the graph's ${id}); choose another`,
+      );
     }
     if (ids.has(id)) throw yaml.error(idNode, `id '${id}' is used twice`);
     ids.add(id);
@@ -406,7 +447,7 @@ function checkReadable(
   if (type !== "any" && written.type !== "any" && written.type !== type) {
     throw yaml.error(
       at,
-      `${who} needs a ${type} in slot '${slot}', but '${written.writer}' writes a ${written.type} there`,
+      `${who} needs ${article(type)} in slot '${slot}', but '${written.writer}' writes ${article(written.type)} there`,
     );
   }
 }
@@ -521,4 +562,9 @@ function routeOutput(
   }
   const what = format ? ` with --format ${format}` : "";
   throw new UsageError(`--output '${target}'${what}: no sink writes that kind of output`);
+}
+
+/** `a tensor`, `an image`. */
+function article(word: string): string {
+  return `${/^[aeiou]/.test(word) ? "an" : "a"} ${word}`;
 }

@@ -51,12 +51,47 @@ export function imageToTensor(
  *
  * @throws {RangeError} naming the model, the frame size and the smallest size it takes.
  */
-export function assertModelFits(card: ModelCard, width: number, height: number, scale = 1): void {
+export function assertModelFits(
+  card: ModelCard,
+  width: number,
+  height: number,
+  scale = 1,
+  resized?: TensorSpec,
+): void {
   const smallest = Math.ceil(card.minSide / scale);
-  if (width >= smallest && height >= smallest) return;
-  throw new RangeError(
-    `the frame is ${width}x${height}, smaller than model '${card.name}' takes (at least ${smallest}x${smallest})`,
-  );
+  if (width < smallest || height < smallest) {
+    throw new RangeError(
+      `the frame is ${width}x${height}, smaller than model '${card.name}' takes (at least ${smallest}x${smallest})`,
+    );
+  }
+  const w = Math.ceil(width * scale), h = Math.ceil(height * scale);
+  const specs = card.outputs.map((spec) => ({ spec, stride: spec.stride ?? 1 }));
+  if (resized) specs.push({ spec: resized, stride: 1 });
+  for (const { spec, stride } of specs) {
+    const bytes = outputBytes(spec, Math.ceil(w / stride), Math.ceil(h / stride));
+    if (bytes <= maxTensorBytes) continue;
+    throw new RangeError(
+      `the frame is ${width}x${height}, too large for model '${card.name}': its output '${spec.name}' would take ${
+        (bytes / 2 ** 30).toFixed(1)
+      } GiB (at most ${maxTensorBytes / 2 ** 30} GiB a tensor); scale the input down`,
+    );
+  }
+}
+
+/** Largest tensor, in bytes, a model may produce for one frame: past it a huge frame would exhaust memory. */
+export const maxTensorBytes = 2 * 2 ** 30;
+
+const elementBytes: Record<string, number> = { float32: 4, int32: 4, int64: 8, float16: 2 };
+
+/** Bytes of an output whose H and W axes (by its layout) are `h` x `w`; other symbolic axes count 1. */
+function outputBytes(spec: TensorSpec, w: number, h: number): number {
+  const layout = spec.layout ?? "";
+  let elements = 1;
+  spec.shape.forEach((d, axis) => {
+    const letter = layout[axis];
+    elements *= letter === "H" ? h : letter === "W" ? w : typeof d === "number" ? d : 1;
+  });
+  return elements * (elementBytes[spec.dtype] ?? 1);
 }
 
 /**

@@ -6,11 +6,12 @@
  * @module
  */
 import { dirname, resolve } from "node:path";
-import type { Node } from "yaml";
+import { isSeq, type Node } from "yaml";
 import { YamlSource } from "./yaml_source.ts";
 import { type ModelSignature, readModelSignature } from "./onnx/inspect.ts";
 import type { TensorType } from "./onnx/builder.ts";
 import { suggest } from "./suggest.ts";
+import { showValue } from "./params.ts";
 
 /** One model input or output as the card describes it. */
 export interface TensorSpec {
@@ -103,8 +104,13 @@ export async function loadModelCard(cardFile: string): Promise<ModelCard> {
   let bytes: Uint8Array;
   try {
     bytes = await Deno.readFile(onnxFile);
-  } catch {
-    throw yaml.error(fileNode, `ONNX file '${onnxFile}' not found`);
+  } catch (error) {
+    const why = error instanceof Deno.errors.NotFound
+      ? "not found"
+      : error instanceof Deno.errors.IsADirectory || (await Deno.stat(onnxFile).catch(() => null))?.isDirectory
+      ? "is a folder, not a file"
+      : `cannot be read (${(error as Error).message})`;
+    throw yaml.error(fileNode, `ONNX file '${onnxFile}' ${why}`);
   }
   let signature: ModelSignature;
   try {
@@ -125,8 +131,8 @@ export async function loadModelCard(cardFile: string): Promise<ModelCard> {
     onnxFile,
     inputs,
     outputs,
-    multipleOf: readPositiveInteger(yaml, fields.get("multiple_of"), "multiple_of") ?? 1,
-    minSide: readPositiveInteger(yaml, fields.get("min_size"), "min_size") ?? 1,
+    multipleOf: readPositiveInteger(yaml, fields.get("multiple_of"), "multiple_of", maxMultiple) ?? 1,
+    minSide: readPositiveInteger(yaml, fields.get("min_size"), "min_size", maxMinSide) ?? 1,
     signature,
     extra,
   };
@@ -137,13 +143,36 @@ export async function loadModelCard(cardFile: string): Promise<ModelCard> {
   return card;
 }
 
-function readPositiveInteger(yaml: YamlSource, node: Node | null | undefined, what: string): number | undefined {
+/** Largest `multiple_of` and `stride` a card may give (padding and grids past this are mistakes). */
+const maxMultiple = 256;
+/** Largest `min_size`: the load-time probe runs the model on an input this large. */
+const maxMinSide = 4096;
+
+function readPositiveInteger(
+  yaml: YamlSource,
+  node: Node | null | undefined,
+  what: string,
+  max: number,
+): number | undefined {
   if (!node) return undefined;
   const value = yaml.value(node);
   if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
-    throw yaml.error(node, `'${what}' must be a positive integer, got ${JSON.stringify(value)}`);
+    throw yaml.error(node, `'${what}' must be a positive integer, got ${showValue(value)}`);
   }
+  if (value > max) throw yaml.error(node, `'${what}' must be at most ${max}, got ${value}`);
   return value;
+}
+
+/** Axis letters a layout may use; 4-d image tensors are NCHW or NHWC. */
+function checkLayout(yaml: YamlSource, node: Node | undefined, layout: unknown, rank: number): string {
+  const letters = typeof layout === "string" ? layout : "";
+  const fine = letters.length === rank && new Set(letters).size === rank && /^[NCHWD]+$/.test(letters) &&
+    (rank !== 4 || letters === "NCHW" || letters === "NHWC");
+  if (!fine) {
+    const example = rank === 4 ? "'NCHW' or 'NHWC'" : `${rank} distinct axis letters from N, C, H, W, D`;
+    throw yaml.error(node, `'layout' must be ${example}, got ${showValue(layout)}`);
+  }
+  return letters;
 }
 
 function readSpecs(
@@ -187,13 +216,8 @@ function readSpecs(
     });
     const spec: TensorSpec = { name, dtype: dtype as TensorType, shape };
     const layout = yaml.value(get("layout"));
-    if (layout !== null) {
-      if (typeof layout !== "string" || layout.length !== shape.length) {
-        throw yaml.error(get("layout"), `'layout' must be ${shape.length} axis letters such as 'NCHW'`);
-      }
-      spec.layout = layout;
-    }
-    const stride = readPositiveInteger(yaml, get("stride"), "stride");
+    if (layout !== null) spec.layout = checkLayout(yaml, get("layout"), layout, shape.length);
+    const stride = readPositiveInteger(yaml, get("stride"), "stride", maxMultiple);
     if (stride !== undefined) spec.stride = stride;
     specs.push(spec);
   }
@@ -207,12 +231,24 @@ function readClasses(yaml: YamlSource, node: Node): ClassInfo {
   }
   const paletteNode = yaml.get(node, "palette");
   const palette = yaml.value(paletteNode);
-  if (
-    !Array.isArray(palette) || palette.length !== names.length ||
-    palette.some((c) => !Array.isArray(c) || c.length !== 3 || c.some((v) => !Number.isInteger(v) || v < 0 || v > 255))
-  ) {
+  if (!Array.isArray(palette)) {
     throw yaml.error(paletteNode ?? node, `'classes.palette' must list ${names.length} [r, g, b] colours`);
   }
+  if (palette.length !== names.length) {
+    throw yaml.error(
+      paletteNode,
+      `'classes.palette' has ${palette.length} colours but 'classes.names' has ${names.length}; give one per class`,
+    );
+  }
+  palette.forEach((c, i) => {
+    if (!Array.isArray(c) || c.length !== 3 || c.some((v) => !Number.isInteger(v) || v < 0 || v > 255)) {
+      const entry = isSeq(paletteNode) ? paletteNode.items[i] as Node : paletteNode;
+      throw yaml.error(
+        entry,
+        `'classes.palette' entry ${i} (${names[i]}) must be [r, g, b] with whole numbers 0..255, got ${showValue(c)}`,
+      );
+    }
+  });
   const info: ClassInfo = { names, palette: palette as [number, number, number][] };
   const ignore = yaml.value(yaml.get(node, "ignore"));
   if (ignore !== null) {
@@ -228,13 +264,19 @@ function readPreprocessing(yaml: YamlSource, node: Node): Preprocessing {
   const list = (key: string, fallback: number[]): number[] => {
     const value = yaml.value(yaml.get(node, key));
     if (value === null) return fallback;
-    if (!Array.isArray(value) || value.length !== 3 || value.some((v) => typeof v !== "number")) {
-      throw yaml.error(yaml.get(node, key), `'preprocessing.${key}' must be three numbers`);
+    if (!Array.isArray(value) || value.length !== 3 || value.some((v) => !Number.isFinite(v))) {
+      throw yaml.error(yaml.get(node, key), `'preprocessing.${key}' must be three numbers, got ${showValue(value)}`);
+    }
+    if (key === "std" && value.some((v) => v <= 0)) {
+      throw yaml.error(
+        yaml.get(node, key),
+        `'preprocessing.std' must be three positive numbers, got ${showValue(value)}`,
+      );
     }
     return value;
   };
   const scale = yaml.value(yaml.get(node, "scale")) ?? 255;
-  if (typeof scale !== "number" || scale <= 0) {
+  if (typeof scale !== "number" || !Number.isFinite(scale) || scale <= 0) {
     throw yaml.error(yaml.get(node, "scale"), "'preprocessing.scale' must be positive");
   }
   const order = yaml.value(yaml.get(node, "order")) ?? "RGB";

@@ -28,6 +28,17 @@ export interface InferenceResult {
   /** Wall-clock start of `session.run` (ms since the epoch). */
   startEpochMs: number;
   worker: number;
+  /** Bytes of feeds copied to the worker for this call (`postMessage` clones them). */
+  bytesToWorker: number;
+  /** Bytes of outputs sent back (transferred, not copied, but moved between threads all the same). */
+  bytesFromWorker: number;
+}
+
+/** Bytes of the host tensors among `feeds` (chain references to earlier steps stay in the worker). */
+function feedBytes(feeds: Iterable<Tensor | { from: unknown }>): number {
+  let bytes = 0;
+  for (const feed of feeds) if ("data" in feed) bytes += feed.data.byteLength;
+  return bytes;
 }
 
 interface Pending {
@@ -177,7 +188,15 @@ export class ModelPool {
     }
     const transfer = options.transferFeeds ? transferables(Object.values(feeds)) : [];
     const reply = await this.#call(worker, { op: "run", id: 0, key, feeds, fetches }, transfer);
-    return { outputs: reply.outputs ?? {}, runMs: reply.runMs ?? 0, startEpochMs: reply.startEpochMs ?? 0, worker };
+    const outputs = reply.outputs ?? {};
+    return {
+      outputs,
+      runMs: reply.runMs ?? 0,
+      startEpochMs: reply.startEpochMs ?? 0,
+      worker,
+      bytesToWorker: feedBytes(Object.values(feeds)),
+      bytesFromWorker: feedBytes(Object.values(outputs)),
+    };
   }
 
   /**
@@ -190,12 +209,15 @@ export class ModelPool {
       if (this.#pendingCount[i]! < this.#pendingCount[worker]!) worker = i;
     }
     const reply = await this.#call(worker, { op: "chain", id: 0, steps });
+    const outputs = reply.outputs ?? {};
     return {
-      outputs: reply.outputs ?? {},
+      outputs,
       runMs: reply.runMs ?? 0,
       stepMs: reply.stepMs ?? [],
       startEpochMs: reply.startEpochMs ?? 0,
       worker,
+      bytesToWorker: feedBytes(steps.flatMap((step) => Object.values(step.feeds))),
+      bytesFromWorker: feedBytes(Object.values(outputs)),
     };
   }
 

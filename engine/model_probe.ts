@@ -72,8 +72,9 @@ function dimsFor(card: ModelCard, spec: TensorSpec, side: number): number[] | un
 
 /**
  * Zero inputs for probe attempt `attempt` (0, 1, 2: each doubles the size): each side `multiple_of` x 4 (or
- * the card's `min_size` if larger), rounded up so every stride of the card divides it. `undefined` when the card leaves an input's size open
- * (a symbolic channel count, no layout) or uses an element type the probe does not make.
+ * the card's `min_size` if larger), rounded up so every stride of the card divides it. `undefined` when the
+ * card leaves an input's size open (a symbolic channel count, no layout) or uses an element type the probe
+ * does not make.
  */
 export function probeInput(card: ModelCard, attempt = 0): ProbeInput | undefined {
   let unit = card.multipleOf;
@@ -83,7 +84,7 @@ export function probeInput(card: ModelCard, attempt = 0): ProbeInput | undefined
       unit = (unit * stride) / gcd(unit, stride);
     }
   }
-  const smallest = Math.max(4 * card.multipleOf, (card as { minSide?: number }).minSide ?? 0);
+  const smallest = Math.max(4 * card.multipleOf, card.minSide);
   const side = Math.ceil(smallest / unit) * unit * 2 ** attempt;
   const feeds: Record<string, Tensor> = {};
   for (const spec of card.inputs) {

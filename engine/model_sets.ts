@@ -25,6 +25,9 @@ export interface ModelSetChoice {
 /** The set name that asks for {@linkcode chooseModelSet}'s rule. */
 export const autoModelSet = "auto";
 
+/** The source parameters that name a file or folder (the others are settings). */
+const sourcePathParams = ["path", "dir", "root"];
+
 /** First line of the README that `deno task synth` writes into its output folder. */
 export const syntheticFolderMarker = "# Segflow synthetic world";
 
@@ -45,7 +48,8 @@ export async function setDomain(modelsRoot: string, set: string): Promise<SetDom
  */
 export async function isSyntheticSource(kind: string, params: Record<string, unknown>): Promise<boolean> {
   if (kind === "synthetic") return true;
-  for (const value of Object.values(params)) {
+  for (const name of sourcePathParams) {
+    const value = params[name];
     if (typeof value !== "string" || value === "-" || value === "") continue;
     let dir = resolve(value);
     for (let level = 0; level < 4; level++) {

@@ -46,12 +46,25 @@ const describeType: Record<ParamSpec["type"], string> = {
 };
 
 /**
+ * A value as a message shows it: JSON, except that NaN and infinities read as YAML writes them (`.nan`,
+ * `.inf`; JSON would say `null`) and long values are cut.
+ */
+export function showValue(value: unknown): string {
+  const text = JSON.stringify(value, (_key, v) => {
+    if (typeof v !== "number" || Number.isFinite(v)) return v;
+    return Number.isNaN(v) ? "\u0000.nan" : v > 0 ? "\u0000.inf" : "\u0000-.inf";
+  }) ?? String(value);
+  const shown = text.replace(/"\\u0000([^"]*)"/g, "$1");
+  return shown.length > 80 ? `${shown.slice(0, 77)}...` : shown;
+}
+
+/**
  * Checks one value against its spec and returns it.
  *
  * @throws {TypeError} with a message that names the parameter and the value, for the caller to place.
  */
 export function checkParam(name: string, spec: ParamSpec, value: unknown): unknown {
-  const got = JSON.stringify(value);
+  const got = showValue(value);
   const fail = (what: string): never => {
     throw new TypeError(`'${name}' must be ${what}, got ${got}`);
   };
@@ -63,6 +76,7 @@ export function checkParam(name: string, spec: ParamSpec, value: unknown): unkno
       if (spec.type === "integer" && !Number.isInteger(n)) fail("an integer");
       if (spec.min !== undefined && n < spec.min) fail(`at least ${spec.min}`);
       if (spec.max !== undefined && n > spec.max) fail(`at most ${spec.max}`);
+      if (spec.type === "integer" && !Number.isSafeInteger(n)) fail(`at most ${Number.MAX_SAFE_INTEGER}`);
       return n;
     }
     case "boolean":

@@ -107,9 +107,10 @@ export async function runGraph(graph: LoadedGraph, options: RunOptions = {}): Pr
       return {
         key,
         async run(feeds, fetches, frame) {
-          const result = await timedRun(() => runner.run(key, feeds, fetches));
+          const result = await timedRun(() => runner.run(key, feeds, fetches), now);
           stats.modelRuns++;
           stats.modelMs += result.runMs;
+          stats.recordWorkerCall(result.bytesToWorker, result.bytesFromWorker);
           if (trace) {
             const start = result.startEpochMs - epochOffset;
             trace.span({
@@ -150,7 +151,10 @@ export async function runGraph(graph: LoadedGraph, options: RunOptions = {}): Pr
         await checkWritable(fromFlag ? "--output" : `sink '${sink.id}' ${target.param}`, target.path, target.kind);
       }
     }
-    source = await graph.source.definition.open(graph.source.params as never);
+    // Opening may wait on a pipe nobody writes yet (a y4m header on stdin); a signal does not wait for it.
+    const opening = await untilAborted(graph.source.definition.open(graph.source.params as never), stopper.signal);
+    if (!opening) throw interruptedWhileOpening;
+    source = opening.value;
     const { name: sourceName, width: sourceWidth, height: sourceHeight } = source.info;
     if (sourceWidth !== undefined && sourceHeight !== undefined) assertFrameSize(sourceName, sourceWidth, sourceHeight);
     const openedSource = source;
@@ -165,11 +169,13 @@ export async function runGraph(graph: LoadedGraph, options: RunOptions = {}): Pr
         op: (key, build) => openOnnx(node.id, `op:${key}`, key, build()),
         chain: async (steps, frame) => {
           const runner = await getPool();
-          const result = await timedRun(() =>
-            runner.runChain(steps.map((s) => ({ key: s.model.key, feeds: s.feeds, fetches: s.fetches })))
+          const result = await timedRun(
+            () => runner.runChain(steps.map((s) => ({ key: s.model.key, feeds: s.feeds, fetches: s.fetches }))),
+            now,
           );
           stats.modelRuns += steps.length;
           stats.modelMs += result.runMs;
+          stats.recordWorkerCall(result.bytesToWorker, result.bytesFromWorker);
           if (trace) {
             let start = result.startEpochMs - epochOffset;
             result.stepMs.forEach((ms, i) => {
@@ -217,10 +223,13 @@ export async function runGraph(graph: LoadedGraph, options: RunOptions = {}): Pr
     }
     await streamFrames(graph, source, operators, stats, { ...options, signal: stopper.signal }, now, trace);
   } catch (error) {
-    // The first error is the one to report; a failure while releasing after it would only hide it.
-    await release().catch(() => {});
+    if (error !== interruptedWhileOpening) {
+      // The first error is the one to report; a failure while releasing after it would only hide it.
+      await release().catch(() => {});
+      stats.endMs ||= now();
+      throw attachReport(error, stats.report());
+    }
     stats.endMs ||= now();
-    throw attachReport(error, stats.report());
   }
   try {
     await release();
@@ -340,13 +349,19 @@ async function streamFrames(
   const sizes = { sequence: undefined as string | undefined, size: "" };
   // A source error lets the frames already admitted finish (their outputs are written), then fails the run.
   let sourceError: Error | undefined;
+  // A read still pending when a signal came (a pipe that sends nothing): the generator cannot be closed then.
+  let abandoned = false;
   const pump = async () => {
     let pulled = 0;
     const startWall = performance.now();
     try {
       while (pulled < limit && !failure && !options.signal?.aborted) {
-        const next = await iterator.next();
-        if (next.done || failure || options.signal?.aborted) break;
+        const pending = options.signal
+          ? await untilAborted(iterator.next(), options.signal)
+          : { value: await iterator.next() };
+        if (!pending) abandoned = true;
+        const next = pending?.value;
+        if (!next || next.done || failure || options.signal?.aborted) break;
         pulled++;
         checkFrameSize(next.value, sizes);
         if (exec.realtime) {
@@ -361,7 +376,7 @@ async function streamFrames(
       if (failure) gate.close(failure);
       else sourceError = error as Error;
     } finally {
-      await iterator.return?.();
+      if (!abandoned) await iterator.return?.();
     }
     queueMicrotask(() => (failure ? input.error(failure) : input.complete()));
   };
@@ -385,4 +400,43 @@ function checkFrameSize(frame: FrameInit, current: { sequence: string | undefine
   } else if (current.size !== size) {
     throw new InputError(`${where} is ${size} but the stream started at ${current.size}; frame size must not change`);
   }
+}
+
+/** Thrown inside {@linkcode runGraph} when a signal came while the source was opening. */
+const interruptedWhileOpening = new Error("interrupted while the source opened");
+
+/** How long a read may still take after a signal before the run stops waiting for it. */
+const abortGraceMs = 500;
+
+/**
+ * Waits for `promise` unless `signal` aborts and it is still pending {@linkcode abortGraceMs} later: then
+ * resolves to undefined and leaves the promise behind (its later rejection is swallowed; the process is
+ * about to end). Reads that finish in time are used as usual, so their sources close normally.
+ */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<{ value: T } | undefined> {
+  return new Promise((resolve, reject) => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const onAbort = () => {
+      timer = setTimeout(() => {
+        promise.catch(() => {});
+        resolve(undefined);
+      }, abortGraceMs);
+    };
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
+    const settle = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", onAbort);
+    };
+    promise.then(
+      (value) => {
+        settle();
+        resolve({ value });
+      },
+      (error) => {
+        settle();
+        reject(error);
+      },
+    );
+  });
 }

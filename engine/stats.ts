@@ -31,6 +31,17 @@ export interface StatsReport {
   peak_in_flight: number;
   stages: Record<string, StageStats>;
   models: { runs: number; ms_total: number; share_of_wall: number; provider: string; workers: number; threads: number };
+  /** What crossed between the main thread and the model workers: calls and MiB each way, per frame. */
+  threads_traffic: {
+    worker_calls: number;
+    worker_calls_per_frame: number;
+    bytes_to_workers: number;
+    bytes_from_workers: number;
+    mb_to_workers_per_frame: number;
+    mb_from_workers_per_frame: number;
+    /** Stage work on the main thread (stage work minus model time), per frame: JS per-pixel loops, I/O. */
+    main_thread_ms_per_frame: number;
+  };
   keyframes: number | null;
   counters: Record<string, number>;
   metrics: Record<string, unknown>;
@@ -97,6 +108,10 @@ export class StatsCollector {
   peakInFlight = 0;
   modelRuns = 0;
   modelMs = 0;
+  /** Worker calls (a chain is one) and the bytes they moved between the main thread and the workers. */
+  workerCalls = 0;
+  bytesToWorkers = 0;
+  bytesFromWorkers = 0;
   provider = "cpu";
   workers = 0;
   threads = 0;
@@ -125,6 +140,13 @@ export class StatsCollector {
     this.stages.set(id, entry);
   }
 
+  /** Records one worker call and the bytes its feeds and outputs moved between threads. */
+  recordWorkerCall(bytesToWorker: number, bytesFromWorker: number): void {
+    this.workerCalls++;
+    this.bytesToWorkers += bytesToWorker;
+    this.bytesFromWorkers += bytesFromWorker;
+  }
+
   /** Samples the process's resident memory (cheap; called every few frames). */
   sampleMemory(): void {
     const rss = Deno.memoryUsage().rss;
@@ -149,6 +171,9 @@ export class StatsCollector {
         wait_ms_total: round(s.waitMs),
       };
     }
+    // Stage work is the stages' own code plus their models' time in the workers; the rest ran on this thread.
+    const stageWorkMs = [...this.stages.values()].reduce((sum, s) => sum + s.msTotal, 0);
+    const mainThreadMs = Math.max(0, stageWorkMs - this.modelMs);
     return {
       graph: this.graph,
       model_set: this.modelSet,
@@ -167,6 +192,15 @@ export class StatsCollector {
         provider: this.provider,
         workers: this.workers,
         threads: this.threads,
+      },
+      threads_traffic: {
+        worker_calls: this.workerCalls,
+        worker_calls_per_frame: round(this.frames ? this.workerCalls / this.frames : 0),
+        bytes_to_workers: this.bytesToWorkers,
+        bytes_from_workers: this.bytesFromWorkers,
+        mb_to_workers_per_frame: round(this.frames ? this.bytesToWorkers / 2 ** 20 / this.frames : 0, 3),
+        mb_from_workers_per_frame: round(this.frames ? this.bytesFromWorkers / 2 ** 20 / this.frames : 0, 3),
+        main_thread_ms_per_frame: round(this.frames ? mainThreadMs / this.frames : 0),
       },
       keyframes: this.counters.has("keyframes") ? this.counters.get("keyframes")! : null,
       counters: Object.fromEntries(this.counters),
@@ -202,6 +236,15 @@ export function formatSummary(report: StatsReport): string {
     `(${(report.models.share_of_wall * 100).toFixed(0)}% of wall) on ${report.models.provider}, ` +
     `${report.models.workers} worker(s) x ${report.models.threads} thread(s)`,
   ];
+  const traffic = report.threads_traffic;
+  if (traffic.worker_calls) {
+    lines.push(
+      `worker calls: ${traffic.worker_calls_per_frame.toFixed(1)} per frame, moving ` +
+        `${traffic.mb_to_workers_per_frame.toFixed(2)} MiB to the workers and ` +
+        `${traffic.mb_from_workers_per_frame.toFixed(2)} MiB back per frame; ` +
+        `${traffic.main_thread_ms_per_frame.toFixed(1)} ms of stage work on the main thread per frame`,
+    );
+  }
   if (report.model_set) lines.push(`model set: ${report.model_set.name} (${report.model_set.reason})`);
   const ids = Object.keys(report.stages);
   const width = Math.max(5, ...ids.map((id) => id.length));

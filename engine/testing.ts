@@ -120,7 +120,7 @@ export function registerTestKinds(registry: Registry, probe: TestProbe, dropped:
     outputs: [],
     create(ctx) {
       const worker = new FakeWorker(ctx.params.run_ms);
-      return perFrame(ctx, async () => void await timedRun(() => worker.run()), {
+      return perFrame(ctx, async () => void await timedRun(() => worker.run(), () => ctx.now()), {
         concurrency: ctx.params.concurrency,
       });
     },

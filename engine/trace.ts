@@ -4,7 +4,13 @@
  *
  * @module
  */
-import { openAtomicSync } from "./atomic_write.ts";
+import { type AtomicFileSync, openAtomicSync } from "./atomic_write.ts";
+import { InputError } from "./errors.ts";
+
+/** A failed trace write as an error naming the file. */
+function traceWriteError(path: string, error: unknown): InputError {
+  return new InputError(`--trace ${path}: cannot write there (${(error as Error).message})`, { cause: error });
+}
 
 /** One complete ("X") event. */
 export interface TraceSpan {
@@ -21,7 +27,7 @@ export interface TraceSpan {
 /** Streams trace events into a JSON array file. */
 export class TraceWriter {
   readonly #file: Deno.FsFile;
-  readonly #atomic: { commit(): void; discard(): void };
+  readonly #atomic: AtomicFileSync;
   readonly #encoder = new TextEncoder();
   readonly #tracks = new Map<string, number>();
   #batch: string[] = [];
@@ -29,10 +35,12 @@ export class TraceWriter {
   #closed = false;
   /** A write failed (a full disk): the file is incomplete and is removed at close. */
   #broken = false;
+  readonly #path: string;
 
-  private constructor(atomic: { file: Deno.FsFile; commit(): void; discard(): void }) {
+  private constructor(atomic: AtomicFileSync, path: string) {
     this.#file = atomic.file;
     this.#atomic = atomic;
+    this.#path = path;
   }
 
   /**
@@ -40,14 +48,19 @@ export class TraceWriter {
    * place, so `path` only ever holds a complete JSON array.
    */
   static open(path: string): Promise<TraceWriter> {
-    const atomic = openAtomicSync(path);
+    let atomic: AtomicFileSync;
+    try {
+      atomic = openAtomicSync(path);
+    } catch (error) {
+      throw traceWriteError(path, error);
+    }
     try {
       atomic.file.writeSync(new TextEncoder().encode("[\n"));
     } catch (error) {
       atomic.discard();
-      throw error;
+      throw traceWriteError(path, error);
     }
-    return Promise.resolve(new TraceWriter(atomic));
+    return Promise.resolve(new TraceWriter(atomic, path));
   }
 
   #tid(track: string): number {
@@ -93,7 +106,7 @@ export class TraceWriter {
       while (written < bytes.length) written += this.#file.writeSync(bytes.subarray(written));
     } catch (error) {
       this.#broken = true;
-      throw error;
+      throw traceWriteError(this.#path, error);
     }
   }
 
@@ -107,7 +120,7 @@ export class TraceWriter {
       this.#file.writeSync(this.#encoder.encode("\n]\n"));
     } catch (error) {
       this.#atomic.discard();
-      throw error;
+      throw error instanceof InputError ? error : traceWriteError(this.#path, error);
     }
     this.#atomic.commit();
   }

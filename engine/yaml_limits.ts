@@ -32,7 +32,7 @@ export async function readBounded(file: string, limit: number): Promise<string> 
   const info = await Deno.stat(file);
   if (info.isDirectory) throw new TypeError("is a folder, not a file");
   if (info.isFile && info.size > limit) throw new RangeError(formatBytes(info.size));
-  const handle = await Deno.open(file, { read: true });
+  const handle = await openWithin(file, info.isFifo ? fifoOpenMs : undefined);
   try {
     const chunks: Uint8Array[] = [];
     let total = 0;
@@ -50,10 +50,75 @@ export async function readBounded(file: string, limit: number): Promise<string> 
       bytes.set(chunk, offset);
       offset += chunk.length;
     }
-    return new TextDecoder().decode(bytes);
+    return decodeText(bytes);
   } finally {
     handle.close();
   }
+}
+
+/** How long opening a named pipe may wait for a writer. */
+const fifoOpenMs = 5000;
+
+/** Opens a file for reading; a named pipe that gets no writer within `waitMs` is an error, not a hang. */
+async function openWithin(file: string, waitMs?: number): Promise<Deno.FsFile> {
+  const opening = Deno.open(file, { read: true });
+  if (waitMs === undefined) return await opening;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new TypeError(`is a named pipe and nothing wrote to it within ${waitMs / 1000} s`)),
+      waitMs,
+    );
+  });
+  try {
+    return await Promise.race([opening, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** An encoding error at a line and column (1-based), carried as the error's `cause`. */
+function encodingError(reason: string, bytes: Uint8Array, offset: number): TypeError {
+  let line = 1;
+  let start = 0;
+  for (let i = 0; i < offset; i++) {
+    if (bytes[i] === 0x0a) {
+      line++;
+      start = i + 1;
+    }
+  }
+  return new TypeError(reason, { cause: { line, column: offset - start + 1 } });
+}
+
+/**
+ * UTF-8 bytes as text. UTF-16, binary data (NUL bytes) and invalid UTF-8 are errors that say so and where,
+ * rather than reaching the YAML parser as nonsense.
+ *
+ * @throws {TypeError} naming the encoding problem and its place.
+ */
+export function decodeText(bytes: Uint8Array): string {
+  if ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff)) {
+    throw new TypeError("is UTF-16 text; save it as UTF-8");
+  }
+  const nul = bytes.indexOf(0);
+  if (nul >= 0) throw encodingError("is not a text file (a NUL byte here)", bytes, nul);
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw encodingError("is not UTF-8 text (an invalid byte here; save it as UTF-8)", bytes, firstInvalidUtf8(bytes));
+  }
+}
+
+/** Offset of the first byte that does not belong to a well-formed UTF-8 sequence. */
+function firstInvalidUtf8(bytes: Uint8Array): number {
+  for (let i = 0; i < bytes.length;) {
+    const b = bytes[i]!;
+    const length = b < 0x80 ? 1 : b >= 0xc2 && b < 0xe0 ? 2 : b >= 0xe0 && b < 0xf0 ? 3 : b >= 0xf0 && b < 0xf5 ? 4 : 0;
+    if (length === 0 || i + length > bytes.length) return i;
+    for (let k = 1; k < length; k++) if ((bytes[i + k]! & 0xc0) !== 0x80) return i;
+    i += length;
+  }
+  return 0;
 }
 
 /** A problem found in a parsed document, at a source offset. */

@@ -6,6 +6,7 @@
  */
 import { type Document, isMap, isScalar, isSeq, LineCounter, type Node, parseDocument, Scalar, YAMLMap } from "yaml";
 import { GraphError, InputError, UsageError } from "./errors.ts";
+import { showValue } from "./params.ts";
 import {
   deepestPlace,
   firstAlias,
@@ -64,7 +65,9 @@ export class YamlSource {
     }
     const first = document.errors[0];
     if (first) {
-      const reason = first.message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, "");
+      const reason = first.code === "MULTIPLE_DOCS"
+        ? "a second YAML document starts here ('---'); a file holds one document"
+        : first.message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, "");
       const keyLine = first.code === "MULTILINE_IMPLICIT_KEY" && startsLine(text, first.pos[0]);
       const hint = keyLine
         ? " (is a ':' missing after the key?)"
@@ -111,6 +114,7 @@ export class YamlSource {
     try {
       text = await readBounded(file, yamlFileLimit);
     } catch (error) {
+      if (error instanceof GraphError) throw error;
       if (error instanceof RangeError) {
         throw new InputError(`${file}: ${kind.what} is ${error.message}; ${kind.plural} are limited to 1 MiB`);
       }
@@ -119,7 +123,8 @@ export class YamlSource {
         : error instanceof Deno.errors.PermissionDenied
         ? "cannot read it (permission denied)"
         : (error as Error).message;
-      throw new GraphError(why, { file, line: 1, column: 1 });
+      const at = (error as Error).cause as { line?: number; column?: number } | undefined;
+      throw new GraphError(why, { file, line: at?.line ?? 1, column: at?.column ?? 1 });
     }
     return YamlSource.parse(file, text);
   }
@@ -174,7 +179,7 @@ export class YamlSource {
   string(node: Node | null | undefined, what: string): string {
     const value = this.value(node);
     if (typeof value !== "string" || value === "") {
-      throw this.error(node, `'${what}' must be a non-empty string, got ${JSON.stringify(value)}`);
+      throw this.error(node, `'${what}' must be a non-empty string, got ${showValue(value)}`);
     }
     return value;
   }

@@ -7,6 +7,7 @@
  */
 import { dirname } from "node:path";
 import { openAtomic } from "../engine/atomic_write.ts";
+import { InputError } from "../engine/errors.ts";
 
 /** An open byte output. */
 export interface ByteOutput {
@@ -33,7 +34,7 @@ export async function openByteOutput(path: string, onReaderGone?: () => void): P
   const atomic = isStdout ? undefined : await openAtomic(path);
   const file = atomic?.file ?? Deno.stdout;
   let gone = false;
-  let broken = false;
+  let writeFailed = false;
   return {
     get gone() {
       return gone;
@@ -45,15 +46,17 @@ export async function openByteOutput(path: string, onReaderGone?: () => void): P
         while (written < bytes.length) written += await file.write(bytes.subarray(written));
       } catch (error) {
         if (!isBrokenPipe(error)) {
-          broken = true;
-          throw error;
+          writeFailed = true;
+          throw new InputError(`${isStdout ? "stdout" : path}: cannot write (${(error as Error).message})`, {
+            cause: error,
+          });
         }
         gone = true;
         onReaderGone?.();
       }
     },
     async close() {
-      if (atomic) await (broken ? atomic.discard() : atomic.commit());
+      if (atomic) await (writeFailed ? atomic.discard() : atomic.commit());
     },
   };
 }

@@ -56,7 +56,11 @@ export const videoSink = defineStage({
     };
     ctx.onClose(async () => {
       encoder = await starting?.catch(() => undefined);
-      if (!encoder) return;
+      if (!encoder) {
+        // No frame reached the sink (or ffmpeg could not start): no temporary file was written.
+        untrackTemp(temp);
+        return;
+      }
       await encoder.writer.close().catch(() => {});
       const status = await encoder.child.status;
       untrackTemp(temp);

@@ -207,7 +207,7 @@ export const flow = defineStage({
         const image = prepare(readSlot<RgbImage>(frame, ctx.inputs.image!));
         const state = states.get(frame.stream);
         if (mode === "decided") {
-          await waitFor(state.decided);
+          await waitFor(state.decided, () => ctx.now());
           let answered!: () => void;
           state.decided = new Promise<void>((resolve) => answered = resolve);
           const pending: PendingReference = {

@@ -43,7 +43,7 @@ export const score = defineStage({
       type: "string",
       oneOf: ["error", "skip"],
       default: "error",
-      doc: "when the source has no ground truth for a metric: fail, or skip the metric with one warning",
+      doc: "when the source (or a frame) has no ground truth for a metric: fail, or skip it with one warning",
     },
   },
   inputs: (p) => [
@@ -84,14 +84,18 @@ export const score = defineStage({
       : undefined;
     const davis = metrics.includes("davis") ? new DavisScorer() : undefined;
     const epe = metrics.includes("epe") ? new EndPointErrorAccumulator() : undefined;
+    // With 'skip', frames without ground truth (DAVIS test-dev and 2017 semi-supervised folders annotate only
+    // the first frame) are left out of that metric, counted, and said once; with 'error' the first one fails.
+    let warnedUnscored = false;
     const truthOf = (frame: Frame, metric: (typeof metricNames)[number]) => {
       const truth = frame.truth?.[truthFor[metric]];
-      if (!truth) {
-        throw new ReferenceError(
-          `metric '${metric}' needs ground-truth ${truthFor[metric]} for ${describeFrame(frame)}`,
-        );
-      }
-      return truth;
+      if (truth) return truth;
+      const why = `metric '${metric}' needs ground-truth ${truthFor[metric]} for ${describeFrame(frame)}`;
+      if (ctx.params.missing_truth !== "skip") throw new ReferenceError(why);
+      if (!warnedUnscored) ctx.warn(`${why}; frames without it are not scored (counted in unscored_frames)`);
+      warnedUnscored = true;
+      ctx.count("unscored_frames");
+      return undefined;
     };
     ctx.onClose(() => {
       if (confusion) {
@@ -103,7 +107,9 @@ export const score = defineStage({
       }
       if (davis) {
         const summary = davis.summary();
-        ctx.setMetric("jf", summary["J&F"]);
+        // No scorable frame (DAVIS leaves out each sequence's first and last): no number rather than NaN.
+        const finite = (value: number) => (Number.isFinite(value) ? value : null);
+        ctx.setMetric("jf", finite(summary["J&F"]));
         ctx.setMetric("j", summary.J);
         ctx.setMetric("f", summary.F);
         ctx.setMetric("davis_sequences", summary.sequences);
@@ -117,12 +123,15 @@ export const score = defineStage({
         if (labels.length !== width * height) {
           throw new RangeError(`labels must be ${width}x${height}, got ${labels.length} values`);
         }
-        if (confusion) confusion.add(labels, truthOf(frame, "miou") as Uint8Array);
-        if (davis) davis.addLabels(frame.stream, labels, truthOf(frame, "davis") as Uint8Array, width, height);
+        const classTruth = confusion ? truthOf(frame, "miou") : undefined;
+        if (classTruth) confusion!.add(labels, classTruth as Uint8Array);
+        const objectTruth = davis ? truthOf(frame, "davis") : undefined;
+        if (objectTruth) davis!.addLabels(frame.stream, labels, objectTruth as Uint8Array, width, height);
       }
       if (epe) {
+        const flowTruth = truthOf(frame, "epe");
         const flow = interleaveFlow(readSlot<Tensor>(frame, ctx.inputs.flow!), width, height);
-        epe.add(flow, truthOf(frame, "epe") as Float32Array, width, height);
+        if (flowTruth) epe.add(flow, flowTruth as Float32Array, width, height);
       }
     });
   },

@@ -157,9 +157,9 @@ export const segment = defineStage({
       : await ctx.model(ctx.params.model);
     const fetches = Object.keys(ctx.outputs);
     const labelsAtImageSize = wantsLabels && ctx.params.labels_size === "image";
-    // Strided outputs of an image input are cropped back to the frame's grid (the input was padded).
+    // Strided outputs are cropped back to the frame's grid (an image input was padded; a grid input already
+    // is the frame's grid, and cropping leaves it as it is).
     const strides = new Map(card.outputs.flatMap((o) => (o.stride ? [[o.name, o.stride] as const] : [])));
-    let takesImage = false;
     const feedsOf = (frame: Frame) => {
       const feeds: Record<string, Tensor> = {};
       for (const spec of card.inputs) {
@@ -168,8 +168,7 @@ export const segment = defineStage({
           feeds[spec.name] = value;
           continue;
         }
-        takesImage = true;
-        assertModelFits(card, value.width, value.height);
+        assertModelFits(card, value.width, value.height, 1, labelsAtImageSize ? scores : undefined);
         feeds[spec.name] = imageToTensor(value, spec, card.preprocessing, card.multipleOf);
       }
       if (labelsAtImageSize) feeds[labelSizeInput] = imageSizeTensor(frame.image.width, frame.image.height);
@@ -178,7 +177,7 @@ export const segment = defineStage({
     const write = (frame: Frame, outputs: Record<string, Tensor>) => {
       const { width, height } = frame.image;
       for (const port of fetches) {
-        const stride = takesImage ? strides.get(port) : undefined;
+        const stride = strides.get(port);
         const value = outputs[port]!;
         frame.slots.set(
           ctx.outputs[port]!,

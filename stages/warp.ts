@@ -36,6 +36,16 @@ export function buildWarpGraph(border: "zeros" | "clamp"): Uint8Array {
       padding_mode: str(padding),
       align_corners: int(0),
     });
+  // Coordinates [N,2,h,w] (x, y) on a `width` x `height` grid -> GridSample's [N,h,w,2] in [-1, 1]
+  // (align_corners = 0: -1 and 1 are the outer edges of the border cells, not their centres).
+  const samplingGrid = (coords: string, width: string, height: string, output: string) => [
+    n("Concat", [width, height], [`${output}_wh`], { axis: int(0) }),
+    n("Reshape", [`${output}_wh`, "chan_shape"], [`${output}_wh4`]),
+    n("Div", [coords, `${output}_wh4`], [`${output}_unit`]),
+    n("Mul", [`${output}_unit`, "two"], [`${output}_unit2`]),
+    n("Sub", [`${output}_unit2`, "one"], [`${output}_normalised`]),
+    n("Transpose", [`${output}_normalised`], [output], { perm: { kind: "ints", value: [0, 2, 3, 1] } }),
+  ];
   return buildModel({
     name: `warp-${border}`,
     opset: 17,
@@ -84,22 +94,12 @@ export function buildWarpGraph(border: "zeros" | "clamp"): Uint8Array {
       // The flow at those centres: flow-grid coordinates = centres x cell_ratio, sampled bilinearly.
       n("Reshape", ["cell_ratio", "chan_shape"], ["ratio"]),
       n("Mul", ["centres", "ratio"], ["flow_at"]),
-      n("Concat", ["wf_f1", "hf_f1"], ["flow_wh"], { axis: int(0) }),
-      n("Reshape", ["flow_wh", "chan_shape"], ["flow_wh4"]),
-      n("Div", ["flow_at", "flow_wh4"], ["flow_unit"]),
-      n("Mul", ["flow_unit", "two"], ["flow_unit2"]),
-      n("Sub", ["flow_unit2", "one"], ["flow_norm"]),
-      n("Transpose", ["flow_norm"], ["flow_grid"], { perm: { kind: "ints", value: [0, 2, 3, 1] } }),
+      ...samplingGrid("flow_at", "wf_f1", "hf_f1", "flow_grid"),
       sample("flow", "flow_grid", "flow_up", "border"),
       // Flow cells -> source cells, then sample the source where each cell came from.
       n("Div", ["flow_up", "ratio"], ["flow_cells"]),
       n("Add", ["centres", "flow_cells"], ["target"]),
-      n("Concat", ["w_f1", "h_f1"], ["wh"], { axis: int(0) }),
-      n("Reshape", ["wh", "chan_shape"], ["wh4"]),
-      n("Div", ["target", "wh4"], ["unit"]),
-      n("Mul", ["unit", "two"], ["unit2"]),
-      n("Sub", ["unit2", "one"], ["normalised"]),
-      n("Transpose", ["normalised"], ["grid"], { perm: { kind: "ints", value: [0, 2, 3, 1] } }),
+      ...samplingGrid("target", "w_f1", "h_f1", "grid"),
       sample("source", "grid", "warped", border === "zeros" ? "zeros" : "border"),
     ],
   });

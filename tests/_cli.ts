@@ -13,11 +13,15 @@ export interface CommandResult {
   stderr: string;
 }
 
-/** Runs `deno run -A main.ts ...args` in the project root. */
-export async function cli(args: string[], stdin?: string): Promise<CommandResult> {
+/**
+ * Runs `deno run -A main.ts ...args` in the project root, with `stdin` as its standard input and `env` added to
+ * this process's environment.
+ */
+export async function cli(args: string[], stdin?: string, env?: Record<string, string>): Promise<CommandResult> {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "main.ts", ...args],
     cwd: projectRoot,
+    ...(env ? { env } : {}),
     stdin: stdin === undefined ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",
@@ -30,6 +34,46 @@ export async function cli(args: string[], stdin?: string): Promise<CommandResult
   const out = await child.output();
   const decode = (b: Uint8Array) => new TextDecoder().decode(b);
   return { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) };
+}
+
+/**
+ * Starts `deno run -A main.ts ...args` in the project root without waiting for it (stdout discarded, stderr
+ * piped), for tests that signal a running CLI; {@linkcode exited} collects it.
+ */
+export function spawnCli(args: string[]): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "main.ts", ...args],
+    cwd: projectRoot,
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+}
+
+/** Waits for a child from {@linkcode spawnCli} to exit: its exit code and stderr. */
+export async function exited(child: Deno.ChildProcess): Promise<{ code: number; stderr: string }> {
+  const out = await child.output();
+  return { code: out.code, stderr: new TextDecoder().decode(out.stderr) };
+}
+
+/**
+ * Polls `dir` until it holds `count` files ending in `suffix` or `timeoutMs` passes (a folder not yet created
+ * counts as empty), and returns how many it saw: tests signal a run once it has written frames, instead of
+ * sleeping and hoping. It does not throw on a timeout, so the caller still stops the child and asserts.
+ */
+export async function waitForFiles(dir: string, count: number, suffix = ".png", timeoutMs = 60_000): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  let found = 0;
+  while (Date.now() < deadline) {
+    found = 0;
+    try {
+      for (const entry of Deno.readDirSync(dir)) if (entry.name.endsWith(suffix)) found++;
+    } catch {
+      // Not created yet.
+    }
+    if (found >= count) break;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return found;
 }
 
 /**

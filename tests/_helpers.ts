@@ -16,6 +16,23 @@ export const modelsRoot = resolve(new URL("../models", import.meta.url).pathname
 /** The project's root folder. */
 export const projectRoot = resolve(new URL("..", import.meta.url).pathname);
 
+/**
+ * Runs `body` with a fresh temporary folder and removes the folder afterwards, whether `body` passes or throws.
+ *
+ * @example
+ * ```ts
+ * await withTempDir(async (dir) => await Deno.writeTextFile(`${dir}/a.txt`, "a"));
+ * ```
+ */
+export async function withTempDir<T>(body: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await Deno.makeTempDir();
+  try {
+    return await body(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
 /** A fresh probe and a registry with built-in and test kinds. */
 export function testSetup(): { probe: TestProbe; registry: Registry; dropped: { count: number } } {
   const probe = new TestProbe();

@@ -1,14 +1,23 @@
 import assert from "node:assert/strict";
 import { openAtomic, writeFileAtomic } from "../engine/atomic_write.ts";
 import { runGraph } from "../engine/run.ts";
-import { graphFrom, testSetup } from "./_helpers.ts";
+import { graphFrom, testSetup, withTempDir } from "./_helpers.ts";
 import { decodeIndexedPng } from "../datasets/png.ts";
 
 const names = (dir: string) => [...Deno.readDirSync(dir)].map((e) => e.name).sort();
 
+/** A graph that segments `source` with the testing set's `seg` into slot `labels`, written by `sinks`. */
+const segmentGraph = (source: string, sinks: string[]) =>
+  `model_set: testing
+source: ${source}
+models: { seg: seg }
+stages:
+  - { id: seg, kind: segment, model: seg, out: { labels: labels } }
+sinks:
+${sinks.map((sink) => `  - ${sink}\n`).join("")}`;
+
 Deno.test("writeFileAtomic: a write that fails midway leaves no file at the path and no temporary file", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
+  await withTempDir(async (dir) => {
     const failing = async (path: string, bytes: Uint8Array) => {
       await Deno.writeFile(path, bytes.subarray(0, bytes.length / 2));
       throw new Error("No space left on device (os error 28)");
@@ -20,14 +29,11 @@ Deno.test("writeFileAtomic: a write that fails midway leaves no file at the path
     await assert.rejects(() => writeFileAtomic(`${dir}/b.json`, new Uint8Array(10), failing));
     assert.deepEqual(names(dir), ["b.json"]);
     assert.equal(await Deno.readTextFile(`${dir}/b.json`), "{}");
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("openAtomic: streamed files appear at their path only when committed; discard leaves nothing", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
+  await withTempDir(async (dir) => {
     const kept = await openAtomic(`${dir}/out.jsonl`);
     await kept.file.write(new TextEncoder().encode("{}\n"));
     assert.deepEqual(names(dir), [kept.tempPath.slice(dir.length + 1)]);
@@ -38,27 +44,19 @@ Deno.test("openAtomic: streamed files appear at their path only when committed; 
     await dropped.file.write(new TextEncoder().encode("{"));
     await dropped.discard();
     assert.deepEqual(names(dir), ["out.jsonl"]);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("sinks: a normal run leaves complete files and no temporary ones (jsonl, tensors, labels, trace)", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
+  await withTempDir(async (dir) => {
     const { registry } = testSetup();
     const graph = await graphFrom(
-      `model_set: testing
-source: { kind: pattern, frames: 4, width: 32, height: 32 }
-models: { seg: seg }
-stages:
-  - { id: seg, kind: segment, model: seg, out: { labels: labels } }
-sinks:
-  - { kind: jsonl, path: "${dir}/frames.jsonl" }
-  - { kind: tensors, dir: "${dir}/tensors", slots: [labels] }
-  - { kind: labels-png, dir: "${dir}/labels", in: { labels: labels } }
-  - { kind: labels-raw, path: "${dir}/labels.gray", in: { labels: labels } }
-`,
+      segmentGraph("{ kind: pattern, frames: 4, width: 32, height: 32 }", [
+        `{ kind: jsonl, path: "${dir}/frames.jsonl" }`,
+        `{ kind: tensors, dir: "${dir}/tensors", slots: [labels] }`,
+        `{ kind: labels-png, dir: "${dir}/labels", in: { labels: labels } }`,
+        `{ kind: labels-raw, path: "${dir}/labels.gray", in: { labels: labels } }`,
+      ]),
       registry,
     );
     await runGraph(graph, { tracePath: `${dir}/trace.json` });
@@ -69,9 +67,7 @@ sinks:
     assert.equal(names(`${dir}/tensors/labels`).filter((n) => n.endsWith(".npy")).length, 4);
     assert.equal((await Deno.stat(`${dir}/labels.gray`)).size, 4 * 32 * 32);
     JSON.parse(await Deno.readTextFile(`${dir}/trace.json`));
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 /** Mounts a tiny tmpfs (root only); undefined where that is not allowed. */
@@ -94,14 +90,7 @@ Deno.test("sinks: a full disk never leaves a half-written file at an output path
       const sink of [`{ kind: jsonl, path: "${disk}/frames.jsonl" }`, `{ kind: labels-raw, path: "${disk}/l.gray" }`]
     ) {
       const graph = await graphFrom(
-        `model_set: testing
-source: { kind: pattern, frames: 200, width: 64, height: 64 }
-models: { seg: seg }
-stages:
-  - { id: seg, kind: segment, model: seg, out: { labels: labels } }
-sinks:
-  - ${sink}
-`,
+        segmentGraph("{ kind: pattern, frames: 200, width: 64, height: 64 }", [sink]),
         registry,
       );
       await assert.rejects(() => runGraph(graph, { warn: () => {} }), /No space left|os error 28/i);
@@ -109,14 +98,9 @@ sinks:
     }
     // One file per frame: the frames written before the disk filled are complete; the one that failed is gone.
     const graph = await graphFrom(
-      `model_set: testing
-source: { kind: pattern, frames: 400, width: 64, height: 64 }
-models: { seg: seg }
-stages:
-  - { id: seg, kind: segment, model: seg, out: { labels: labels } }
-sinks:
-  - { kind: labels-png, dir: "${disk}/labels" }
-`,
+      segmentGraph("{ kind: pattern, frames: 400, width: 64, height: 64 }", [
+        `{ kind: labels-png, dir: "${disk}/labels" }`,
+      ]),
       registry,
     );
     await assert.rejects(() => runGraph(graph, { warn: () => {} }), /No space left|os error 28/i);

@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
-import { cli, errorLine } from "./_cli.ts";
+import { cli, errorLine, exited, spawnCli, waitForFiles } from "./_cli.ts";
+import { withTempDir } from "./_helpers.ts";
 import { decodeIndexedPng } from "../datasets/png.ts";
 
 const small = ["--set", "source.width=32", "--set", "source.height=32", "--models", "testing"];
 
+/** Names under `dir` (at any depth) that are temporary files or write probes: a clean exit leaves none. */
 function tempFiles(dir: string): string[] {
   const found: string[] = [];
   for (const entry of Deno.readDirSync(dir)) {
@@ -14,34 +16,23 @@ function tempFiles(dir: string): string[] {
 }
 
 Deno.test("cli run: a run that fails before any frame prints its error, not a summary; --stats still written", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
+  await withTempDir(async (dir) => {
     await Deno.mkdir(`${dir}/in`);
     await Deno.writeTextFile(`${dir}/in/0001.png`, "not a png");
     const result = await cli([
-      "run",
-      "graphs/per-frame.yaml",
-      "--input",
-      `${dir}/in`,
-      "--output",
-      `${dir}/out`,
-      "--stats",
-      `${dir}/stats.json`,
-      ...small,
+      ...["run", "graphs/per-frame.yaml", "--input", `${dir}/in`, "--output", `${dir}/out`],
+      ...["--stats", `${dir}/stats.json`, ...small],
     ]);
     assert.equal(result.code, 1);
     assert.match(errorLine(result.stderr), /0001\.png/);
     assert.doesNotMatch(result.stderr, /frames in|latency|ms total/);
     const stats = JSON.parse(await Deno.readTextFile(`${dir}/stats.json`));
     assert.equal(stats.frames, 0);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("cli run: unwritable --stats, --trace and --output paths fail before the first frame, naming flag and path", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
+  await withTempDir(async (dir) => {
     await Deno.writeTextFile(`${dir}/file`, "x");
     await Deno.mkdir(`${dir}/folder`);
     await Deno.mkdir(`${dir}/lines.jsonl`);
@@ -94,52 +85,25 @@ Deno.test("cli run: unwritable --stats, --trace and --output paths fail before t
       assert.ok(performance.now() - started < 20_000);
     }
     assert.deepEqual(tempFiles(dir), []);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
+/** Starts the per-frame graph on an endless 32x32 clip writing label PNGs to `labels`, with `flags` added. */
+function endlessRun(labels: string, flags: string[] = []): Deno.ChildProcess {
+  return spawnCli([
+    ...["run", "graphs/per-frame.yaml", "--set", "source.frames=100000", ...small],
+    ...["--output", labels, "--quiet", ...flags],
+  ]);
+}
+
 async function interruptRun(signal: "SIGTERM" | "SIGHUP", expectedCode: number): Promise<void> {
-  const dir = await Deno.makeTempDir();
-  try {
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        "main.ts",
-        "run",
-        "graphs/per-frame.yaml",
-        "--set",
-        "source.frames=100000",
-        ...small,
-        "--output",
-        `${dir}/labels`,
-        "--stats",
-        `${dir}/stats.json`,
-        "--trace",
-        `${dir}/trace.json`,
-        "--quiet",
-      ],
-      cwd: new URL("..", import.meta.url).pathname,
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
+  await withTempDir(async (dir) => {
+    const child = endlessRun(`${dir}/labels`, ["--stats", `${dir}/stats.json`, "--trace", `${dir}/trace.json`]);
     // Count, don't sleep and hope: signal once the first frames are on disk.
-    const deadline = Date.now() + 60_000;
-    while (Date.now() < deadline) {
-      let pngs = 0;
-      try {
-        for (const entry of Deno.readDirSync(`${dir}/labels`)) if (entry.name.endsWith(".png")) pngs++;
-      } catch {
-        // Not created yet.
-      }
-      if (pngs >= 3) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await waitForFiles(`${dir}/labels`, 3);
     child.kill(signal);
-    const out = await child.output();
-    const stderr = new TextDecoder().decode(out.stderr);
-    assert.equal(out.code, expectedCode, stderr);
+    const { code, stderr } = await exited(child);
+    assert.equal(code, expectedCode, stderr);
     assert.equal(stderr.trim(), `interrupted by ${signal}: finishing frames in flight and finalising outputs`);
     const stats = JSON.parse(await Deno.readTextFile(`${dir}/stats.json`));
     assert.equal(stats.interrupted, true);
@@ -154,9 +118,7 @@ async function interruptRun(signal: "SIGTERM" | "SIGHUP", expectedCode: number):
     const trace = JSON.parse(await Deno.readTextFile(`${dir}/trace.json`));
     assert.ok(Array.isArray(trace));
     assert.deepEqual(tempFiles(dir), []);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 }
 
 Deno.test("cli run: SIGTERM finishes frames in flight, finalises outputs, writes interrupted stats, exits 143", async () => {
@@ -168,46 +130,16 @@ Deno.test("cli run: SIGHUP behaves like SIGINT and exits 129", async () => {
 });
 
 Deno.test("cli run: a second signal quits at once and leaves no temporary files", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        "main.ts",
-        "run",
-        "graphs/per-frame.yaml",
-        "--set",
-        "source.frames=100000",
-        ...small,
-        "--output",
-        `${dir}/labels`,
-        "--quiet",
-      ],
-      cwd: new URL("..", import.meta.url).pathname,
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
-    const deadline = Date.now() + 60_000;
-    while (Date.now() < deadline) {
-      let pngs = 0;
-      try {
-        for (const entry of Deno.readDirSync(`${dir}/labels`)) if (entry.name.endsWith(".png")) pngs++;
-      } catch {
-        // Not created yet.
-      }
-      if (pngs >= 3) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+  await withTempDir(async (dir) => {
+    const child = endlessRun(`${dir}/labels`);
+    await waitForFiles(`${dir}/labels`, 3);
     child.kill("SIGTERM");
     child.kill("SIGTERM");
-    const out = await child.output();
-    assert.equal(out.code, 143, new TextDecoder().decode(out.stderr));
+    const { code, stderr } = await exited(child);
+    assert.equal(code, 143, stderr);
     assert.deepEqual(tempFiles(dir), []);
     for (const name of Deno.readDirSync(`${dir}/labels`)) {
       assert.equal(decodeIndexedPng(await Deno.readFile(`${dir}/labels/${name.name}`))?.width, 32, name.name);
     }
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });

@@ -58,13 +58,15 @@ async function runAtSize(graph: string, width: number, height: number, modelSet:
 
 for (const graph of methodGraphs) {
   Deno.test(`graphs/${graph}.yaml runs at ${sizes.map(([w, h]) => `${w}x${h}`).join(", ")} with labels at each size`, async () => {
+    // DAVIS J&F leaves out each sequence's first and last frames: PML needs a third to be scored.
+    const frames = graph === "pml-vos" ? 3 : 2;
     for (const [width, height] of sizes) {
-      const { report, labels } = await runAtSize(graph, width, height, "testing");
-      assert.equal(report.frames, 2, `${width}x${height}`);
-      assert.equal(labels.length, 2, `${width}x${height}`);
+      const { report, labels } = await runAtSize(graph, width, height, "testing", frames);
+      assert.equal(report.frames, frames, `${width}x${height}`);
+      assert.equal(labels.length, frames, `${width}x${height}`);
       for (const l of labels) assert.deepEqual(l.dims, [1, height, width], `${graph} at ${width}x${height}`);
       const metric = graph === "pml-vos" ? report.metrics.jf : report.metrics.miou;
-      assert.equal(typeof metric, "number", `${graph} at ${width}x${height} is scored at the frame's size`);
+      assert.ok(Number.isFinite(metric), `${graph} at ${width}x${height} is scored at the frame's size: ${metric}`);
     }
   });
 }

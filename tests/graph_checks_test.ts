@@ -10,8 +10,10 @@ import { runGraph } from "../engine/run.ts";
 import { encodeIndexedPng } from "../datasets/png.ts";
 import { parseY4mHeader } from "../datasets/y4m.ts";
 import { cli, errorLine } from "./_cli.ts";
-import { graphFrom, modelsRoot, testSetup } from "./_helpers.ts";
+import { graphFrom, modelsRoot, testSetup, withTempDir } from "./_helpers.ts";
+import type { Registry } from "../engine/registry.ts";
 
+/** Loads graph `text` (as test.yaml, with load options `extra`) and returns the error it is rejected with. */
 async function errorOf(text: string, extra: Record<string, unknown> = {}): Promise<Error> {
   const { registry } = testSetup();
   const error = await loadGraphText("test.yaml", text, { registry, modelsRoot, ...extra }).then(
@@ -21,6 +23,20 @@ async function errorOf(text: string, extra: Record<string, unknown> = {}): Promi
   assert.ok(error, "expected the graph to be rejected");
   return error;
 }
+
+/** A PML graph (testing set's embed model, then knn) over 32x16 fake frames with `firstMask` as its first mask. */
+const pmlGraph = (firstMask: string, registry: Registry) =>
+  graphFrom(
+    `model_set: testing
+source: { kind: fake, frames: 2, width: 32, height: 16 }
+models: { embed: embed }
+stages:
+  - { id: embed, kind: segment, model: embed, out: { embedding: embedding } }
+  - { id: pml, kind: knn, first_mask: ${firstMask}, in: { embedding: embedding }, out: { labels: labels } }
+`,
+    registry,
+    { modelSet: "testing" },
+  );
 
 const testing = `name: t
 model_set: testing
@@ -89,16 +105,13 @@ Deno.test("run CLI: implausible or malformed stdin headers and --size fail with 
     ],
     [["--size", "wide"], "", "error: '--size' must be WIDTHxHEIGHT, got 'wide'"],
   ];
-  const out = await Deno.makeTempDir();
-  try {
+  await withTempDir(async (out) => {
     for (const [flags, stdin, expected] of cases) {
       const result = await cli(["run", "graphs/per-frame.yaml", "--input", "-", ...flags, "--output", out], stdin);
       assert.equal(result.code, 1, expected);
       assert.equal(errorLine(result.stderr), expected);
     }
-  } finally {
-    await Deno.remove(out, { recursive: true });
-  }
+  });
 });
 
 Deno.test("check and run: a source that declares an implausible frame size fails before the first frame", async () => {
@@ -271,8 +284,7 @@ Deno.test("check: a first_mask file that does not exist is named at the paramete
 });
 
 Deno.test("first-mask and knn: a first mask whose size differs from the frames names both sizes", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
+  await withTempDir(async (dir) => {
     const file = `${dir}/00000.png`;
     await Deno.writeFile(file, encodeIndexedPng(new Uint8Array(16 * 8), 16, 8, [[0, 0, 0], [255, 255, 255]]));
     const { registry } = testSetup();
@@ -287,24 +299,12 @@ stages:
       assert.match(e.message, new RegExp(`first mask ${file} is 16x8 but the frames of fake are 32x16`));
       return true;
     });
-    const pml = await graphFrom(
-      `model_set: testing
-source: { kind: fake, frames: 2, width: 32, height: 16 }
-models: { embed: embed }
-stages:
-  - { id: embed, kind: segment, model: embed, out: { embedding: embedding } }
-  - { id: pml, kind: knn, first_mask: ${file}, in: { embedding: embedding }, out: { labels: labels } }
-`,
-      registry,
-      { modelSet: "testing" },
-    );
+    const pml = await pmlGraph(file, registry);
     await assert.rejects(runGraph(pml, { quiet: true }), (e: Error) => {
       assert.match(e.message, new RegExp(`first mask ${file} is 16x8 but the frames of fake are 32x16`));
       return true;
     });
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("check: score maps wired to label inputs, non-flow maps to warp's flow and unknown box classes fail", async () => {
@@ -416,8 +416,7 @@ stages:
 });
 
 Deno.test("first-mask and knn: a first mask with an object id past 'objects' fails instead of losing the object", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
+  await withTempDir(async (dir) => {
     const file = `${dir}/00000.png`;
     const ids = new Uint8Array(32 * 16);
     ids.fill(9, 0, 40);
@@ -435,17 +434,7 @@ stages:
       registry,
     );
     await assert.rejects(runGraph(copy, { quiet: true }), expected);
-    const pml = await graphFrom(
-      `model_set: testing
-source: { kind: fake, frames: 2, width: 32, height: 16 }
-models: { embed: embed }
-stages:
-  - { id: embed, kind: segment, model: embed, out: { embedding: embedding } }
-  - { id: pml, kind: knn, first_mask: ${file}, in: { embedding: embedding }, out: { labels: labels } }
-`,
-      registry,
-      { modelSet: "testing" },
-    );
+    const pml = await pmlGraph(file, registry);
     await assert.rejects(runGraph(pml, { quiet: true }), expected);
     const enough = await graphFrom(
       `source: { kind: fake, frames: 2, width: 32, height: 16 }
@@ -455,9 +444,7 @@ stages:
       registry,
     );
     await runGraph(enough, { quiet: true });
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("check: labels asked of a model whose only map is features (not class scores) fails", async () => {

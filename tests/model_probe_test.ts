@@ -6,7 +6,7 @@ import { ModelPool } from "../engine/model_pool.ts";
 import { checkProbeOutputs, ModelCardMismatch, probeInput, probeModelCard } from "../engine/model_probe.ts";
 import { buildModel, int, ints, node } from "../engine/onnx/builder.ts";
 import { runGraph } from "../engine/run.ts";
-import { modelsRoot, testSetup } from "./_helpers.ts";
+import { modelsRoot, testSetup, withTempDir } from "./_helpers.ts";
 
 const segGraph = (card: string) =>
   `name: probe
@@ -20,6 +20,13 @@ stages:
     out: { scores: scores }
 `;
 
+/** Writes `<name>.onnx` (built from `spec`) and its card `<name>.yaml` (`card`, after its `name:` line) to `dir`. */
+async function writeModel(dir: string, name: string, spec: Parameters<typeof buildModel>[0], card: string) {
+  await Deno.writeFile(join(dir, `${name}.onnx`), buildModel(spec));
+  await Deno.writeTextFile(join(dir, `${name}.yaml`), `name: ${name}\n${card}`);
+}
+
+/** Runs a two-frame graph that segments with the card `card` in `dir`; the error the run fails with. */
 async function runError(dir: string, card: string): Promise<Error> {
   await Deno.writeTextFile(join(dir, "graph.yaml"), segGraph(card));
   const { registry } = testSetup();
@@ -73,8 +80,7 @@ Deno.test("every committed card in models/ passes the load-time probe", async ()
 });
 
 Deno.test("run: a card that lies about its stride fails before the first frame, naming both", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
+  await withTempDir(async (dir) => {
     await Deno.copyFile(join(modelsRoot, "testing/seg.onnx"), join(dir, "seg.onnx"));
     const card = await Deno.readTextFile(join(modelsRoot, "testing/seg.yaml"));
     assert.ok(card.includes("stride: 1"));
@@ -85,29 +91,24 @@ Deno.test("run: a card that lies about its stride fails before the first frame, 
       /^model 'seg' \(.*seg\.yaml\): output 'scores' is \[1,11,4,4\] for a 4x4 input, but the card says stride 2 \(expected \[1,11,2,2\]\)$/,
     );
     assert.equal((error as Error & { report?: { frames: number } }).report?.frames, 0);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("run: a card that lies about its channels fails at load, naming both", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
+  await withTempDir(async (dir) => {
     // The ONNX file leaves the channel axis symbolic, so only running it shows 3 channels, not 11.
-    await Deno.writeFile(
-      join(dir, "lie.onnx"),
-      buildModel({
+    await writeModel(
+      dir,
+      "lie",
+      {
         inputs: [{ name: "image", type: "uint8", shape: [1, "H", "W", 3] }],
         outputs: [{ name: "scores", type: "float32", shape: [1, "C", "H", "W"] }],
         nodes: [
           node("Cast", ["image"], ["f"], { to: int(1) }),
           node("Transpose", ["f"], ["scores"], { perm: ints([0, 3, 1, 2]) }),
         ],
-      }),
-    );
-    await Deno.writeTextFile(
-      join(dir, "lie.yaml"),
-      `name: lie\ntask: segmentation\nfile: lie.onnx\n` +
+      },
+      `task: segmentation\nfile: lie.onnx\n` +
         `inputs:\n  - { name: image, dtype: uint8, layout: NHWC, shape: [1, H, W, 3] }\n` +
         `outputs:\n  - { name: scores, dtype: float32, layout: NCHW, shape: [1, 11, H, W], stride: 1 }\n`,
     );
@@ -116,27 +117,22 @@ Deno.test("run: a card that lies about its channels fails at load, naming both",
       error.message,
       /^model 'lie' \(.*lie\.yaml\): output 'scores' is \[1,3,4,4\] for a 4x4 input, but the card says 11 channels \(expected \[1,11,4,4\]\)$/,
     );
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("run: a card whose input shapes the model does not take fails at load, naming the shapes tried", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
+  await withTempDir(async (dir) => {
     // The model needs 4 channels; the card says 3.
-    await Deno.writeFile(
-      join(dir, "four.onnx"),
-      buildModel({
+    await writeModel(
+      dir,
+      "four",
+      {
         inputs: [{ name: "x", type: "float32", shape: [1, "C", "H", "W"] }],
         outputs: [{ name: "y", type: "float32", shape: [1, 1, "H", "W"] }],
         initializers: [{ name: "w", type: "float32", dims: [1, 4, 1, 1], data: new Float32Array(4) }],
         nodes: [node("Conv", ["x", "w"], ["y"])],
-      }),
-    );
-    await Deno.writeTextFile(
-      join(dir, "four.yaml"),
-      `name: four\ntask: features\nfile: four.onnx\n` +
+      },
+      `task: features\nfile: four.onnx\n` +
         `inputs:\n  - { name: x, dtype: float32, layout: NCHW, shape: [1, 3, h, w], stride: 8 }\n` +
         `outputs:\n  - { name: y, dtype: float32, layout: NCHW, shape: [1, 1, h, w], stride: 8 }\nmultiple_of: 8\n`,
     );
@@ -150,7 +146,5 @@ Deno.test("run: a card whose input shapes the model does not take fails at load,
     } finally {
       await pool.close();
     }
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });

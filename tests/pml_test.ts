@@ -1,50 +1,14 @@
 /**
- * PML's pieces around the kNN: edge-aware refinement, the first-mask stage (baselines, first_mask files), knn's
- * vote-share output, DAVIS-layout palette masks, and padding frames to the models' size multiple.
+ * PML's pieces around the kNN: the first-mask stage (baselines, first_mask files), knn's vote-share output,
+ * DAVIS-layout palette masks, and padding frames to the models' size multiple. The refinement: `refine_test.ts`.
  */
 import assert from "node:assert/strict";
 import { runGraph } from "../engine/run.ts";
 import { padToMultiple } from "../engine/image_tensor.ts";
 import { encodeIndexedPng } from "../datasets/png.ts";
 import type { Tensor } from "../engine/tensor.ts";
-import { refineScores } from "../stages/refine.ts";
 import { davisPalette } from "../stages/_picture.ts";
 import { graphFrom, testSetup } from "./_helpers.ts";
-
-const options = { radius: 2, sigmaSpatial: 8, sigmaRange: 20, threshold: 0.5 };
-
-Deno.test("refineScores: object edges follow the image's edge, not the stride-8 grid", () => {
-  // 32x16 image: dark left of x = 13, bright from x = 13 on. Scores on a 4x2 grid (stride 8) say object 1 in
-  // the columns of cells 2 and 3 (x >= 16): the coarse edge is at 16, the image edge at 13.
-  const width = 32, height = 16;
-  const data = new Uint8Array(width * height * 3);
-  for (let y = 0; y < height; y++) {
-    for (let x = 13; x < width; x++) data.fill(220, (y * width + x) * 3, (y * width + x) * 3 + 3);
-  }
-  const w = 4, h = 2, scores = new Float32Array(2 * w * h);
-  for (let j = 0; j < h; j++) {
-    for (let i = 0; i < w; i++) {
-      const object = i >= 2 ? 1 : 0;
-      scores[object * w * h + j * w + i] = 1;
-    }
-  }
-  const labels = refineScores({ type: "float32", dims: [1, 2, h, w], data: scores }, { width, height, data }, options);
-  const row = [...labels.subarray(8 * width, 9 * width)];
-  // Cell 1 (x 8..15) mixes dark and bright pixels; its mean colour is between. The bright pixels 13-15 side with
-  // the bright object cells, the dark ones with the background.
-  assert.deepEqual(row.slice(0, 13), Array(13).fill(0));
-  assert.deepEqual(row.slice(13), Array(width - 13).fill(1));
-});
-
-Deno.test("refineScores: a uniform image upsamples constant scores exactly; threshold gives way to background", () => {
-  const image = { width: 16, height: 16, data: new Uint8Array(16 * 16 * 3).fill(90) };
-  const scores = new Float32Array(2 * 4).fill(0);
-  scores.fill(0.4, 0, 4); // background 0.4
-  scores.fill(0.6, 4, 8); // object 0.6
-  const tensor: Tensor = { type: "float32", dims: [1, 2, 2, 2], data: scores };
-  assert.ok(refineScores(tensor, image, options).every((v) => v === 1));
-  assert.ok(refineScores(tensor, image, { ...options, threshold: 0.7 }).every((v) => v === 0));
-});
 
 Deno.test("padToMultiple replicates the right and bottom edges", () => {
   const image = { width: 3, height: 2, data: Uint8Array.from({ length: 18 }, (_, i) => i) };
@@ -139,4 +103,34 @@ stages:
   // Object 0 gets both votes at pixels 0-1, object 1 at pixels 2-3, object 2 none.
   assert.deepEqual([...seen[1]!.data], [1, 1, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0]);
   assert.deepEqual([...seen[0]!.data], [1, 1, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0], "the first frame: its mask, one-hot");
+});
+
+Deno.test("pml-vos on a DAVIS folder annotated on its first frame only: every frame segmented, the rest unscored", async () => {
+  const { writeSyntheticDataset } = await import("../datasets/synthetic/write.ts");
+  const { loadGraph } = await import("../engine/graph.ts");
+  const { modelsRoot } = await import("./_helpers.ts");
+  const dir = await Deno.makeTempDir();
+  try {
+    const [entry] = await writeSyntheticDataset(dir, { width: 64, height: 48, frames: 4, fps: 15, seed: 7 }, 1);
+    const masks = `${dir}/Annotations/480p/${entry!.sequence}`;
+    for (const file of [...Deno.readDirSync(masks)].map((e) => e.name).sort().slice(1)) {
+      await Deno.remove(`${masks}/${file}`);
+    }
+    const { registry } = testSetup();
+    const graph = await loadGraph("graphs/pml-vos.yaml", {
+      registry,
+      modelsRoot,
+      modelSet: "testing",
+      input: `${dir}/JPEGImages/480p/${entry!.sequence}`,
+    });
+    graph.sinks.length = 0;
+    const warnings: string[] = [];
+    const report = await runGraph(graph, { quiet: true, warn: (w) => warnings.push(w) });
+    assert.equal(report.frames, 4);
+    assert.equal(report.counters.unscored_frames, 3);
+    assert.equal(report.metrics.jf, null, "no scorable frame: no number, not NaN");
+    assert.equal(warnings.filter((w) => w.includes("are not scored")).length, 1);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -3,20 +3,25 @@ import { runGraph } from "../engine/run.ts";
 import { formatSummary } from "../engine/stats.ts";
 import { graphFrom, testSetup } from "./_helpers.ts";
 
-Deno.test("stats: a stage's ms_total counts work only; queueing for a busy worker is wait_ms_total", async () => {
+/** Runs graph `text`; the report, its wall time in ms and the stats of stage `stageId`. */
+async function runTimed(text: string, stageId: string) {
   const { registry } = testSetup();
-  const graph = await graphFrom(
+  const report = await runGraph(await graphFrom(text, registry));
+  const stage = report.stages[stageId];
+  assert.ok(stage, `stage '${stageId}' has stats`);
+  return { report, wallMs: report.seconds * 1000, stage };
+}
+
+Deno.test("stats: a stage's ms_total counts work only; queueing for a busy worker is wait_ms_total", async () => {
+  const { report, wallMs, stage: model } = await runTimed(
     `source: { kind: fake, frames: 24 }
 stages:
   - { id: model, kind: fake-model, run_ms: 15, concurrency: 4 }
 sinks:
   - { kind: slow, delay_ms: 0 }
 `,
-    registry,
+    "model",
   );
-  const report = await runGraph(graph);
-  const wallMs = report.seconds * 1000;
-  const model = report.stages.model!;
   assert.equal(model.calls, 24);
   // One serial worker: work adds up to the wall time at most (the elapsed sum would be ~4x it); the slack
   // is the stage's own code on the main thread, which runs while the worker does, and timer rounding.
@@ -28,8 +33,7 @@ sinks:
 });
 
 Deno.test("stats: with real models and concurrency 4, segment's work is at most wall time x workers", async () => {
-  const { registry } = testSetup();
-  const graph = await graphFrom(
+  const { report, wallMs, stage: segment } = await runTimed(
     `model_set: testing
 source: { kind: pattern, frames: 24, width: 160, height: 128 }
 models: { seg: seg }
@@ -39,11 +43,8 @@ stages:
 sinks:
   - { kind: slow, delay_ms: 0 }
 `,
-    registry,
+    "segment",
   );
-  const report = await runGraph(graph);
-  const wallMs = report.seconds * 1000;
-  const segment = report.stages.segment!;
   assert.equal(segment.calls, 24);
   assert.ok(segment.ms_total <= wallMs * report.models.workers, `work ${segment.ms_total} ms > wall ${wallMs} ms`);
   assert.ok(segment.ms_total >= report.models.ms_total * 0.99, "work includes the model time");

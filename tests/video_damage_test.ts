@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { ffmpegTools } from "../datasets/ffmpeg_binary.ts";
 import { cli, errorLine } from "./_cli.ts";
-import { projectRoot } from "./_helpers.ts";
+import { withTempDir } from "./_helpers.ts";
 
 /** 30 frames of 320x240 test pattern with noise (so every frame has bytes of its own), encoded with `codec`. */
 async function makeVideo(path: string, codec: string[]): Promise<Uint8Array> {
@@ -28,6 +28,7 @@ function scrambled(bytes: Uint8Array): Uint8Array {
   return out;
 }
 
+/** Runs the per-frame graph on `input` writing labels to `labels`: the result, PNGs written, damage lines. */
 async function runOn(input: string, labels: string, extra: string[] = []) {
   const result = await cli([
     ...["run", "graphs/per-frame.yaml", "--models", "testing", "--input", input, "--output", labels, "--quiet"],
@@ -61,8 +62,7 @@ function assertDamaged(result: Awaited<ReturnType<typeof runOn>>, input: string)
 
 for (const [name, codec] of [["mp4", x264], ["avi", mjpeg]] as const) {
   Deno.test(`video source: an intact ${name} runs with no warning; truncated to 60% it fails after its good frames`, async () => {
-    const dir = await Deno.makeTempDir();
-    try {
+    await withTempDir(async (dir) => {
       const bytes = await makeVideo(`${dir}/intact.${name}`, [...codec]);
       const intact = await runOn(`${dir}/intact.${name}`, `${dir}/intact`);
       assert.equal(intact.code, 0, intact.stderr);
@@ -83,14 +83,11 @@ for (const [name, codec] of [["mp4", x264], ["avi", mjpeg]] as const) {
       );
       assert.doesNotMatch(partial.stderr, /^error:/m);
       assert.ok(partial.pngs >= good && partial.pngs < 30, `${partial.pngs} frames kept`);
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+    });
   });
 
   Deno.test(`video source: an ${name} with bytes overwritten in the middle fails naming the last good frame`, async () => {
-    const dir = await Deno.makeTempDir();
-    try {
+    await withTempDir(async (dir) => {
       const input = `${dir}/damaged.${name}`;
       await Deno.writeFile(input, scrambled(await makeVideo(`${dir}/intact.${name}`, [...codec])));
       assertDamaged(await runOn(input, `${dir}/strict`), input);
@@ -99,15 +96,12 @@ for (const [name, codec] of [["mp4", x264], ["avi", mjpeg]] as const) {
       assert.equal(partial.damage.length, 1, partial.stderr);
       assert.match(partial.damage[0]!, /\(last good frame \d+; ffmpeg: .+\); kept the frames ffmpeg decoded/);
       assert.equal(partial.pngs, 30, "concealed frames are kept with --allow-partial");
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+    });
   });
 }
 
 Deno.test("video source: an mp4 cut to its first 1 KB (no moov atom) fails at open, naming the file", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
+  await withTempDir(async (dir) => {
     // Without +faststart the moov atom is written last, so the first kilobyte has none.
     const bytes = await makeVideo(`${dir}/whole.mp4`, ["-c:v", "libx264", "-pix_fmt", "yuv420p"]);
     await Deno.writeFile(`${dir}/cut.mp4`, bytes.subarray(0, 1024));
@@ -118,14 +112,11 @@ Deno.test("video source: an mp4 cut to its first 1 KB (no moov atom) fails at op
       `error: ${dir}/cut.mp4: not a readable video (moov atom not found: the file is truncated or was never finalised)`,
     );
     assert.equal(result.pngs, 0);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("video source: an absurd declared size fails naming the file and the size, before the decoder starts", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
+  await withTempDir(async (dir) => {
     // Stand-ins: an ffprobe that declares 100000x100000, an ffmpeg that notes when it is asked to decode.
     await Deno.writeTextFile(
       `${dir}/ffprobe`,
@@ -140,31 +131,16 @@ Deno.test("video source: an absurd declared size fails naming the file and the s
       { mode: 0o755 },
     );
     await Deno.writeTextFile(`${dir}/huge.avi`, "not really a video");
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        "main.ts",
-        "run",
-        "graphs/per-frame.yaml",
-        "--models",
-        "testing",
-        "--input",
-        `${dir}/huge.avi`,
-      ],
-      cwd: projectRoot,
-      env: { SEGFLOW_FFMPEG: `${dir}/ffmpeg`, SEGFLOW_FFPROBE: `${dir}/ffprobe`, NO_COLOR: "1" },
-      stdout: "null",
-      stderr: "piped",
-    }).output();
-    const stderr = new TextDecoder().decode(out.stderr);
-    assert.equal(out.code, 1);
+    const result = await cli(
+      ["run", "graphs/per-frame.yaml", "--models", "testing", "--input", `${dir}/huge.avi`],
+      undefined,
+      { SEGFLOW_FFMPEG: `${dir}/ffmpeg`, SEGFLOW_FFPROBE: `${dir}/ffprobe`, NO_COLOR: "1" },
+    );
+    assert.equal(result.code, 1);
     assert.equal(
-      errorLine(stderr),
+      errorLine(result.stderr),
       `error: ${dir}/huge.avi: frame size 100000x100000 is not plausible (at most 16384 per side and 1 GiB per frame)`,
     );
     assert.throws(() => Deno.statSync(`${dir}/decoder-started`), Deno.errors.NotFound);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });

@@ -5,6 +5,7 @@
  */
 import { parseArgs } from "node:util";
 import { UsageError } from "../errors.ts";
+import { suggest } from "../suggest.ts";
 
 /** Parsed flags shared by the commands. */
 export interface CliOptions {
@@ -66,8 +67,66 @@ run options:
 function positiveInteger(flag: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new UsageError(`'${flag}' must be a positive integer, got '${value}'`);
+  if (!Number.isSafeInteger(n) || n < 1 || value.trim() === "") {
+    throw new UsageError(`'${flag}' must be a positive integer, got '${value}'`);
+  }
   return n;
+}
+
+const options = {
+  input: { type: "string" },
+  output: { type: "string" },
+  format: { type: "string" },
+  size: { type: "string" },
+  models: { type: "string" },
+  frames: { type: "string" },
+  ep: { type: "string" },
+  set: { type: "string", multiple: true },
+  stats: { type: "string" },
+  trace: { type: "string" },
+  "max-in-flight": { type: "string" },
+  workers: { type: "string" },
+  quiet: { type: "boolean", default: false },
+  debug: { type: "boolean", default: false },
+  "allow-partial": { type: "boolean", default: false },
+  dot: { type: "boolean", default: false },
+  help: { type: "boolean", short: "h", default: false },
+  report: { type: "string" },
+  sweep: { type: "string", multiple: true },
+} as const;
+
+/**
+ * `--frames -1` as `--frames=-1`: a value that starts with '-' but is not a flag (a negative number) would
+ * otherwise be reported by parseArgs as "ambiguous" instead of as a bad value.
+ */
+function joinDashValues(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const name = arg.startsWith("--") ? arg.slice(2) : undefined;
+    const next = argv[i + 1];
+    const takesValue = name !== undefined && (options as Record<string, { type: string }>)[name]?.type === "string";
+    if (takesValue && next !== undefined && /^-[\d.]/.test(next)) {
+      out.push(`${arg}=${next}`);
+      i++;
+    } else {
+      out.push(arg);
+    }
+  }
+  return out;
+}
+
+/** An `--output` that means a folder of label PNGs (no file extension). */
+function isFolderTarget(target: string): boolean {
+  return target !== "-" && !/\.[A-Za-z0-9]{2,5}$/.test(target);
+}
+
+/** parseArgs' message for a flag it does not know, shortened, with a "did you mean". */
+function unknownFlag(message: string): string | undefined {
+  const flag = /^Unknown option '(-[^']*)'/.exec(message)?.[1];
+  if (!flag) return undefined;
+  const hint = suggest(flag, Object.keys(options).map((o) => `--${o}`));
+  return `unknown option '${flag}'${hint.startsWith(" (did you mean") ? hint : ""}`;
 }
 
 /**
@@ -78,37 +137,14 @@ function positiveInteger(flag: string, value: string | undefined): number | unde
 export function parseCli(argv: string[]): CliOptions {
   let parsed;
   try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        input: { type: "string" },
-        output: { type: "string" },
-        format: { type: "string" },
-        size: { type: "string" },
-        models: { type: "string" },
-        frames: { type: "string" },
-        ep: { type: "string" },
-        set: { type: "string", multiple: true },
-        stats: { type: "string" },
-        trace: { type: "string" },
-        "max-in-flight": { type: "string" },
-        workers: { type: "string" },
-        quiet: { type: "boolean", default: false },
-        debug: { type: "boolean", default: false },
-        "allow-partial": { type: "boolean", default: false },
-        dot: { type: "boolean", default: false },
-        help: { type: "boolean", short: "h", default: false },
-        report: { type: "string" },
-        sweep: { type: "string", multiple: true },
-      },
-    });
+    parsed = parseArgs({ args: joinDashValues(argv), allowPositionals: true, options });
   } catch (error) {
-    throw new UsageError(`${(error as Error).message.split("\n")[0]} (see --help)`);
+    const message = (error as Error).message.split("\n")[0]!;
+    throw new UsageError(`${unknownFlag(message) ?? message} (see --help)`);
   }
   const { values, positionals } = parsed;
   const [command = "help", ...graphs] = positionals;
-  const options: CliOptions = {
+  const cli: CliOptions = {
     command,
     graphs,
     set: values.set ?? [],
@@ -119,25 +155,41 @@ export function parseCli(argv: string[]): CliOptions {
     help: values.help,
     sweep: values.sweep ?? [],
   };
-  if (values.report !== undefined) options.report = values.report;
-  if (values.input !== undefined) options.input = values.input;
-  if (values.output !== undefined) options.output = values.output;
-  if (values.models !== undefined) options.models = values.models;
+  for (const flag of ["input", "output", "models", "stats", "trace", "report", "size"] as const) {
+    if (values[flag]?.trim() === "") throw new UsageError(`--${flag} needs a value, got an empty string`);
+  }
+  if (values.stats !== undefined && values.stats === values.trace) {
+    throw new UsageError(`--stats and --trace both name '${values.stats}'; give each its own file`);
+  }
+  if (values.stats !== undefined && values.stats === values.output && values.stats !== "-") {
+    throw new UsageError(`--stats and --output both name '${values.stats}'; give each its own file`);
+  }
+  if (values.format !== undefined && (values.output === undefined || isFolderTarget(values.output))) {
+    throw new UsageError(
+      `--format ${values.format} applies to --output - or a file${
+        values.output === undefined ? ", and there is no --output" : `, and '${values.output}' is a folder`
+      }`,
+    );
+  }
+  if (values.report !== undefined) cli.report = values.report;
+  if (values.input !== undefined) cli.input = values.input;
+  if (values.output !== undefined) cli.output = values.output;
+  if (values.models !== undefined) cli.models = values.models;
   if (values.format !== undefined) {
     if (values.format !== "labels" && values.format !== "y4m") {
       throw new UsageError(`'--format' must be 'y4m' or 'labels', got '${values.format}'`);
     }
-    options.format = values.format;
+    cli.format = values.format;
   }
-  if (values.size !== undefined) options.size = values.size;
-  if (values.ep !== undefined) options.ep = values.ep;
-  if (values.stats !== undefined) options.stats = values.stats;
-  if (values.trace !== undefined) options.trace = values.trace;
+  if (values.size !== undefined) cli.size = values.size;
+  if (values.ep !== undefined) cli.ep = values.ep;
+  if (values.stats !== undefined) cli.stats = values.stats;
+  if (values.trace !== undefined) cli.trace = values.trace;
   const frames = positiveInteger("--frames", values.frames);
-  if (frames !== undefined) options.frames = frames;
+  if (frames !== undefined) cli.frames = frames;
   const maxInFlight = positiveInteger("--max-in-flight", values["max-in-flight"]);
-  if (maxInFlight !== undefined) options.maxInFlight = maxInFlight;
+  if (maxInFlight !== undefined) cli.maxInFlight = maxInFlight;
   const workers = positiveInteger("--workers", values.workers);
-  if (workers !== undefined) options.workers = workers;
-  return options;
+  if (workers !== undefined) cli.workers = workers;
+  return cli;
 }

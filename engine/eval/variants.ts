@@ -46,12 +46,22 @@ export function graphStem(path: string): string {
 /**
  * Expands graphs and sweeps into variants. `settable(graph)` lists the graph's `stage.param` names a sweep
  * may change; a sweep applies only where its `stage.param` is among them.
+ *
+ * @throws {UsageError} for a sweep that applies to none of the graphs (it would silently change nothing).
  */
 export function expandVariants(
   graphs: readonly string[],
   sweeps: readonly Sweep[],
   settable: (graph: string) => ReadonlySet<string>,
 ): Variant[] {
+  for (const sweep of sweeps) {
+    const name = `${sweep.stage}.${sweep.param}`;
+    if (!graphs.some((graph) => settable(graph).has(name))) {
+      throw new UsageError(
+        `--sweep ${name}=...: no graph given sets '${sweep.param}' on a stage '${sweep.stage}' in its file (a sweep varies a parameter the graph file sets)`,
+      );
+    }
+  }
   const variants: Variant[] = [];
   for (const graph of graphs) {
     const stem = graphStem(graph);
