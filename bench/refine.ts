@@ -15,7 +15,7 @@ import { parseArgs } from "node:util";
 import * as ort from "onnxruntime-node";
 import { buildRefineGraph, type RefineOptions } from "../stages/_refine_graph.ts";
 import { randomShares, refineScores, structuredImage } from "../tests/_refine_reference.ts";
-import process from "node:process";
+import { median, timeOnce } from "./_cpu_timing.ts";
 
 const options: RefineOptions = { radius: 2, sigmaSpatial: 8, sigmaRange: 20, threshold: 0.5 };
 
@@ -34,16 +34,7 @@ if (import.meta.main) {
     "| frame, objects | JS ms/frame | ONNX ms/frame | speed-up | JS CPU ms | ONNX CPU ms | same labels |",
     "|---|---|---|---|---|---|---|",
   ];
-  // JS and ONNX alternate frame by frame, so both see the same load on a busy machine; per frame the wall time
-  // and this process's CPU time (all threads: what the work costs, whatever else runs), medians over the frames.
-  const median = (values: number[]) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-  const timeOnce = async (run: () => unknown, into: { ms: number[]; cpuMs: number[] }) => {
-    const cpu0 = process.cpuUsage(), t0 = performance.now();
-    await run();
-    const cpu = process.cpuUsage(cpu0);
-    into.ms.push(performance.now() - t0);
-    into.cpuMs.push((cpu.user + cpu.system) / 1000);
-  };
+  // JS and ONNX alternate call by call, so both see the same load on a busy machine (bench/_cpu_timing.ts).
   for (const c of cases) {
     const image = structuredImage(c.width, c.height, 7);
     const scores = randomShares(c.objects, c.h, c.w, 11);

@@ -24,6 +24,11 @@ export const executionSchema = {
     default: "cpu",
     doc: "execution provider: cpu, cuda or webgpu; add '!' to forbid CPU fallback",
   },
+  resident_tensors: {
+    type: "boolean",
+    default: true,
+    doc: "keep tensors made and used only by worker runs in the workers (false: every slot on the main thread)",
+  },
 } satisfies ParamSchema;
 
 /** Validated execution settings. */
@@ -35,4 +40,5 @@ export interface ExecutionSettings {
   workers: number;
   threads?: number;
   ep: string;
+  resident_tensors?: boolean;
 }

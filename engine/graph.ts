@@ -20,6 +20,7 @@ import { YamlSource } from "./yaml_source.ts";
 import { executionSchema, type ExecutionSettings } from "./execution.ts";
 import { checkExecutionProvider, checkGraph, checkSource } from "./graph_checks.ts";
 import { autoModelSet, chooseModelSet, type ModelSetChoice } from "./model_sets.ts";
+import type { Plan } from "./plan_types.ts";
 
 /** A stage or sink, validated. */
 export interface StageNode {
@@ -49,6 +50,8 @@ export interface LoadedGraph {
   execution: ExecutionSettings;
   stages: StageNode[];
   sinks: StageNode[];
+  /** The typed plan: every slot's type, location, writer and readers (set once the graph is checked). */
+  plan?: Plan;
 }
 
 /** How to load a graph. */

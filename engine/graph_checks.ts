@@ -5,13 +5,15 @@
  * - the source's `path` exists, and what the source declares (a frame size) is plausible;
  * - `execution.ep` / `--ep` names a provider;
  * - a slot written only on some frames (by a stage under `when`/`unless`) is not read on every frame by a
- *   stage that needs it (only `warp`'s `source`, `hold` and `knn`'s first-frame `mask` expect gaps);
- * - a `flow` stage with `reference: decided` has a `decide` stage reading its `pending` handle (without
- *   one, every frame waits for a decision that never comes);
- * - a `decide` stage's `pending` is such a handle;
- * - channel counts agree where they are known from the cards (`graph_channels.ts`): a model input fed a map
- *   with other channels, `argmax` (and label heads, `merge-regions`) over a map that is not one score per
- *   class, `fuse`/`agreement` operands that differ, score maps wired to `labels`;
+ *   stage that needs it (only ports declared `gaps` expect them: `warp`'s inputs, `hold`, `knn`'s first-frame
+ *   `mask`);
+ * - feedback edges (back edges in the plan: a `flow` stage's `reference: decided` handle) are answered: a
+ *   later stage reads the slot on every frame through a feedback port (`decide`'s `pending`); without one,
+ *   every frame waits for a decision that never comes; a `pending` input is such an edge;
+ * - producers and consumers agree in the compiled plan (`plan.ts`, each kind's `types`): a model input fed a
+ *   map with other channels, dtype, layout or stride, `argmax` (and label heads, `merge-regions`) over a map
+ *   that is not one score per class, `warp` sources and flow grids, `fuse`/`agreement` operands that
+ *   differ, score maps wired to `labels`;
  * - files named by stage parameters (`first_mask`) exist.
  *
  * Each error is placed at `file:line:column` of the offending stage or parameter.
@@ -25,7 +27,7 @@ import type { LoadedGraph, StageNode } from "./graph.ts";
 import { parseProvider } from "./providers.ts";
 import type { SourceDefinition } from "./source.ts";
 import type { YamlSource } from "./yaml_source.ts";
-import { checkChannels } from "./graph_channels.ts";
+import { compilePlan, portsOf } from "./plan.ts";
 
 /**
  * Checks the source before anything is opened: a `path` parameter (other than `-`, stdin) must exist,
@@ -93,8 +95,9 @@ export async function checkGraph(yaml: YamlSource, root: Node, graph: LoadedGrap
     const item = places.get(node) ?? root;
     return (key ? yaml.get(item, key) : undefined) ?? item;
   };
-  checkPendingReferences(yaml, graph, placeOf);
-  checkChannels(yaml, graph, placeOf);
+  graph.plan = compilePlan(graph, (node, message, at, continues) => {
+    throw yaml.error(placeOf(node, at ?? "in"), `${node.role} '${node.id}'${continues ? " " : ": "}${message}`);
+  });
   checkGuardedSlots(yaml, graph, placeOf);
   for (const node of [...graph.stages, ...graph.sinks]) {
     const mask = node.params.first_mask;
@@ -126,76 +129,6 @@ function stagePlaces(yaml: YamlSource, root: Node, graph: LoadedGraph): Map<Stag
 }
 
 /**
- * A `reference: decided` flow stage needs a later, unguarded `decide` stage that reads its `pending` handle;
- * a decide stage's `pending` must be such a handle.
- */
-function checkPendingReferences(yaml: YamlSource, graph: LoadedGraph, placeOf: PlaceOf): void {
-  const stages = graph.stages;
-  const handles = new Set<string>();
-  for (const node of stages) {
-    const slot = node.inputs.pending;
-    if (node.kind === "decide" && slot !== undefined && !handles.has(slot)) {
-      throw yaml.error(
-        placeOf(node, "in"),
-        `stage '${node.id}': input 'pending' is slot '${slot}', which is not the 'pending' output of a flow ` +
-          `stage with 'reference: decided'`,
-      );
-    }
-    for (const [port, out] of Object.entries(node.outputs)) {
-      if (node.kind === "flow" && port === "pending") handles.add(out);
-      else handles.delete(out);
-    }
-  }
-  stages.forEach((node, i) => {
-    if (node.kind !== "flow" || node.params.reference !== "decided") return;
-    const slot = node.outputs.pending;
-    const consumer = slot === undefined
-      ? undefined
-      : stages.slice(i + 1).find((later) => later.kind === "decide" && later.inputs.pending === slot);
-    const who = `stage '${node.id}'`;
-    if (!consumer) {
-      const bound = slot === undefined ? "its 'pending' output is not bound" : `no decide stage reads slot '${slot}'`;
-      throw yaml.error(
-        placeOf(node, slot === undefined ? "out" : "reference"),
-        `${who}: 'reference: decided' waits for a decide stage (policy: confidence) to read its 'pending' output, ` +
-          `but ${bound}; every frame would wait for ever (bind out: {pending: SLOT} and the decide stage's ` +
-          `in: {pending: SLOT}, or use 'reference: key')`,
-      );
-    }
-    if (consumer.when !== undefined || consumer.unless !== undefined) {
-      throw yaml.error(
-        placeOf(consumer, consumer.when !== undefined ? "when" : "unless"),
-        `stage '${consumer.id}' reads the pending reference of ${who}, so it must run on every frame ` +
-          `(no 'when'/'unless'); a skipped decision would stall the flow stage for ever`,
-      );
-    }
-  });
-}
-
-/** Kinds that read every bound input on every frame they run on (the engine's own kinds). */
-const strictReaders = new Set([
-  "segment",
-  "flow",
-  "decide",
-  "fuse",
-  "argmax",
-  "merge-regions",
-  "agreement",
-  "boxes",
-  "refine",
-  "score",
-  "knn",
-  "labels-png",
-  "overlay-png",
-  "y4m",
-  "labels-raw",
-  "video",
-]);
-
-/** Ports that are read only on some frames: warp's key-frame source, knn's first-frame mask. */
-const gapTolerant: Record<string, string[]> = { warp: ["source"], knn: ["mask"], hold: ["value"] };
-
-/**
  * A stage under `when`/`unless` writes its outputs only on some frames. An unguarded stage that reads such a
  * slot on every frame fails at run time on the first frame without it ("slot was not written"); so does any
  * `when`/`unless` on such a slot.
@@ -217,10 +150,11 @@ function checkGuardedSlots(yaml: YamlSource, graph: LoadedGraph, placeOf: PlaceO
       );
     }
     const guarded = node.when !== undefined || node.unless !== undefined;
-    if (strictReaders.has(node.kind) && !guarded) {
+    const tolerant = new Set(portsOf(graph, node, "inputs").flatMap((port) => (port.gaps ? [port.name] : [])));
+    if (!guarded) {
       for (const [port, slot] of Object.entries(node.inputs)) {
         const writer = partial.get(slot);
-        if (!writer || gapTolerant[node.kind]?.includes(port)) continue;
+        if (!writer || tolerant.has(port)) continue;
         const guard = writer.when !== undefined ? `when: ${writer.when}` : `unless: ${writer.unless}`;
         throw yaml.error(
           placeOf(node, "in"),
@@ -230,8 +164,9 @@ function checkGuardedSlots(yaml: YamlSource, graph: LoadedGraph, placeOf: PlaceO
         );
       }
     }
-    for (const slot of Object.values(node.outputs)) {
-      if (guarded && node.kind !== "hold") partial.set(slot, node);
+    const filled = new Set(portsOf(graph, node, "outputs").flatMap((port) => (port.gaps ? [port.name] : [])));
+    for (const [port, slot] of Object.entries(node.outputs)) {
+      if (guarded && !filled.has(port)) partial.set(slot, node);
       else partial.delete(slot);
     }
   }

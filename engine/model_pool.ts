@@ -3,11 +3,15 @@
  * worker with the fewest requests pending, so independent stages (a pipelined Clockwork's S1 and S3)
  * run at the same time on different workers, and a busy stage keeps its worker's queue full.
  *
+ * Resident tensors: a run may keep named outputs in its worker (`keep`); it gets {@linkcode TensorHandle}s back
+ * instead of data. A request whose feeds include handles goes to their worker; handles held by another worker
+ * are fetched through the main thread and sent as host feeds, and those copies are counted. A stream (`stream`
+ * option) is pinned to one worker, chosen at first sight as the least busy, so its state stays in one place.
+ *
  * @module
  */
-import type { Tensor } from "./tensor.ts";
-import { transferables } from "./tensor.ts";
-import type { ChainStep, WorkerReply, WorkerRequest } from "./model_worker.ts";
+import { type Tensor, TensorHandle, type TensorLike, transferables } from "./tensor.ts";
+import type { ChainFeed, KeepSpec, ResidentInfo, WorkerReply, WorkerRequest } from "./model_worker.ts";
 import { type ExecutionProvider, providerHint, type ProviderRequest } from "./providers.ts";
 
 /** Pool settings. */
@@ -20,9 +24,32 @@ export interface ModelPoolOptions {
   warn?: (message: string) => void;
 }
 
+/** A feed as stages give it: a host tensor, a resident handle, or (chains) an earlier step's output. */
+export type PoolFeed = TensorLike | { from: { step: number; name: string } };
+
+/** One step of {@linkcode ModelPool.runChain}. */
+export interface PoolChainStep {
+  key: string;
+  feeds: Record<string, PoolFeed>;
+  fetches: string[];
+}
+
+/** Where a run goes and what it keeps. */
+export interface RunPlacement {
+  /** Copy feed buffers by transfer (the caller gives them up). */
+  transferFeeds?: boolean;
+  /** Outputs of the (last) step to keep resident, optionally cropped to [rows, cols] in the worker. */
+  keep?: Record<string, { crop?: [number, number] }>;
+  /** Host feeds of a single run to keep resident as well; they come back as handles named `@feed:<name>`. */
+  keepFeeds?: string[];
+  /** The stream the run belongs to: pinned to one worker. Omit to take the least busy (pipelined stages). */
+  stream?: string;
+}
+
 /** One inference's outputs and timing. */
 export interface InferenceResult {
-  outputs: Record<string, Tensor>;
+  /** Host tensors, and handles for the outputs kept resident. */
+  outputs: Record<string, TensorLike>;
   /** Milliseconds inside `session.run`. */
   runMs: number;
   /** Wall-clock start of `session.run` (ms since the epoch). */
@@ -32,14 +59,25 @@ export interface InferenceResult {
   bytesToWorker: number;
   /** Bytes of outputs sent back (transferred, not copied, but moved between threads all the same). */
   bytesFromWorker: number;
+  /** Worker calls made for it: 1, plus one per resident feed fetched from another worker. */
+  calls: number;
+  /** Resident feeds copied from another worker through the main thread. */
+  crossCopies: number;
 }
 
-/** Bytes of the host tensors among `feeds` (chain references to earlier steps stay in the worker). */
-function feedBytes(feeds: Iterable<Tensor | { from: unknown }>): number {
+/** Bytes of the host tensors among `feeds` (chain references and resident handles stay in the worker). */
+function feedBytes(feeds: Iterable<unknown>): number {
   let bytes = 0;
-  for (const feed of feeds) if ("data" in feed) bytes += feed.data.byteLength;
+  for (const feed of feeds) {
+    if (feed instanceof TensorHandle) continue;
+    const data = (feed as { data?: unknown }).data;
+    if (ArrayBuffer.isView(data)) bytes += data.byteLength;
+  }
   return bytes;
 }
+
+/** Most streams remembered for pinning (least recently used forgotten first). */
+const pinnedStreamLimit = 4096;
 
 interface Pending {
   resolve: (reply: WorkerReply & { ok: true }) => void;
@@ -65,6 +103,8 @@ export class ModelPool {
   readonly #loaded = new Map<string, Promise<void>>();
   readonly #threads: number;
   #nextId = 1;
+  #nextHandle = 1;
+  readonly #pinned = new Map<string, number>();
   #provider: ExecutionProvider = "cpu";
   #closed = false;
   #failure: Error | undefined;
@@ -172,53 +212,168 @@ export class ModelPool {
     return loading;
   }
 
-  /**
-   * Runs a loaded model on the least busy worker. Feed buffers are copied to the worker (stages may still
-   * need them); output buffers come back transferred.
-   */
-  async run(
-    key: string,
-    feeds: Record<string, Tensor>,
-    fetches: string[],
-    options: { transferFeeds?: boolean } = {},
-  ): Promise<InferenceResult> {
+  #leastBusy(): number {
     let worker = 0;
     for (let i = 1; i < this.#workers.length; i++) {
       if (this.#pendingCount[i]! < this.#pendingCount[worker]!) worker = i;
     }
-    const transfer = options.transferFeeds ? transferables(Object.values(feeds)) : [];
-    const reply = await this.#call(worker, { op: "run", id: 0, key, feeds, fetches }, transfer);
-    const outputs = reply.outputs ?? {};
-    return {
-      outputs,
-      runMs: reply.runMs ?? 0,
-      startEpochMs: reply.startEpochMs ?? 0,
-      worker,
-      bytesToWorker: feedBytes(Object.values(feeds)),
-      bytesFromWorker: feedBytes(Object.values(outputs)),
-    };
+    return worker;
+  }
+
+  /** The worker a stream is pinned to (chosen at first sight: the least busy). */
+  workerOf(stream: string): number {
+    let worker = this.#pinned.get(stream);
+    if (worker === undefined) {
+      worker = this.#leastBusy();
+      if (this.#pinned.size >= pinnedStreamLimit) this.#pinned.delete(this.#pinned.keys().next().value!);
+    } else {
+      this.#pinned.delete(stream);
+    }
+    this.#pinned.set(stream, worker);
+    return worker;
+  }
+
+  /**
+   * Where a request runs: with resident feeds, on the worker holding most of their bytes (the stream's pinned
+   * worker among them wins); else on the stream's worker, or the least busy one.
+   */
+  #place(handles: TensorHandle[], stream: string | undefined): number {
+    const pinned = stream !== undefined && this.#workers.length > 1 ? this.workerOf(stream) : undefined;
+    if (!handles.length) return pinned ?? this.#leastBusy();
+    const bytes = new Map<number, number>();
+    for (const h of handles) bytes.set(h.worker, (bytes.get(h.worker) ?? 0) + h.bytes);
+    if (pinned !== undefined && bytes.has(pinned)) return pinned;
+    return [...bytes].sort((a, b) => b[1] - a[1])[0]![0];
+  }
+
+  /**
+   * Turns stage feeds into worker feeds for `worker`: handles there go by id, handles elsewhere are fetched and
+   * sent as host data (counted).
+   */
+  async #feedsFor(
+    worker: number,
+    feeds: Record<string, PoolFeed>,
+    copies: { calls: number; bytes: number; count: number },
+  ): Promise<Record<string, ChainFeed>> {
+    const out: Record<string, ChainFeed> = {};
+    for (const [name, feed] of Object.entries(feeds)) {
+      if (!(feed instanceof TensorHandle)) {
+        out[name] = feed as ChainFeed;
+      } else if (feed.worker === worker) {
+        out[name] = { handle: feed.id };
+      } else {
+        const host = await this.fetch(feed);
+        copies.calls++;
+        copies.count++;
+        copies.bytes += host.data.byteLength;
+        out[name] = host;
+      }
+    }
+    return out;
+  }
+
+  #keepSpecs(keep: RunPlacement["keep"]): Record<string, KeepSpec> | undefined {
+    if (!keep || !Object.keys(keep).length) return undefined;
+    const specs: Record<string, KeepSpec> = {};
+    for (const [name, spec] of Object.entries(keep)) {
+      specs[name] = { id: this.#nextHandle++, ...(spec.crop ? { crop: spec.crop } : {}) };
+    }
+    return specs;
+  }
+
+  #outputs(reply: WorkerReply & { ok: true }, worker: number): Record<string, TensorLike> {
+    const outputs: Record<string, TensorLike> = { ...(reply.outputs ?? {}) };
+    for (const [name, info] of Object.entries(reply.kept ?? {})) outputs[name] = handleOf(info, worker);
+    return outputs;
+  }
+
+  /**
+   * Runs a loaded model. Host feed buffers are copied to the worker (stages may still need them); output buffers
+   * come back transferred; outputs named in `keep` stay in the worker and come back as handles.
+   */
+  run(
+    key: string,
+    feeds: Record<string, TensorLike>,
+    fetches: string[],
+    options: RunPlacement = {},
+  ): Promise<InferenceResult> {
+    return this.runChain([{ key, feeds, fetches }], options);
   }
 
   /**
    * Runs several loaded models back to back in one worker, later steps fed by earlier steps' outputs inside the
    * worker (on WebGPU without leaving the GPU); returns the last step's outputs. Host feeds are copied.
    */
-  async runChain(steps: ChainStep[]): Promise<InferenceResult & { stepMs: number[] }> {
-    let worker = 0;
-    for (let i = 1; i < this.#workers.length; i++) {
-      if (this.#pendingCount[i]! < this.#pendingCount[worker]!) worker = i;
+  async runChain(steps: PoolChainStep[], options: RunPlacement = {}): Promise<InferenceResult & { stepMs: number[] }> {
+    const handles = steps.flatMap((s) => Object.values(s.feeds).filter((f) => f instanceof TensorHandle));
+    const worker = this.#place(handles, options.stream);
+    const copies = { calls: 0, bytes: 0, count: 0 };
+    const workerSteps = [];
+    for (const step of steps) {
+      workerSteps.push({
+        key: step.key,
+        feeds: await this.#feedsFor(worker, step.feeds, copies),
+        fetches: step.fetches,
+      });
     }
-    const reply = await this.#call(worker, { op: "chain", id: 0, steps });
-    const outputs = reply.outputs ?? {};
+    const keep = this.#keepSpecs(options.keep);
+    const keepFeeds = this.#keepSpecs(Object.fromEntries((options.keepFeeds ?? []).map((name) => [name, {}])));
+    if (keepFeeds && workerSteps.length !== 1) throw new Error("Internal error: keepFeeds needs a single run");
+    const request: WorkerRequest = workerSteps.length === 1
+      ? { op: "run", id: 0, ...workerSteps[0]!, ...(keep ? { keep } : {}), ...(keepFeeds ? { keepFeeds } : {}) }
+      : { op: "chain", id: 0, steps: workerSteps, ...(keep ? { keep } : {}) };
+    const transfer = options.transferFeeds
+      ? transferables(
+        steps.flatMap((s) => Object.values(s.feeds)).filter((f): f is Tensor =>
+          "data" in f && !(f instanceof TensorHandle)
+        ),
+      )
+      : [];
+    const reply = await this.#call(worker, request, transfer);
+    const outputs = this.#outputs(reply, worker);
     return {
       outputs,
       runMs: reply.runMs ?? 0,
       stepMs: reply.stepMs ?? [],
       startEpochMs: reply.startEpochMs ?? 0,
       worker,
-      bytesToWorker: feedBytes(steps.flatMap((step) => Object.values(step.feeds))),
-      bytesFromWorker: feedBytes(Object.values(outputs)),
+      bytesToWorker: feedBytes(workerSteps.flatMap((step) => Object.values(step.feeds))),
+      bytesFromWorker: feedBytes(Object.values(outputs)) + copies.bytes,
+      calls: 1 + copies.calls,
+      crossCopies: copies.count,
     };
+  }
+
+  /** Makes a host tensor resident on `worker` (or the stream's worker); the copy is the caller's to count. */
+  async put(tensor: Tensor, options: { worker?: number; stream?: string } = {}): Promise<TensorHandle> {
+    const worker = options.worker ?? this.#place([], options.stream);
+    const handle = this.#nextHandle++;
+    const reply = await this.#call(worker, { op: "put", id: 0, tensor, handle });
+    return handleOf(reply.kept!.tensor!, worker);
+  }
+
+  /** Copies a resident tensor's data back to the main thread (it stays resident). */
+  async fetch(handle: TensorHandle): Promise<Tensor> {
+    const reply = await this.#call(handle.worker, { op: "fetch", id: 0, handle: handle.id });
+    return reply.outputs!.tensor!;
+  }
+
+  /** Drops resident tensors in their workers (fire and forget; after every request already posted there). */
+  free(handles: Iterable<TensorHandle>): void {
+    if (this.#closed || this.#failure) return;
+    const byWorker = new Map<number, number[]>();
+    for (const h of handles) byWorker.set(h.worker, [...(byWorker.get(h.worker) ?? []), h.id]);
+    for (const [worker, ids] of byWorker) {
+      this.#workers[worker]!.postMessage({ op: "free", id: 0, handles: ids } satisfies WorkerRequest);
+    }
+  }
+
+  /** Tensors each worker holds resident, and their bytes (tests, leak checks). */
+  async resident(): Promise<{ count: number; bytes: number }[]> {
+    return await Promise.all(this.#workers.map(async (_, i) => {
+      const reply = await this.#call(i, { op: "resident", id: 0 });
+      return { count: reply.count ?? 0, bytes: reply.bytes ?? 0 };
+    }));
   }
 
   /** Stops every worker; pending requests fail. Safe to call twice. */
@@ -229,6 +384,10 @@ export class ModelPool {
     for (const worker of this.#workers) worker.terminate();
     return Promise.resolve();
   }
+}
+
+function handleOf(info: ResidentInfo, worker: number): TensorHandle {
+  return new TensorHandle(info.id, worker, info.type, info.dims, info.bytes);
 }
 
 /** The gist of an onnxruntime error: its first line, without the C++ source location and assertion. */

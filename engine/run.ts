@@ -10,7 +10,9 @@ import { type Observable, type OperatorFunction, Subject } from "rxjs";
 import { describeFrame, type Frame, type FrameInit, regionOf } from "./frame.ts";
 import type { LoadedGraph, StageNode } from "./graph.ts";
 import { FlowGate } from "./flow_gate.ts";
-import { ModelPool } from "./model_pool.ts";
+import { type InferenceResult, ModelPool } from "./model_pool.ts";
+import { ResidentRegistry, residentSlots } from "./resident.ts";
+import { isHandle, type TensorLike } from "./tensor.ts";
 import { extendModel } from "./onnx/inspect.ts";
 import { probeModelCard } from "./model_probe.ts";
 import { assertFrameSize } from "./frame_limits.ts";
@@ -40,6 +42,20 @@ export interface RunOptions {
   now?: () => number;
   /** The `--output` target, so a sink path it set is named `--output` in messages. */
   output?: string;
+  /** Slots the caller reads in `onFrame`: always host tensors, never kept in the workers. */
+  hostSlots?: string[];
+  /** Filled in by the run: what is resident (tests check that worker memory stays bounded). */
+  residentProbe?: ResidentProbe;
+}
+
+/** A view of the run's resident tensors, for tests. */
+export interface ResidentProbe {
+  /** The slots kept in the workers (decided at graph start). */
+  slots?: Set<string>;
+  /** Handles held on the main thread (frame scopes and stage state). */
+  registry?: ResidentRegistry;
+  /** Tensors and bytes each worker holds now. */
+  workers?: () => Promise<{ count: number; bytes: number }[]>;
 }
 
 /**
@@ -84,6 +100,32 @@ export async function runGraph(graph: LoadedGraph, options: RunOptions = {}): Pr
   if (userSignal?.aborted) onUserAbort();
   else userSignal?.addEventListener("abort", onUserAbort);
 
+  // Slots that stay in the workers, decided once from the graph (`execution.resident_tensors: false`: none).
+  const resident = exec.resident_tensors === false
+    ? new Set<string>()
+    : residentSlots(all, graph.models, options.hostSlots);
+  const registry = new ResidentRegistry((handles) => pool?.free(handles));
+  if (options.residentProbe) {
+    options.residentProbe.slots = resident;
+    options.residentProbe.registry = registry;
+    options.residentProbe.workers = () => pool ? pool.resident() : Promise.resolve([]);
+  }
+  /** Counts a pool call's traffic and adopts the handles it kept into the frame's scope. */
+  const settle = (result: InferenceResult, owner: Frame | undefined): Record<string, TensorLike> => {
+    // Kept feeds (`@feed:<name>`) always belong to the caller.
+    for (const [name, value] of Object.entries(result.outputs)) {
+      if (name.startsWith("@feed:") && isHandle(value)) registry.adopt(value);
+    }
+    stats.modelMs += result.runMs;
+    stats.recordWorkerCall(result.bytesToWorker, result.bytesFromWorker);
+    for (let i = 1; i < result.calls; i++) stats.recordWorkerCall(0, 0);
+    if (result.crossCopies) stats.count("cross_worker_copies", result.crossCopies);
+    for (const [name, value] of Object.entries(result.outputs)) {
+      if (!name.startsWith("@feed:") && isHandle(value)) registry.adopt(value, owner);
+    }
+    return result.outputs;
+  };
+
   try {
     let starting: Promise<ModelPool> | undefined;
     const probed = new Map<string, Promise<void>>();
@@ -106,11 +148,15 @@ export async function runGraph(graph: LoadedGraph, options: RunOptions = {}): Pr
       await runner.load(key, bytes);
       return {
         key,
-        async run(feeds, fetches, frame) {
-          const result = await timedRun(() => runner.run(key, feeds, fetches), now);
+        async run(feeds, fetches, frame, options = {}) {
+          const placement = {
+            ...(options.keep ? { keep: options.keep } : {}),
+            ...(options.keepFeeds ? { keepFeeds: options.keepFeeds } : {}),
+            ...(frame && options.pinned !== false ? { stream: frame.stream } : {}),
+          };
+          const result = await timedRun(() => runner.run(key, feeds, fetches, placement), now);
           stats.modelRuns++;
-          stats.modelMs += result.runMs;
-          stats.recordWorkerCall(result.bytesToWorker, result.bytesFromWorker);
+          const outputs = settle(result, options.owner === null ? undefined : frame);
           if (trace) {
             const start = result.startEpochMs - epochOffset;
             trace.span({
@@ -122,7 +168,7 @@ export async function runGraph(graph: LoadedGraph, options: RunOptions = {}): Pr
               args: frame ? { frame: frame.index } : {},
             });
           }
-          return result.outputs;
+          return outputs;
         },
       };
     };
@@ -167,15 +213,22 @@ export async function runGraph(graph: LoadedGraph, options: RunOptions = {}): Pr
         outputs: node.outputs,
         model: (name, extension) => openModel(node.id, name, extension),
         op: (key, build) => openOnnx(node.id, `op:${key}`, key, build()),
-        chain: async (steps, frame) => {
+        chain: async (steps, frame, options = {}) => {
           const runner = await getPool();
+          const placement = {
+            ...(options.keep ? { keep: options.keep } : {}),
+            ...(frame && options.pinned !== false ? { stream: frame.stream } : {}),
+          };
           const result = await timedRun(
-            () => runner.runChain(steps.map((s) => ({ key: s.model.key, feeds: s.feeds, fetches: s.fetches }))),
+            () =>
+              runner.runChain(
+                steps.map((s) => ({ key: s.model.key, feeds: s.feeds, fetches: s.fetches })),
+                placement,
+              ),
             now,
           );
           stats.modelRuns += steps.length;
-          stats.modelMs += result.runMs;
-          stats.recordWorkerCall(result.bytesToWorker, result.bytesFromWorker);
+          const outputs = settle(result, options.owner === null ? undefined : frame);
           if (trace) {
             let start = result.startEpochMs - epochOffset;
             result.stepMs.forEach((ms, i) => {
@@ -190,8 +243,12 @@ export async function runGraph(graph: LoadedGraph, options: RunOptions = {}): Pr
               start += ms;
             });
           }
-          return result.outputs;
+          return outputs;
         },
+        resident: (port) => node.outputs[port] !== undefined && resident.has(node.outputs[port]!),
+        retain: (handle) => registry.retain(handle),
+        release: (handle) => registry.release(handle),
+        own: (handle, frame) => registry.own(handle, frame),
         card: (name) => {
           const card = graph.models.get(name);
           if (!card) throw new Error(`stage '${node.id}': no model '${name}'`);
@@ -221,7 +278,7 @@ export async function runGraph(graph: LoadedGraph, options: RunOptions = {}): Pr
       };
       operators.push(guarded(node, await node.definition.create(ctx)));
     }
-    await streamFrames(graph, source, operators, stats, { ...options, signal: stopper.signal }, now, trace);
+    await streamFrames(graph, source, operators, stats, { ...options, signal: stopper.signal }, now, trace, registry);
   } catch (error) {
     if (error !== interruptedWhileOpening) {
       // The first error is the one to report; a failure while releasing after it would only hide it.
@@ -290,6 +347,7 @@ async function streamFrames(
   options: RunOptions,
   now: () => number,
   trace: TraceWriter | undefined,
+  registry: ResidentRegistry,
 ): Promise<void> {
   const input = new Subject<Frame>();
   const exec = graph.execution;
@@ -307,6 +365,7 @@ async function streamFrames(
         admittedAt: now(),
         timings: {},
       };
+      registry.open(frame);
       // Admission can be triggered from inside a frame's exit; deferring avoids re-entering the operators.
       queueMicrotask(() => input.next(frame));
     },
@@ -332,6 +391,8 @@ async function streamFrames(
           track: "frames",
         });
         options.onFrame?.(frame, stats);
+        // The credit returns: the frame's resident tensors are freed (stage state keeps its own holds).
+        registry.close(frame);
         gate.release();
       },
       error: (error: Error) => {

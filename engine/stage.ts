@@ -22,8 +22,9 @@ import { describeFrame, type Frame } from "./frame.ts";
 import type { ParamSchema, ParamValues } from "./params.ts";
 import type { ModelCard } from "./model_card.ts";
 import type { GraphExtension } from "./onnx/inspect.ts";
-import type { Tensor } from "./tensor.ts";
+import { isHandle, type Tensor, type TensorHandle, type TensorLike } from "./tensor.ts";
 import type { SourceInfo } from "./source.ts";
+import type { InputType, StageTyping, TypeEnvironment } from "./plan_types.ts";
 import { orderedMap } from "./ordered.ts";
 import { newCallTimes, splitCall, timeCall } from "./work_time.ts";
 
@@ -37,6 +38,24 @@ export interface PortDecl {
   type: PortType;
   /** Inputs: may be left unbound. Outputs: written only if bound. */
   optional?: boolean;
+  /**
+   * What a `tensor` (or `record`) port carries, more precisely: `labels` (a label map; an input fed a map with
+   * channels is an error) or `feedback` (a back edge to an earlier stage; see `engine/plan.ts`).
+   */
+  kind?: "labels" | "feedback";
+  /**
+   * Inputs: read only on some frames, or kept from an earlier frame, so the slot may be written under a
+   * `when`/`unless` (warp's key-frame source, knn's first-frame mask, hold's value). Outputs: written on every
+   * frame even when the stage runs under a guard (hold's last value). Other ports are read on every frame the
+   * stage runs on, and `check` rejects a slot that is written only on some.
+   */
+  gaps?: boolean;
+  /**
+   * Inputs: the stage passes the value to a worker run as it is, so it accepts a worker-resident tensor handle.
+   * Outputs: written from a worker run, so the engine may keep it in the worker. A slot stays resident only when
+   * its writers and all its readers say so (`engine/resident.ts`).
+   */
+  resident?: boolean;
 }
 
 /** What a stage kind can look at while the graph is validated. */
@@ -45,18 +64,47 @@ export interface StageEnvironment {
   model(name: string): ModelCard;
 }
 
+/** How a run treats its outputs and its worker. */
+export interface WorkerRunOptions {
+  /**
+   * Outputs to keep resident in the worker (handles come back; with a frame they live until its credit
+   * returns), optionally cropped there to [rows, cols] cells. Stages pass the outputs `ctx.resident` names.
+   */
+  keep?: Record<string, { crop?: [number, number] }>;
+  /**
+   * Host feeds to keep resident too (a frame the next run will feed again): returned as handles under
+   * `@feed:<name>`, held by the caller (release them when replaced).
+   */
+  keepFeeds?: string[];
+  /** false: run on the least busy worker instead of the frame's stream's (pipelined stages); copies are counted. */
+  pinned?: boolean;
+  /**
+   * null: kept outputs belong to the caller, not to `frame` (a pipelined stage hands them to a later frame with
+   * `ctx.own`, or gives them back with `ctx.release`).
+   */
+  owner?: null;
+}
+
 /** An ONNX graph loaded in the worker pool. */
 export interface OnnxRunner {
   /** The session's key in the worker pool (what a chain step names). */
   key: string;
-  /** Runs the graph on `feeds` and returns the `fetches` outputs; `frame` labels the trace. */
-  run(feeds: Record<string, Tensor>, fetches: string[], frame?: Frame): Promise<Record<string, Tensor>>;
+  /**
+   * Runs the graph on `feeds` (host tensors or resident handles) and returns the `fetches` outputs; `frame`
+   * labels the trace, picks the stream's worker and owns kept outputs.
+   */
+  run(
+    feeds: Record<string, TensorLike>,
+    fetches: string[],
+    frame?: Frame,
+    options?: WorkerRunOptions,
+  ): Promise<Record<string, TensorLike>>;
 }
 
-/** One step of {@linkcode StageContext.chain}: a model, its feeds (host tensors or earlier outputs), its fetches. */
+/** One step of {@linkcode StageContext.chain}: a model, its feeds (host tensors, handles or earlier outputs), its fetches. */
 export interface ChainedRun {
   model: OnnxRunner;
-  feeds: Record<string, Tensor | { from: { step: number; name: string } }>;
+  feeds: Record<string, TensorLike | { from: { step: number; name: string } }>;
   fetches: string[];
 }
 
@@ -93,7 +141,15 @@ export interface StageContext<S extends ParamSchema = ParamSchema> {
    * Runs models back to back in one worker call, later steps fed by earlier outputs inside the worker (on WebGPU
    * the intermediate tensors stay on the GPU); returns the last step's fetches.
    */
-  chain(steps: ChainedRun[], frame?: Frame): Promise<Record<string, Tensor>>;
+  chain(steps: ChainedRun[], frame?: Frame, options?: WorkerRunOptions): Promise<Record<string, TensorLike>>;
+  /** Whether the slot bound to output `port` stays in the workers: pass the port in `keep` when writing it. */
+  resident(port: string): boolean;
+  /** Keeps a resident tensor past its frame (stage state); release it when replaced and at close. */
+  retain(handle: TensorHandle): void;
+  /** Drops a hold taken with {@linkcode retain} (or a kept output run with `owner: null`). */
+  release(handle: TensorHandle): void;
+  /** Hands a hold the stage has (a kept output run with `owner: null`) to `frame`: freed when its credit returns. */
+  own(handle: TensorHandle, frame: Frame): void;
   /** Adds `amount` to a named counter reported in the run's stats (e.g. `keyframes`). */
   count(counter: string, amount?: number): void;
   /**
@@ -124,6 +180,26 @@ export interface StageDefinition<S extends ParamSchema = ParamSchema> {
   params: S;
   inputs: PortDecl[] | ((params: ParamValues<S>, env: StageEnvironment) => PortDecl[]);
   outputs: PortDecl[] | ((params: ParamValues<S>, env: StageEnvironment) => PortDecl[]);
+  /**
+   * The ports for `deno task kinds` when `inputs`/`outputs` are computed from the parameters and cards,
+   * e.g. `{ inputs: ["<one per model input>"], outputs: ["<one per model output>", "labels"] }`.
+   */
+  portsDoc?: { inputs: string[]; outputs: string[] };
+  /**
+   * The static types of the outputs (from the cards, the parameters and the inputs' types) and what the
+   * inputs must be, for the compiled plan (`engine/plan.ts`); outputs left out are typed by their port.
+   */
+  types?(
+    params: ParamValues<S>,
+    env: TypeEnvironment,
+    inputs: Record<string, InputType>,
+    outputs: Record<string, string>,
+  ): StageTyping;
+  /**
+   * Reads slots it does not declare as ports (test probes): while one is in a graph, every slot is a host value
+   * and nothing stays in the workers.
+   */
+  readsAnySlot?: boolean;
   /** Cross-parameter checks at load time; throw a `TypeError` whose message names the parameter. */
   validate?(params: ParamValues<S>, env: StageEnvironment): void;
   /**
@@ -193,6 +269,32 @@ export function stageFailure(stageId: string, frame: Frame, error: unknown): Err
   const wrapped = new Error(`stage '${stageId}' failed on ${where}: ${message}`, { cause: error });
   wrapped.name = error instanceof Error ? error.name : "Error";
   return wrapped;
+}
+
+/** The `keep` option for the outputs among `ports` whose slots stay resident, each cropped as `crop` says. */
+export function keepResident(
+  ctx: Pick<StageContext, "resident">,
+  ports: Iterable<string>,
+  crop: (port: string) => [number, number] | undefined = () => undefined,
+): Record<string, { crop?: [number, number] }> {
+  const keep: Record<string, { crop?: [number, number] }> = {};
+  for (const port of ports) {
+    if (!ctx.resident(port)) continue;
+    const cells = crop(port);
+    keep[port] = cells ? { crop: cells } : {};
+  }
+  return keep;
+}
+
+/** Reads a host tensor input, failing clearly if the engine handed this port a worker-resident handle. */
+export function readHostTensor(frame: Frame, slot: string, stage: string): Tensor {
+  const value = readSlot<Tensor>(frame, slot);
+  if (isHandle(value)) {
+    throw new Error(
+      `Internal error: stage '${stage}' reads slot '${slot}' on the main thread but got a worker-resident tensor`,
+    );
+  }
+  return value;
 }
 
 /** Reads a bound input slot, failing clearly when an earlier conditional stage did not write it. */

@@ -212,7 +212,8 @@ export class StatsCollector {
         : null,
       memory: {
         rss_mb_warm: this.warmRss ? round(this.warmRss / 2 ** 20, 1) : null,
-        rss_mb_peak: round(this.peakRss / 2 ** 20, 1),
+        // Short runs end before the first sample (every 16 frames): the end counts as one.
+        rss_mb_peak: round(Math.max(this.peakRss, Deno.memoryUsage().rss) / 2 ** 20, 1),
       },
       ffmpeg: toolUsedSince("ffmpeg", this.toolMark),
       ffprobe: toolUsedSince("ffprobe", this.toolMark),

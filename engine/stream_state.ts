@@ -12,14 +12,33 @@ import { noteAway } from "./work_time.ts";
 export class StreamState<T> {
   readonly #states = new Map<string, T>();
 
-  constructor(private readonly create: (stream: string) => T, private readonly limit = 64) {}
+  /** `evict` is told about each state dropped (least recently used, or by {@linkcode clear}): release what it holds. */
+  constructor(
+    private readonly create: (stream: string) => T,
+    private readonly limit = 64,
+    private readonly evict?: (state: T) => void,
+  ) {}
+
+  #evictOldest(): void {
+    const oldest = this.#states.keys().next().value!;
+    const state = this.#states.get(oldest)!;
+    this.#states.delete(oldest);
+    this.evict?.(state);
+  }
+
+  /** Drops every stream's state (at close), telling `evict` about each. */
+  clear(): void {
+    const states = [...this.#states.values()];
+    this.#states.clear();
+    for (const state of states) this.evict?.(state);
+  }
 
   /** The stream's state, created on first use. */
   get(stream: string): T {
     let state = this.#states.get(stream);
     if (state === undefined) {
       state = this.create(stream);
-      if (this.#states.size >= this.limit) this.#states.delete(this.#states.keys().next().value!);
+      if (this.#states.size >= this.limit) this.#evictOldest();
     } else {
       this.#states.delete(stream);
     }
@@ -34,8 +53,10 @@ export class StreamState<T> {
 
   /** Replaces the stream's state. */
   set(stream: string, state: T): void {
+    const old = this.#states.get(stream);
     this.#states.delete(stream);
-    if (this.#states.size >= this.limit) this.#states.delete(this.#states.keys().next().value!);
+    if (old !== undefined && old !== state) this.evict?.(old);
+    if (this.#states.size >= this.limit) this.#evictOldest();
     this.#states.set(stream, state);
   }
 

@@ -24,8 +24,44 @@ export interface Tensor {
   data: TensorData;
 }
 
+/**
+ * A tensor kept resident in a model worker: the main thread holds its id, worker, element type, dimensions and
+ * byte size, never its data. Feeding it to a model run in the same worker uses it in place; reading `.data` is an
+ * internal error (the engine hands handles only to ports declared `resident`, see `engine/resident.ts`).
+ */
+export class TensorHandle {
+  constructor(
+    readonly id: number,
+    readonly worker: number,
+    readonly type: TensorType,
+    readonly dims: number[],
+    readonly bytes: number,
+  ) {}
+
+  /** Never host data: a stage that reads it was handed a slot the engine kept in a worker. */
+  get data(): never {
+    throw new Error(
+      `Internal error: tensor ${this.id} [${this.dims}] is resident in model worker ${this.worker} and was read as ` +
+        "host data; only ports declared 'resident' may receive worker-resident tensors",
+    );
+  }
+
+  /** What JSON writers (the jsonl sink) show for it: its shape, no data. */
+  toJSON(): { type: TensorType; dims: number[]; resident: true } {
+    return { type: this.type, dims: this.dims, resident: true };
+  }
+}
+
+/** A host tensor or a worker-resident one. */
+export type TensorLike = Tensor | TensorHandle;
+
+/** True when `value` is a {@linkcode TensorHandle}. */
+export function isHandle(value: unknown): value is TensorHandle {
+  return value instanceof TensorHandle;
+}
+
 /** Values a frame slot can hold. */
-export type SlotValue = Tensor | number | boolean | string | SlotRecord;
+export type SlotValue = Tensor | TensorHandle | number | boolean | string | SlotRecord;
 
 /** Structured slot values (decisions, boxes, per-region records). */
 export interface SlotRecord {
@@ -41,6 +77,7 @@ export function elementCount(dims: readonly number[]): number {
 
 /** True when `value` is a {@linkcode Tensor}. */
 export function isTensor(value: unknown): value is Tensor {
+  if (value instanceof TensorHandle) return false;
   return typeof value === "object" && value !== null && "dims" in value && "data" in value &&
     ArrayBuffer.isView((value as Tensor).data);
 }

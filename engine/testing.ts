@@ -82,6 +82,7 @@ export function registerTestKinds(registry: Registry, probe: TestProbe, dropped:
     kind: "call",
     role: "stage",
     doc: "runs a test function from the probe on each frame",
+    readsAnySlot: true,
     params: {
       fn: { type: "string", required: true, doc: "function name in probe.functions" },
       concurrency: { type: "integer", min: 1, default: 1, doc: "frames at once" },

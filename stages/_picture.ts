@@ -101,6 +101,7 @@ export const picturePorts: PortDecl[] = [
     name: "labels",
     doc: "class id per pixel (uint8 [1,H,W]); unbound: the frame is written as it is",
     type: "tensor",
+    kind: "labels",
     optional: true,
   },
   { name: "image", doc: "the frame", type: "image" },

@@ -5,10 +5,13 @@
  *
  * @module
  */
-import { defineStage, perFrame, readSlot } from "../engine/stage.ts";
+import { defineStage, keepResident, perFrame, readSlot } from "../engine/stage.ts";
 import { buildModel } from "../engine/onnx/builder.ts";
-import type { Tensor } from "../engine/tensor.ts";
+import type { TensorLike } from "../engine/tensor.ts";
 import { imageSizeTensor, labelHead, labelSizeInput } from "./segment.ts";
+import { classesBy, labelsType } from "../engine/graph_channels.ts";
+import { typeText } from "../engine/plan.ts";
+import type { TypeNeed } from "../engine/plan_types.ts";
 
 /** Builds `scores` [N,C,h,w] + `[H,W]` -> `labels` uint8 [N,H,W] (or on the scores' grid when native). */
 export function buildArgmaxGraph(size: "image" | "native"): Uint8Array {
@@ -35,15 +38,32 @@ export const argmax = defineStage({
       doc: "labels at the frame's size, or on the scores' own grid",
     },
   },
-  inputs: [{ name: "scores", doc: "class scores [1,C,h,w]", type: "tensor" }],
-  outputs: [{ name: "labels", doc: "class id per pixel, uint8 [1,H,W]", type: "tensor" }],
+  inputs: [{ name: "scores", doc: "class scores [1,C,h,w]", type: "tensor", resident: true }],
+  outputs: [{
+    name: "labels",
+    doc: "class id per pixel, uint8 [1,H,W]",
+    type: "tensor",
+    kind: "labels",
+    resident: true,
+  }],
+  types(p, env, inputs) {
+    const scores = inputs.scores;
+    const needs: TypeNeed[] = [];
+    if (scores?.type.kind === "labels") {
+      needs.push({
+        message: `input 'scores' is slot '${scores.slot}', a label map, not class scores (${typeText(scores.type)})`,
+      });
+    }
+    if (env.classes) needs.push({ port: "scores", channels: env.classes.length, by: classesBy(env.classes) });
+    return { needs, outputs: { labels: labelsType(p.size === "native" ? scores?.type.stride : 1) } };
+  },
   async create(ctx) {
     const size = ctx.params.size as "image" | "native";
     const graph = await ctx.op(`argmax-${size}`, () => buildArgmaxGraph(size));
     return perFrame(ctx, async (frame) => {
-      const feeds: Record<string, Tensor> = { scores: readSlot<Tensor>(frame, ctx.inputs.scores!) };
+      const feeds: Record<string, TensorLike> = { scores: readSlot<TensorLike>(frame, ctx.inputs.scores!) };
       if (size === "image") feeds[labelSizeInput] = imageSizeTensor(frame.image.width, frame.image.height);
-      const { labels } = await graph.run(feeds, ["labels"], frame);
+      const { labels } = await graph.run(feeds, ["labels"], frame, { keep: keepResident(ctx, ["labels"]) });
       frame.slots.set(ctx.outputs.labels!, labels!);
     }, { concurrency: 2 });
   },

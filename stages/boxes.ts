@@ -112,8 +112,16 @@ export const boxes = defineStage({
     focal_px: { type: "number", min: 1, doc: "focal length in pixels (default: 0.9 x frame width)" },
     horizon: { type: "number", min: 0, max: 1, default: 0.45, doc: "horizon row as a fraction of the height" },
   },
-  inputs: [{ name: "labels", doc: "class id per pixel (uint8 [1,H,W])", type: "tensor" }],
+  inputs: [{ name: "labels", doc: "class id per pixel (uint8 [1,H,W])", type: "tensor", kind: "labels" }],
   outputs: [{ name: "boxes", doc: "{boxes: [...]} for sinks to draw and jsonl to log", type: "record" }],
+  types(p, env) {
+    const names = p.model ? env.model(p.model).classes?.names : undefined;
+    const missing = names && p.classes.find((name) => !names.some((n) => n.toLowerCase() === name.toLowerCase()));
+    if (missing === undefined) return {};
+    const message = `'classes': model '${env.model(p.model!).name}' has no class '${missing}' (its classes are ` +
+      `${names!.join(", ")})`;
+    return { needs: [{ at: "classes", message }] };
+  },
   async create(ctx) {
     const { camvidClasses } = await import("../datasets/camvid_classes.ts");
     const names = ((ctx.params.model ? ctx.card(ctx.params.model).classes : undefined) ?? ctx.source.classes ??

@@ -30,6 +30,7 @@ import { type Frame, regionOf } from "../engine/frame.ts";
 import type { Tensor } from "../engine/tensor.ts";
 import { StreamQueue, StreamState } from "../engine/stream_state.ts";
 import type { PendingReference } from "./flow.ts";
+import type { TypeNeed } from "../engine/plan_types.ts";
 
 /** The fraction of positions where two label maps differ. */
 export function labelChange(current: Uint8Array, reference: Uint8Array): number {
@@ -94,7 +95,12 @@ export const decide = defineStage({
   },
   inputs: (p): PortDecl[] =>
     p.policy === "adaptive"
-      ? [{ name: "labels", doc: "label map compared with the last fired frame's (uint8)", type: "tensor" }]
+      ? [{
+        name: "labels",
+        doc: "label map compared with the last fired frame's (uint8)",
+        type: "tensor",
+        kind: "labels",
+      }]
       : p.policy === "confidence"
       ? [
         { name: "features", doc: "the flow model's deep features (the decision model's input)", type: "tensor" },
@@ -102,6 +108,7 @@ export const decide = defineStage({
           name: "pending",
           doc: "the flow stage's reference handle (reference: decided)",
           type: "record",
+          kind: "feedback",
           optional: true,
         },
       ]
@@ -120,6 +127,45 @@ export const decide = defineStage({
       ? [{ name: "confidence", doc: "the predicted confidence score", type: "number" as const, optional: true }]
       : []),
   ],
+  portsDoc: {
+    inputs: ["labels (policy: adaptive)", "features, pending (policy: confidence)"],
+    outputs: ["key", "change (policy: adaptive)", "confidence (policy: confidence)"],
+  },
+  types(p, env, inputs) {
+    const needs: TypeNeed[] = [];
+    const pending = inputs.pending;
+    if (pending && pending.type.kind !== "feedback") {
+      needs.push({
+        message: `input 'pending' is slot '${pending.slot}', which is not the 'pending' output of a flow stage ` +
+          `with 'reference: decided'`,
+      });
+    }
+    const model = p.policy === "confidence" && p.model ? env.model(p.model) : undefined;
+    const spec = model?.inputs.length === 1 ? model.inputs[0] : undefined;
+    if (!model || !spec) return { needs };
+    // A decision model takes the flow features as its one input, whatever it calls it.
+    needs.push({ port: "features", model, spec });
+    // A fixed input grid (DVSNet's 4x8) needs the features pooled to it (the flow stage's `features_grid`):
+    // features on a stride grid have the frame's size over the stride, which fits only by luck.
+    const fed = inputs.features;
+    const layout = spec.layout ?? "NCHW";
+    const rows = spec.shape[layout.indexOf("H")], cols = spec.shape[layout.indexOf("W")];
+    if (!fed || spec.shape.length !== 4 || typeof rows !== "number" || typeof cols !== "number") return { needs };
+    const takes = `model '${model.name}' takes a fixed ${rows}x${cols} grid`;
+    const grid = fed.type.grid;
+    if (!grid && fed.type.stride !== undefined) {
+      needs.push({
+        message: `input 'features' is slot '${fed.slot}', flow stage '${fed.writer}''s unpooled features, but ` +
+          `${takes} (set 'features_grid: [${rows}, ${cols}]' on '${fed.writer}')`,
+      });
+    } else if (grid && (grid[0] !== rows || grid[1] !== cols)) {
+      needs.push({
+        message: `input 'features' is slot '${fed.slot}', pooled to ${grid[0]}x${grid[1]} by '${fed.writer}' ` +
+          `(features_grid), but ${takes}`,
+      });
+    }
+    return { needs };
+  },
   validate(p) {
     if (p.policy === "confidence" && !p.model) throw new TypeError("policy 'confidence' needs a decision 'model'");
     if (p.policy === "interval" && p.offset >= p.every) {

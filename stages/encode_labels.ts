@@ -28,7 +28,7 @@ export const labelsPng = defineStage({
     },
     ...paletteParams,
   },
-  inputs: [{ name: "labels", doc: "class id per pixel (uint8 [1,H,W] or [H,W])", type: "tensor" }],
+  inputs: [{ name: "labels", doc: "class id per pixel (uint8 [1,H,W] or [H,W])", type: "tensor", kind: "labels" }],
   outputs: [],
   output: { param: "dir", accepts: (target) => target !== "-" && !/\.[A-Za-z0-9]{2,5}$/.test(target) },
   writes: (p) => [{ param: "dir", path: p.dir, kind: "folder" }],

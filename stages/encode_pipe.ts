@@ -55,7 +55,7 @@ export const labelsRaw = defineStage({
   role: "sink",
   doc: "Write raw gray8 label maps (H x W bytes per frame) to a file or stdout",
   params: { path: { type: "string", default: "-", doc: "file, or '-' for stdout" } },
-  inputs: [{ name: "labels", doc: "class id per pixel (uint8 [1,H,W])", type: "tensor" }],
+  inputs: [{ name: "labels", doc: "class id per pixel (uint8 [1,H,W])", type: "tensor", kind: "labels" }],
   outputs: [],
   writes: (p) => [{ param: "path", path: p.path, kind: "file" }],
   output: {

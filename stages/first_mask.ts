@@ -9,8 +9,10 @@
 import { defineStage, perFrame } from "../engine/stage.ts";
 import { StreamState } from "../engine/stream_state.ts";
 import type { Tensor } from "../engine/tensor.ts";
-import { oneHotScores, readFirstMask } from "./knn.ts";
+import { readFirstMask } from "./knn.ts";
+import { oneHotOp } from "./_one_hot_graph.ts";
 import { checkFirstMaskIds, checkFirstMaskSize } from "./_mask_size.ts";
+import { labelsType } from "../engine/graph_channels.ts";
 
 /** The `first-mask` stage kind. */
 export const firstMask = defineStage({
@@ -23,13 +25,20 @@ export const firstMask = defineStage({
   },
   inputs: [],
   outputs: [
-    { name: "labels", doc: "the first mask, uint8 [1,H,W]", type: "tensor", optional: true },
+    { name: "labels", doc: "the first mask, uint8 [1,H,W]", type: "tensor", kind: "labels", optional: true },
     { name: "scores", doc: "the first mask one-hot, float32 [1,objects,H,W]", type: "tensor", optional: true },
   ],
+  types: (p) => ({
+    outputs: {
+      labels: labelsType(1),
+      scores: { kind: "tensor", dtype: "float32", layout: "NCHW", channels: p.objects, stride: 1 },
+    },
+  }),
   async create(ctx) {
     const file = ctx.params.first_mask ? await readFirstMask(ctx.params.first_mask) : undefined;
-    const masks = new StreamState<{ mask?: Uint8Array; scores?: Tensor }>(() => ({}), 8);
-    return perFrame(ctx, (frame) => {
+    const masks = new StreamState<{ mask?: Uint8Array; scores?: Promise<Tensor> }>(() => ({}), 8);
+    const oneHot = oneHotOp(ctx, ctx.params.objects);
+    return perFrame(ctx, async (frame) => {
       const { width, height } = frame.image;
       const state = masks.get(frame.stream);
       if (!state.mask) {
@@ -40,14 +49,15 @@ export const firstMask = defineStage({
         checkFirstMaskSize(file ? ctx.params.first_mask : undefined, source, frame);
         if (file && ctx.outputs.scores) checkFirstMaskIds(ctx.params.first_mask!, file.data, ctx.params.objects);
         state.mask = source.data.slice();
-        // One-hot once per stream: every frame shares the tensor (nothing reads it mutably).
-        if (ctx.outputs.scores) state.scores = oneHotScores(state.mask, ctx.params.objects, height, width);
+        // One-hot once per stream (an ONNX graph, `_one_hot_graph.ts`): every frame shares the tensor (nothing
+        // reads it mutably).
+        if (ctx.outputs.scores) state.scores = oneHot(state.mask, height, width, frame);
       }
       if (ctx.outputs.labels) {
         frame.slots.set(ctx.outputs.labels, { type: "uint8", dims: [1, height, width], data: state.mask });
       }
       if (ctx.outputs.scores) {
-        frame.slots.set(ctx.outputs.scores, oneHotScores(state.mask, ctx.params.objects, height, width));
+        frame.slots.set(ctx.outputs.scores, await state.scores!);
       }
     });
   },

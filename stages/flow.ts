@@ -11,17 +11,29 @@
  *
  * @module
  */
-import { defineStage, perFrame, type PortDecl, readSlot, type StageEnvironment } from "../engine/stage.ts";
+import {
+  defineStage,
+  keepResident,
+  perFrame,
+  type PortDecl,
+  readSlot,
+  type StageEnvironment,
+} from "../engine/stage.ts";
 import { assertModelFits, imageToTensor, padToMultiple } from "../engine/image_tensor.ts";
 import { cropGrid } from "../engine/grid.ts";
 import { shrinkImage } from "../engine/image_resize.ts";
 import type { Frame, RgbImage } from "../engine/frame.ts";
-import type { Tensor } from "../engine/tensor.ts";
+import { isHandle, type TensorHandle, type TensorLike } from "../engine/tensor.ts";
 import { StreamQueue, StreamState } from "../engine/stream_state.ts";
 import { waitFor } from "../engine/work_time.ts";
+import { gridPooler } from "./_pool_graph.ts";
+import { specType } from "../engine/graph_channels.ts";
+import type { SlotType } from "../engine/plan_types.ts";
 
 interface FlowState {
   reference?: FlowInput;
+  /** The reference frame kept in the model worker (when the flow slot stays there): sent once, fed by handle. */
+  referenceHandle?: TensorHandle;
   /** `reference: decided`: settles when the previous frame's decision is in. */
   decided: Promise<void>;
 }
@@ -51,25 +63,6 @@ export interface PendingReference {
   [key: string]: unknown;
   /** `true`: this frame becomes its stream's key frame. */
   commit(isKey: boolean): void;
-}
-
-/** Adaptive average pooling (PyTorch's cell bounds) of a [1,C,h,w] map to [1,C,rows,cols]. */
-export function poolToGrid(map: Tensor, rows: number, cols: number): Tensor {
-  const [, channels, h, w] = map.dims as number[];
-  const data = map.data as Float32Array;
-  const out = new Float32Array(channels! * rows * cols);
-  for (let c = 0; c < channels!; c++) {
-    for (let i = 0; i < rows; i++) {
-      const y0 = Math.floor((i * h!) / rows), y1 = Math.ceil(((i + 1) * h!) / rows);
-      for (let j = 0; j < cols; j++) {
-        const x0 = Math.floor((j * w!) / cols), x1 = Math.ceil(((j + 1) * w!) / cols);
-        let sum = 0;
-        for (let y = y0; y < y1; y++) for (let x = x0; x < x1; x++) sum += data[(c * h! + y) * w! + x]!;
-        out[(c * rows + i) * cols + j] = sum / ((y1 - y0) * (x1 - x0));
-      }
-    }
-  }
-  return { type: "float32", dims: [1, channels!, rows, cols], data: out };
 }
 
 /**
@@ -141,15 +134,42 @@ export const flow = defineStage({
       doc: `model output ${o.dtype} [${o.shape}]${o.stride ? ` stride ${o.stride}` : ""}`,
       type: "tensor",
       optional: true,
+      // The flow goes to warp's ONNX run as it is; pooled features are read on the main thread (decide).
+      resident: o.name === "flow",
     })),
     ...(p.reference === "decided"
       ? [{
         name: "pending",
         doc: "handle for the stage that decides the key (decide: confidence)",
         type: "record" as const,
+        kind: "feedback" as const,
       }]
       : []),
   ],
+  portsDoc: {
+    inputs: ["image", "key (optional unless reference: key)"],
+    outputs: ["<one per model output, e.g. flow, features>", "pending (reference: decided, a feedback edge)"],
+  },
+  types(p, env) {
+    const outputs: Record<string, SlotType> = {};
+    // The model runs on frames shrunk by `scale`: a stride-s output is a stride s/scale grid on the frame.
+    for (const spec of env.model(p.model).outputs) outputs[spec.name] = specType(spec, p.scale);
+    const grid = p.features_grid, features = outputs.features;
+    if (features && grid?.length === 2) {
+      delete features.stride;
+      features.grid = [grid[0]!, grid[1]!];
+    }
+    if (p.reference !== "decided") return { outputs };
+    // The pending handle is a back edge: each frame waits for a decide stage's answer on the frame before.
+    const unanswered = (slot: string | undefined) => ({
+      at: slot === undefined ? "out" : "reference",
+      message: `'reference: decided' waits for a decide stage (policy: confidence) to read its 'pending' output, ` +
+        `but ${slot === undefined ? "its 'pending' output is not bound" : `no decide stage reads slot '${slot}'`}; ` +
+        `every frame would wait for ever (bind out: {pending: SLOT} and the decide stage's in: {pending: SLOT}, ` +
+        `or use 'reference: key')`,
+    });
+    return { outputs, needs: [{ answered: "pending", unanswered }] };
+  },
   validate(p, env) {
     const card = env.model(p.model);
     for (const name of [p.reference_input, p.current_input]) {
@@ -172,7 +192,15 @@ export const flow = defineStage({
     const fetches = Object.keys(ctx.outputs).filter((port) => port !== "pending");
     const mode = ctx.params.reference;
     const grid = ctx.params.features_grid;
-    const states = new StreamState<FlowState>(() => ({ decided: Promise.resolve() }));
+    const pool = gridPooler(ctx); // features_grid: adaptive average pooling, an ONNX graph (_pool_graph.ts)
+    const forget = (state: FlowState) => {
+      if (state.referenceHandle) ctx.release(state.referenceHandle);
+      delete state.referenceHandle;
+    };
+    const states = new StreamState<FlowState>(() => ({ decided: Promise.resolve() }), 64, forget);
+    ctx.onClose(() => states.clear());
+    // With the flow kept in the worker, so is the reference frame (DFF's key, Accel's previous frame).
+    const residentReference = mode !== "decided" && ctx.resident("flow");
     const strides = new Map(card.outputs.map((o) => [o.name, o.stride ?? 1]));
     const prepare = (image: RgbImage) => {
       assertModelFits(card, image.width, image.height, ctx.params.scale);
@@ -185,18 +213,42 @@ export const flow = defineStage({
       const [h, w] = input.cells(flowSpec.stride ?? 1);
       frame.slots.set(slot, { type: "float32", dims: [1, 2, h, w], data: new Float32Array(2 * h * w) });
     };
-    const runModel = async (frame: Frame, reference: FlowInput, input: FlowInput) => {
-      const feeds: Record<string, Tensor> = {
-        [referenceSpec.name]: imageToTensor(reference.image, referenceSpec, card.preprocessing, card.multipleOf),
+    const runModel = async (
+      frame: Frame,
+      reference: FlowInput,
+      input: FlowInput,
+      state?: FlowState,
+      keepFeed?: "reference" | "current",
+    ) => {
+      const feeds: Record<string, TensorLike> = {
+        [referenceSpec.name]: state?.referenceHandle ??
+          imageToTensor(reference.image, referenceSpec, card.preprocessing, card.multipleOf),
         [currentSpec.name]: imageToTensor(input.image, currentSpec, card.preprocessing, card.multipleOf),
       };
-      const outputs = await model.run(feeds, fetches, frame);
+      const kept = keepFeed === "current"
+        ? currentSpec.name
+        : keepFeed === "reference" && !state?.referenceHandle
+        ? referenceSpec.name
+        : undefined;
+      const outputs = await model.run(feeds, fetches, frame, {
+        keep: keepResident(ctx, fetches, (port) => input.cells(strides.get(port)!)),
+        ...(kept ? { keepFeeds: [kept] } : {}),
+      });
+      if (kept && state) {
+        forget(state);
+        state.referenceHandle = outputs[`@feed:${kept}`] as TensorHandle;
+      }
       for (const port of fetches) {
         const [rows, cols] = input.cells(strides.get(port)!);
-        const value = cropGrid(outputs[port]!, rows, cols);
+        const output = outputs[port]!;
+        if (isHandle(output)) {
+          frame.slots.set(ctx.outputs[port]!, output);
+          continue;
+        }
+        const value = cropGrid(output, rows, cols);
         frame.slots.set(
           ctx.outputs[port]!,
-          port === "features" && grid ? poolToGrid(value, grid[0]!, grid[1]!) : value,
+          port === "features" && grid ? await pool(value, grid[0]!, grid[1]!, frame) : value,
         );
       }
     };
@@ -223,12 +275,14 @@ export const flow = defineStage({
         const isKey = ctx.inputs.key ? readSlot<boolean>(frame, ctx.inputs.key) : false;
         if (!state.reference || isKey) {
           state.reference = image;
+          forget(state);
           // Bound deep features still need the model (the frame against itself); the flow is exactly zero.
           if (ctx.outputs.features) await runModel(frame, image, image);
           zeroFlow(frame, image);
           return;
         }
-        await runModel(frame, state.reference, image);
+        const keepFeed = !residentReference ? undefined : mode === "previous" ? "current" : "reference";
+        await runModel(frame, state.reference, image, state, keepFeed);
         if (mode === "previous") state.reference = image;
       }), { concurrency: 4 });
   },

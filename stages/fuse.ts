@@ -8,9 +8,18 @@
  *
  * @module
  */
-import { defineStage, perFrame, type PortDecl, readSlot, type StageEnvironment } from "../engine/stage.ts";
+import {
+  defineStage,
+  keepResident,
+  perFrame,
+  type PortDecl,
+  readSlot,
+  type StageEnvironment,
+} from "../engine/stage.ts";
 import { buildModel, float32Scalar, node, type NodeSpec, str } from "../engine/onnx/builder.ts";
-import type { Tensor } from "../engine/tensor.ts";
+import type { TensorLike } from "../engine/tensor.ts";
+import { specType } from "../engine/graph_channels.ts";
+import type { SlotType } from "../engine/plan_types.ts";
 
 const operandNames = ["a", "b", "c", "d"] as const;
 
@@ -52,23 +61,68 @@ export const fuse = defineStage({
   inputs: (p, env: StageEnvironment): PortDecl[] => {
     if (p.method === "model") {
       if (!p.model) throw new TypeError("'model' is required with method: model");
-      return env.model(p.model).inputs.map((i) => ({ name: i.name, doc: `model input [${i.shape}]`, type: "tensor" }));
+      return env.model(p.model).inputs.map((i) => ({
+        name: i.name,
+        doc: `model input [${i.shape}]`,
+        type: "tensor",
+        resident: true,
+      }));
     }
-    return operandNames.map((name, i) => ({ name, doc: `map ${i + 1} [N,C,h,w]`, type: "tensor", optional: i >= 2 }));
+    return operandNames.map((name, i) => ({
+      name,
+      doc: `map ${i + 1} [N,C,h,w]`,
+      type: "tensor",
+      optional: i >= 2,
+      resident: true,
+    }));
   },
   outputs: (p, env: StageEnvironment): PortDecl[] =>
     p.method === "model" && p.model
-      ? env.model(p.model).outputs.map((o) => ({ name: o.name, doc: `model output [${o.shape}]`, type: "tensor" }))
-      : [{ name: "scores", doc: "the combined map, on a's grid", type: "tensor" }],
+      ? env.model(p.model).outputs.map((o) => ({
+        name: o.name,
+        doc: `model output [${o.shape}]`,
+        type: "tensor",
+        resident: true,
+      }))
+      : [{ name: "scores", doc: "the combined map, on a's grid", type: "tensor", resident: true }],
+  portsDoc: {
+    inputs: ["<one per model input> (method: model)", "a, b, c, d (sum, mean; c and d optional)"],
+    outputs: ["<one per model output> (method: model)", "scores (sum, mean)"],
+  },
+  types(p, env, inputs) {
+    if (p.method === "model" && p.model) {
+      const outputs: Record<string, SlotType> = {};
+      for (const spec of env.model(p.model).outputs) outputs[spec.name] = specType(spec);
+      return { outputs };
+    }
+    const a = inputs.a;
+    // Coarser operands are resized to a's grid; a finer one would be averaged away: a sets the grid.
+    const finer = operandNames.slice(1).map((name) => ({ name, input: inputs[name] })).find(({ input }) =>
+      a?.type.stride !== undefined && input?.type.stride !== undefined && input.type.stride < a.type.stride
+    );
+    return {
+      outputs: { scores: a?.type },
+      needs: [
+        { same: Object.keys(inputs) },
+        ...(finer
+          ? [{
+            message: `input '${finer.name}' is slot '${finer.input!.slot}' at stride ${finer.input!.type.stride}, ` +
+              `finer than 'a' (slot '${a!.slot}', stride ${a!.type.stride}), whose grid the result takes; ` +
+              `bind the finest map to 'a'`,
+          }]
+          : []),
+      ],
+    };
+  },
   async create(ctx) {
     const method = ctx.params.method;
     if (method === "model") {
       const model = await ctx.model(ctx.params.model!);
       const fetches = Object.keys(ctx.outputs);
       return perFrame(ctx, async (frame) => {
-        const feeds: Record<string, Tensor> = {};
-        for (const [port, slot] of Object.entries(ctx.inputs)) feeds[port] = readSlot<Tensor>(frame, slot);
-        const outputs = await model.run(feeds, fetches, frame);
+        const feeds: Record<string, TensorLike> = {};
+        for (const [port, slot] of Object.entries(ctx.inputs)) feeds[port] = readSlot<TensorLike>(frame, slot);
+        const outputs = await model.run(feeds, fetches, frame, { keep: keepResident(ctx, fetches) });
         for (const port of fetches) frame.slots.set(ctx.outputs[port]!, outputs[port]!);
       }, { concurrency: 2 });
     }
@@ -78,9 +132,9 @@ export const fuse = defineStage({
       () => buildCombineGraph(method as "sum" | "mean", bound.length),
     );
     return perFrame(ctx, async (frame) => {
-      const feeds: Record<string, Tensor> = {};
-      for (const name of bound) feeds[name] = readSlot<Tensor>(frame, ctx.inputs[name]!);
-      const { scores } = await graph.run(feeds, ["scores"], frame);
+      const feeds: Record<string, TensorLike> = {};
+      for (const name of bound) feeds[name] = readSlot<TensorLike>(frame, ctx.inputs[name]!);
+      const { scores } = await graph.run(feeds, ["scores"], frame, { keep: keepResident(ctx, ["scores"]) });
       frame.slots.set(ctx.outputs.scores!, scores!);
     }, { concurrency: 2 });
   },

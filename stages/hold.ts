@@ -15,8 +15,9 @@ export const hold = defineStage({
   role: "stage",
   doc: "Pass a slot's value on, or its last value when this frame has none (cached stage outputs)",
   params: {},
-  inputs: [{ name: "value", doc: "the value, written on some frames", type: "any" }],
-  outputs: [{ name: "value", doc: "the value, or the last one seen in this stream", type: "any" }],
+  inputs: [{ name: "value", doc: "the value, written on some frames", type: "any", gaps: true }],
+  outputs: [{ name: "value", doc: "the value, or the last one seen in this stream", type: "any", gaps: true }],
+  types: (_p, _env, inputs) => ({ outputs: { value: inputs.value?.type } }),
   create(ctx) {
     const last = new StreamState<{ value?: SlotValue }>(() => ({}));
     return perFrame(ctx, (frame) => {

@@ -25,6 +25,8 @@ import { binaryToIds } from "../datasets/frame_list.ts";
 import type { IndexedImage } from "../datasets/png.ts";
 import { checkFirstMaskIds, checkFirstMaskSize } from "./_mask_size.ts";
 import { gridStride } from "../engine/grid.ts";
+import { oneHotOp } from "./_one_hot_graph.ts";
+import { labelsType } from "../engine/graph_channels.ts";
 
 /**
  * Builds the kNN graph: `query` [M,D], `pool` [N,D], `pool_labels` [N] (int64), `k` [1] -> `labels` [M],
@@ -72,6 +74,50 @@ export function buildKnnGraph(objects: number): Uint8Array {
       node("Div", ["counts_by_object", "k_float"], ["shares"]),
     ],
   });
+}
+
+/** Most query-pool distances one kNN run holds (2^26 floats, 256 MiB): larger frames run in chunks of queries. */
+export const maxDistancesPerRun = 2 ** 26;
+
+/**
+ * Runs the kNN graph over `query` rows in chunks, so that the [M, N] distance matrix of a large frame (1080p:
+ * 32,400 queries against a 12,000-entry pool) never takes more than {@linkcode maxDistancesPerRun} floats;
+ * returns the labels, winning votes and (with `withShares`) the object-major shares of all rows.
+ */
+export async function classifyInChunks(
+  run: (query: Tensor, fetches: string[]) => Promise<Record<string, Tensor>>,
+  query: Tensor,
+  poolSize: number,
+  objects: number,
+  withShares: boolean,
+  maxDistances = maxDistancesPerRun,
+): Promise<{ labels: Uint8Array; votes: Float32Array; shares?: Float32Array }> {
+  const [rows, depth] = query.dims as [number, number];
+  const chunk = Math.max(1, Math.floor(maxDistances / Math.max(1, poolSize)));
+  const fetches = withShares ? ["labels", "votes", "shares"] : ["labels", "votes"];
+  const data = query.data as Float32Array;
+  if (rows <= chunk) {
+    const out = await run(query, fetches);
+    return {
+      labels: out.labels!.data as Uint8Array,
+      votes: out.votes!.data as Float32Array,
+      ...(withShares ? { shares: out.shares!.data as Float32Array } : {}),
+    };
+  }
+  const labels = new Uint8Array(rows), votes = new Float32Array(rows);
+  const shares = withShares ? new Float32Array(objects * rows) : undefined;
+  for (let start = 0; start < rows; start += chunk) {
+    const count = Math.min(chunk, rows - start);
+    const part = data.subarray(start * depth, (start + count) * depth);
+    const out = await run({ type: "float32", dims: [count, depth], data: part }, fetches);
+    labels.set(out.labels!.data as Uint8Array, start);
+    votes.set(out.votes!.data as Float32Array, start);
+    if (shares) {
+      const partShares = out.shares!.data as Float32Array;
+      for (let o = 0; o < objects; o++) shares.set(partShares.subarray(o * count, (o + 1) * count), o * rows + start);
+    }
+  }
+  return { labels, votes, ...(shares ? { shares } : {}) };
 }
 
 /** Embedding map [1,D,h,w] to rows [h*w, D(+2)], with optional (row, column) channels scaled by `weight`. */
@@ -199,13 +245,6 @@ export class ReferencePool {
   }
 }
 
-/** One-hot [1, objects, h, w] scores of a label map. */
-export function oneHotScores(labels: Uint8Array, objects: number, h: number, w: number): Tensor {
-  const data = new Float32Array(objects * h * w);
-  for (let p = 0; p < h * w; p++) if (labels[p]! < objects) data[labels[p]! * h * w + p] = 1;
-  return { type: "float32", dims: [1, objects, h, w], data };
-}
-
 /** Reads a first-frame mask PNG as object ids (a 0/255 DAVIS 2016 mask becomes ids 0/1). */
 export async function readFirstMask(path: string): Promise<IndexedImage> {
   const map = await readLabelMap(path);
@@ -243,10 +282,11 @@ export const knn = defineStage({
       doc: "first-frame object ids (default: the source's ground-truth mask)",
       type: "tensor",
       optional: true,
+      gaps: true,
     },
   ],
   outputs: [
-    { name: "labels", doc: "object id per embedding pixel, uint8 [1,h,w]", type: "tensor" },
+    { name: "labels", doc: "object id per embedding pixel, uint8 [1,h,w]", type: "tensor", kind: "labels" },
     { name: "votes", doc: "winning votes per pixel / k, float32 [1,h,w]", type: "tensor", optional: true },
     {
       name: "scores",
@@ -255,9 +295,21 @@ export const knn = defineStage({
       optional: true,
     },
   ],
+  types(p, _env, inputs) {
+    const stride = inputs.embedding?.type.stride;
+    const grid = stride === undefined ? {} : { stride };
+    return {
+      outputs: {
+        labels: labelsType(stride),
+        votes: { kind: "tensor", dtype: "float32", layout: "NHW", ...grid },
+        scores: { kind: "tensor", dtype: "float32", layout: "NCHW", channels: p.objects, ...grid },
+      },
+    };
+  },
   async create(ctx) {
     const { k, position_weight: positionWeight, adapt, pool_size: poolSize, objects } = ctx.params;
     const graph = await ctx.op(`knn-${objects}`, () => buildKnnGraph(objects));
+    const oneHot = oneHotOp(ctx, objects);
     let state: { stream: string; pool: ReferencePool } | undefined;
     const fileMask = ctx.params.first_mask ? await readFirstMask(ctx.params.first_mask) : undefined;
     const firstMask = (frame: Frame, w: number, h: number): Uint8Array => {
@@ -288,7 +340,7 @@ export const knn = defineStage({
         pool.seed(rows, labels, ctx.params.seed_size);
         state = { stream: frame.stream, pool };
         frame.slots.set(ctx.outputs.labels!, { type: "uint8", dims: [1, h, w], data: labels });
-        if (ctx.outputs.scores) frame.slots.set(ctx.outputs.scores, oneHotScores(labels, objects, h, w));
+        if (ctx.outputs.scores) frame.slots.set(ctx.outputs.scores, await oneHot(labels, h, w, frame));
         if (ctx.outputs.votes) {
           frame.slots.set(ctx.outputs.votes, {
             type: "float32",
@@ -300,25 +352,32 @@ export const knn = defineStage({
       }
       const { pool, labels: poolLabels } = state.pool.take();
       const kk = Math.min(k, poolLabels.dims[0]!);
-      const out = await graph.run(
-        {
-          query: { type: "float32", dims: [h * w, dims], data: rows },
-          pool,
-          pool_labels: poolLabels,
-          k: { type: "int64", dims: [1], data: BigInt64Array.of(BigInt(kk)) },
-        },
-        ctx.outputs.scores ? ["labels", "votes", "shares"] : ["labels", "votes"],
-        frame,
+      const out = await classifyInChunks(
+        (query, fetches) =>
+          graph.run(
+            {
+              query,
+              pool,
+              pool_labels: poolLabels,
+              k: { type: "int64", dims: [1], data: BigInt64Array.of(BigInt(kk)) },
+            },
+            fetches,
+            frame,
+          ),
+        { type: "float32", dims: [h * w, dims], data: rows },
+        poolLabels.dims[0]!,
+        objects,
+        ctx.outputs.scores !== undefined,
       );
-      const labels = out.labels!.data as Uint8Array;
-      const votes = out.votes!.data as Float32Array;
+      const labels = out.labels;
+      const votes = out.votes;
       if (adapt) { for (let p = 0; p < labels.length; p++) if (votes[p] === kk) state.pool.add(rows, p, labels[p]!); }
       frame.slots.set(ctx.outputs.labels!, { type: "uint8", dims: [1, h, w], data: labels });
       if (ctx.outputs.votes) {
         frame.slots.set(ctx.outputs.votes, { type: "float32", dims: [1, h, w], data: votes.map((v) => v / kk) });
       }
       if (ctx.outputs.scores) {
-        frame.slots.set(ctx.outputs.scores, { type: "float32", dims: [1, objects, h, w], data: out.shares!.data });
+        frame.slots.set(ctx.outputs.scores, { type: "float32", dims: [1, objects, h, w], data: out.shares! });
       }
     });
   },

@@ -3,17 +3,21 @@
  * score maps back together on the frame's grid. Where regions overlap, each cell takes the scores of the
  * region whose largest class score there is larger (DVSNet's rule: the more confident region wins).
  *
- * Regions arrive in order (every stage keeps order), so at most one frame's regions are held at a time.
+ * Regions arrive in order (every stage keeps order), so at most one frame's regions are held at a time. The
+ * merge itself is one ONNX graph per region count (`_merge_regions_graph.ts`: each region padded to the frame's
+ * grid, ArgMax over regions of the max class score), run in the worker pool on the session's provider.
  * The merged frame is the original one, with the merged scores and, if `key` is bound, the per-region
  * decisions as a record `{ regions: boolean[], count }` (how many regions took the key path).
  *
  * @module
  */
 import { Observable, type OperatorFunction } from "rxjs";
-import { defineStage, readSlot, stageFailure } from "../engine/stage.ts";
+import { defineStage, type OnnxRunner, perFrame, readSlot, stageFailure } from "../engine/stage.ts";
 import type { Frame } from "../engine/frame.ts";
 import type { Tensor } from "../engine/tensor.ts";
 import { type RegionBox, regionOf } from "./regions.ts";
+import { buildMergeRegionsGraph, mergeRegionsGraphKey } from "./_merge_regions_graph.ts";
+import { classesBy } from "../engine/graph_channels.ts";
 
 /** A region's score map and where it sits in the frame. */
 export interface RegionScores {
@@ -22,41 +26,43 @@ export interface RegionScores {
 }
 
 /**
- * Merges region score maps [1,C,h,w] into one [1,C,H/s,W/s] map, s = box size / map size (the same for
- * every region). Overlaps take the region with the larger max class score per cell.
+ * The merge graph's feeds for regions on a `width` x `height` frame: each region's scores and its offsets on the
+ * frame's grid of [1,C,H/s,W/s] cells, s = box size / map size (the same for every region), as ONNX Pad amounts.
+ * A region of a padded frame may reach past the frame's grid: its bottom and right amounts are then negative,
+ * and Pad crops those cells.
+ * Throws a `RangeError` if a region's map does not tile its box with the first region's stride and classes.
  */
-export function mergeRegionScores(width: number, height: number, parts: readonly RegionScores[]): Tensor {
-  const first = parts[0]!;
+export function mergeRegionFeeds(
+  width: number,
+  height: number,
+  parts: readonly RegionScores[],
+): Record<string, Tensor> {
+  const first = parts[0];
+  if (!first) throw new RangeError("no region scores to merge");
   const [, channels, h0] = first.scores.dims as number[];
   const stride = first.box.height / h0!;
   if (!Number.isInteger(stride)) {
     throw new RangeError(`region scores of height ${h0} do not tile a ${first.box.height}-pixel region`);
   }
   const outH = Math.ceil(height / stride), outW = Math.ceil(width / stride);
-  const plane = outH * outW;
-  const out = new Float32Array(channels! * plane);
-  const best = new Float32Array(plane).fill(-Infinity);
-  for (const { box, scores } of parts) {
+  const feeds: Record<string, Tensor> = {};
+  parts.forEach(({ box, scores }, i) => {
     const [, c, h, w] = scores.dims as number[];
-    if (c !== channels || box.height / h! !== stride || box.width / w! !== stride) {
+    const top = box.y / stride, left = box.x / stride;
+    if (
+      scores.type !== "float32" || scores.dims.length !== 4 || c !== channels || box.height / h! !== stride ||
+      box.width / w! !== stride || !Number.isInteger(top) || !Number.isInteger(left)
+    ) {
       throw new RangeError(`region scores [${scores.dims}] do not match the first region's [${first.scores.dims}]`);
     }
-    const data = scores.data as Float32Array;
-    const regionPlane = h! * w!;
-    const top = box.y / stride, left = box.x / stride;
-    for (let y = 0; y < h!; y++) {
-      for (let x = 0; x < w!; x++) {
-        const at = y * w! + x;
-        let max = -Infinity;
-        for (let k = 0; k < channels!; k++) max = Math.max(max, data[k * regionPlane + at]!);
-        const cell = (top + y) * outW + left + x;
-        if (max <= best[cell]!) continue;
-        best[cell] = max;
-        for (let k = 0; k < channels!; k++) out[k * plane + cell] = data[k * regionPlane + at]!;
-      }
-    }
-  }
-  return { type: "float32", dims: [1, channels!, outH, outW], data: out };
+    feeds[`scores_${i}`] = scores;
+    feeds[`pads_${i}`] = {
+      type: "int64",
+      dims: [8],
+      data: BigInt64Array.from([0, 0, top, left, 0, 0, outH - top - h!, outW - left - w!].map(BigInt)),
+    };
+  });
+  return feeds;
 }
 
 /** The `merge-regions` stage kind. */
@@ -73,8 +79,25 @@ export const mergeRegions = defineStage({
     { name: "scores", doc: "the frame's merged scores", type: "tensor" },
     { name: "keys", doc: "{ regions: boolean[], count } of the regions' decisions", type: "record", optional: true },
   ],
+  types: (_p, env, inputs) => ({
+    outputs: { scores: inputs.scores?.type },
+    needs: env.classes ? [{ port: "scores", channels: env.classes.length, by: classesBy(env.classes) }] : [],
+  }),
   create(ctx): OperatorFunction<Frame, Frame> {
-    return (source: Observable<Frame>) =>
+    // One graph per region count (classes and sizes are dynamic), built and loaded on first use.
+    const graphs = new Map<number, Promise<OnnxRunner>>();
+    const graphFor = (regions: number): Promise<OnnxRunner> => {
+      let graph = graphs.get(regions);
+      if (!graph) {
+        graph = ctx.op(mergeRegionsGraphKey(regions), () => buildMergeRegionsGraph(regions));
+        graph.catch(() => graphs.delete(regions));
+        graphs.set(regions, graph);
+      }
+      return graph;
+    };
+    // The regions of the frame each parent frame gathered (set when its last region arrives, read once).
+    const gathered = new WeakMap<Frame, Frame[]>();
+    const gather = (source: Observable<Frame>) =>
       new Observable<Frame>((subscriber) => {
         let held: Frame[] = [];
         return source.subscribe({
@@ -86,32 +109,30 @@ export const mergeRegions = defineStage({
             }
             held.push(part);
             if (held.length < origin.count) return;
-            const parts = held;
+            gathered.set(origin.parent, held);
             held = [];
-            const frame = origin.parent;
-            const start = ctx.now();
-            try {
-              const scores = mergeRegionScores(
-                frame.image.width,
-                frame.image.height,
-                parts.map((p) => ({ box: regionOf(p)!.box, scores: readSlot<Tensor>(p, ctx.inputs.scores!) })),
-              );
-              frame.slots.set(ctx.outputs.scores!, scores);
-              if (ctx.outputs.keys && ctx.inputs.key) {
-                const regions = parts.map((p) => readSlot<boolean>(p, ctx.inputs.key!));
-                frame.slots.set(ctx.outputs.keys, { regions, count: regions.filter(Boolean).length });
-              }
-              for (const p of parts) Object.assign(frame.timings, p.timings);
-            } catch (error) {
-              subscriber.error(stageFailure(ctx.id, frame, error));
-              return;
-            }
-            ctx.record(frame, start, ctx.now());
-            subscriber.next(frame);
+            subscriber.next(origin.parent);
           },
           error: (error) => subscriber.error(error),
           complete: () => subscriber.complete(),
         });
       });
+    const merge = perFrame(ctx, async (frame) => {
+      const parts = gathered.get(frame)!;
+      gathered.delete(frame);
+      const feeds = mergeRegionFeeds(
+        frame.image.width,
+        frame.image.height,
+        parts.map((p) => ({ box: regionOf(p)!.box, scores: readSlot<Tensor>(p, ctx.inputs.scores!) })),
+      );
+      if (ctx.outputs.keys && ctx.inputs.key) {
+        const regions = parts.map((p) => readSlot<boolean>(p, ctx.inputs.key!));
+        frame.slots.set(ctx.outputs.keys, { regions, count: regions.filter(Boolean).length });
+      }
+      for (const p of parts) Object.assign(frame.timings, p.timings);
+      const { merged } = await (await graphFor(parts.length)).run(feeds, ["merged"], frame);
+      frame.slots.set(ctx.outputs.scores!, merged!);
+    }, { concurrency: 2 });
+    return (source: Observable<Frame>) => merge(gather(source));
   },
 });

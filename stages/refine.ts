@@ -19,6 +19,7 @@ import { defineStage, type OnnxRunner, perFrame, readSlot } from "../engine/stag
 import type { RgbImage } from "../engine/frame.ts";
 import type { Tensor } from "../engine/tensor.ts";
 import { buildRefineGraph, refineGraphKey, type RefineOptions, type RefineShape } from "./_refine_graph.ts";
+import { labelsType } from "../engine/graph_channels.ts";
 
 export type { RefineOptions };
 
@@ -47,7 +48,8 @@ export const refine = defineStage({
     { name: "scores", doc: "per-object scores [1,O,h,w] on a grid (e.g. knn's vote shares)", type: "tensor" },
     { name: "image", doc: "the frame (the guide)", type: "image" },
   ],
-  outputs: [{ name: "labels", doc: "object id per pixel, uint8 [1,H,W]", type: "tensor" }],
+  outputs: [{ name: "labels", doc: "object id per pixel, uint8 [1,H,W]", type: "tensor", kind: "labels" }],
+  types: () => ({ outputs: { labels: labelsType(1) } }),
   create(ctx) {
     const options: RefineOptions = {
       radius: ctx.params.radius,

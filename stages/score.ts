@@ -51,6 +51,7 @@ export const score = defineStage({
       name: "labels",
       doc: "predicted class or object id per pixel (uint8 [1,H,W])",
       type: "tensor",
+      kind: "labels",
       optional: !p.metrics.some((m) => m !== "epe"),
     },
     {
@@ -58,9 +59,13 @@ export const score = defineStage({
       doc: "predicted backward flow [1,2,H,W] in pixels",
       type: "tensor",
       optional: !p.metrics.includes("epe"),
+      // Read only for epe: otherwise the engine may keep the slot in the workers (`engine/resident.ts`).
+      resident: !p.metrics.includes("epe"),
     },
   ],
   outputs: [],
+  portsDoc: { inputs: ["labels (miou, davis)", "flow (epe)"], outputs: [] },
+  types: () => ({ needs: [{ port: "flow", channels: 2, by: "a flow field (dx, dy) has 2" }] }),
   create(ctx) {
     const metrics: (typeof metricNames)[number][] = [];
     for (const metric of ctx.params.metrics as (typeof metricNames)[number][]) {

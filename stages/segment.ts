@@ -5,14 +5,23 @@
  *
  * @module
  */
-import { defineStage, perFrame, type PortDecl, readSlot, type StageEnvironment } from "../engine/stage.ts";
+import {
+  defineStage,
+  keepResident,
+  perFrame,
+  type PortDecl,
+  readSlot,
+  type StageEnvironment,
+} from "../engine/stage.ts";
 import type { ModelCard, TensorSpec } from "../engine/model_card.ts";
 import { assertModelFits, imageToTensor } from "../engine/image_tensor.ts";
 import { cropGrid } from "../engine/grid.ts";
 import { type GraphExtension } from "../engine/onnx/inspect.ts";
 import { int, int64Tensor, node, str } from "../engine/onnx/builder.ts";
-import { isTensor, type Tensor } from "../engine/tensor.ts";
+import { isHandle, isTensor, type Tensor, type TensorLike } from "../engine/tensor.ts";
 import type { Frame, RgbImage } from "../engine/frame.ts";
+import { classesBy, labelsType, specChannels, specType } from "../engine/graph_channels.ts";
+import type { SlotType, TypeNeed } from "../engine/plan_types.ts";
 
 const labelsPort = "labels";
 
@@ -121,23 +130,54 @@ export const segment = defineStage({
   doc: "Run a model on the frame or on slots; write its outputs (and optionally argmax labels) to slots",
   params,
   inputs: (p, env: StageEnvironment): PortDecl[] =>
-    env.model(p.model).inputs.map((i) => ({ name: i.name, doc: `model input ${i.dtype} [${i.shape}]`, type: "any" })),
+    env.model(p.model).inputs.map((i) => ({
+      name: i.name,
+      doc: `model input ${i.dtype} [${i.shape}]`,
+      type: "any",
+      resident: true,
+    })),
   outputs: (p, env: StageEnvironment): PortDecl[] => {
     const card = env.model(p.model);
     const ports: PortDecl[] = card.outputs.map((o) => ({
       name: o.name,
       doc: `model output ${o.dtype} [${o.shape}]${o.stride ? ` stride ${o.stride}` : ""}`,
       type: "tensor",
+      resident: true,
     }));
     if (!card.outputs.some((o) => o.name === labelsPort) && scoresOutput(card, p.scores_from)) {
       ports.push({
         name: labelsPort,
         doc: "argmax class id per input pixel (uint8 [1,H,W])",
         type: "tensor",
+        kind: "labels",
         optional: true,
       });
     }
     return ports;
+  },
+  portsDoc: {
+    inputs: ["<one per model input, named after the card's inputs>"],
+    outputs: ["<one per model output, named after the card's outputs>", "labels (optional: argmax of the scores)"],
+  },
+  types(p, env, _inputs, bound) {
+    const card = env.model(p.model);
+    const outputs: Record<string, SlotType> = {};
+    for (const spec of card.outputs) outputs[spec.name] = specType(spec);
+    const scores = scoresOutput(card, p.scores_from);
+    if (card.outputs.some((o) => o.name === labelsPort)) return { outputs };
+    outputs[labelsPort] = labelsType(p.labels_size === "native" ? scores?.stride : 1);
+    const classes = env.classes;
+    const channels = specChannels(scores);
+    if (bound[labelsPort] === undefined || !classes || !scores || channels === undefined) return { outputs };
+    if (channels === classes.length) return { outputs };
+    // The label head argmaxes one map: it must be one score per class of the model set.
+    const named = p.scores_from !== undefined;
+    const needs: TypeNeed[] = [{
+      at: named ? "scores_from" : "out",
+      message: `'labels' argmaxes output '${scores.name}' with ${channels} channels, but ${classesBy(classes)}` +
+        (named ? "" : " (name the class scores with 'scores_from')"),
+    }];
+    return { outputs, needs };
   },
   validate(p, env) {
     const card = env.model(p.model);
@@ -161,10 +201,10 @@ export const segment = defineStage({
     // is the frame's grid, and cropping leaves it as it is).
     const strides = new Map(card.outputs.flatMap((o) => (o.stride ? [[o.name, o.stride] as const] : [])));
     const feedsOf = (frame: Frame) => {
-      const feeds: Record<string, Tensor> = {};
+      const feeds: Record<string, TensorLike> = {};
       for (const spec of card.inputs) {
-        const value = readSlot<Tensor | RgbImage>(frame, ctx.inputs[spec.name]!);
-        if (isTensor(value)) {
+        const value = readSlot<TensorLike | RgbImage>(frame, ctx.inputs[spec.name]!);
+        if (isTensor(value) || isHandle(value)) {
           feeds[spec.name] = value;
           continue;
         }
@@ -174,32 +214,46 @@ export const segment = defineStage({
       if (labelsAtImageSize) feeds[labelSizeInput] = imageSizeTensor(frame.image.width, frame.image.height);
       return feeds;
     };
-    const write = (frame: Frame, outputs: Record<string, Tensor>) => {
-      const { width, height } = frame.image;
+    const cells = (frame: Frame, port: string): [number, number] | undefined => {
+      const stride = strides.get(port);
+      return stride ? [Math.ceil(frame.image.height / stride), Math.ceil(frame.image.width / stride)] : undefined;
+    };
+    // Outputs whose slots stay in the workers are kept there, cropped there too; the rest come back and are
+    // cropped here.
+    const keepOf = (frame: Frame) => keepResident(ctx, fetches, (port) => cells(frame, port));
+    const write = (frame: Frame, outputs: Record<string, TensorLike>) => {
       for (const port of fetches) {
-        const stride = strides.get(port);
+        const grid = cells(frame, port);
         const value = outputs[port]!;
-        frame.slots.set(
-          ctx.outputs[port]!,
-          stride ? cropGrid(value, Math.ceil(height / stride), Math.ceil(width / stride)) : value,
-        );
+        frame.slots.set(ctx.outputs[port]!, grid && !isHandle(value) ? cropGrid(value, grid[0], grid[1]) : value);
       }
     };
     if (ctx.params.lag === 1) {
       // Pipelining: this frame's run starts now and is used by the next frame; this frame takes the
       // previous frame's result, which has been running meanwhile. A stream's first frame waits for its own.
-      let previous: { stream: string; outputs: Promise<Record<string, Tensor>> } | undefined;
+      // The run is not pinned to the stream's worker (the other stages keep that one busy; copies are counted),
+      // and its kept outputs belong to the frame that uses them, not to the frame that started the run.
+      let previous: { stream: string; outputs: Promise<Record<string, TensorLike>> } | undefined;
       ctx.onClose(() => previous?.outputs.then(() => {}, () => {}));
       return perFrame(ctx, async (frame) => {
-        const running = model.run(feedsOf(frame), fetches, frame);
+        const running = model.run(feedsOf(frame), fetches, frame, { keep: keepOf(frame), pinned: false, owner: null });
         running.catch(() => {});
         const use = previous && previous.stream === frame.stream ? previous.outputs : running;
+        const replaced = previous && previous.stream !== frame.stream ? previous.outputs : undefined;
         previous = { stream: frame.stream, outputs: running };
-        write(frame, await use);
+        // A run no frame will use (the stream changed) gives its kept outputs back.
+        void replaced?.then((outputs) => {
+          for (const value of Object.values(outputs)) if (isHandle(value)) ctx.release(value);
+        }, () => {});
+        const outputs = await use;
+        for (const value of Object.values(outputs)) if (isHandle(value)) ctx.own(value, frame);
+        write(frame, outputs);
       });
     }
-    return perFrame(ctx, async (frame) => write(frame, await model.run(feedsOf(frame), fetches, frame)), {
-      concurrency: ctx.params.concurrency,
-    });
+    return perFrame(
+      ctx,
+      async (frame) => write(frame, await model.run(feedsOf(frame), fetches, frame, { keep: keepOf(frame) })),
+      { concurrency: ctx.params.concurrency },
+    );
   },
 });

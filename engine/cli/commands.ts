@@ -11,6 +11,7 @@ import { InputError, type InterruptSignal, interruptSignals, UsageError } from "
 import { removeTempFiles, writeTextFileAtomic } from "../atomic_write.ts";
 import { checkWritable } from "../writable.ts";
 import type { Registry } from "../registry.ts";
+import type { PortDecl } from "../stage.ts";
 import { type CliOptions, usage } from "./args.ts";
 import { graphToDot, graphToText } from "./describe.ts";
 import { startProgress } from "./progress.ts";
@@ -171,14 +172,27 @@ export function kindsCommand(registry: Registry): number {
     for (const d of registry.stages.values()) {
       if (d.role !== role) continue;
       lines.push(`  ${d.kind}: ${d.doc}`, ...params(d.params));
-      if (Array.isArray(d.inputs) && d.inputs.length) lines.push(`      in: ${d.inputs.map((p) => p.name).join(", ")}`);
-      if (Array.isArray(d.outputs) && d.outputs.length) {
-        lines.push(`      out: ${d.outputs.map((p) => p.name).join(", ")}`);
+      // Ports computed from parameters and cards are listed from the kind's own `portsDoc`.
+      for (
+        const [key, ports, doc] of [["in", d.inputs, d.portsDoc?.inputs], [
+          "out",
+          d.outputs,
+          d.portsDoc?.outputs,
+        ]] as const
+      ) {
+        const names = doc ?? (Array.isArray(ports) ? ports.map(portText) : ["<computed from the parameters>"]);
+        lines.push(`      ${key}: ${names.length ? names.join(", ") : "(none)"}`);
       }
     }
   }
   console.log(lines.join("\n"));
   return 0;
+}
+
+/** `labels (optional, labels)`: a port as `kinds` lists it. */
+function portText(port: PortDecl): string {
+  const notes = [...(port.optional ? ["optional"] : []), ...(port.kind ? [port.kind] : [])];
+  return notes.length ? `${port.name} (${notes.join(", ")})` : port.name;
 }
 
 /** Runs graphs (and sweep points) over the same frames and writes the comparison report. */

@@ -1,9 +1,11 @@
 /**
- * `describe`: a graph as text (stages, parameters, slots) or as Graphviz (`--dot`).
+ * `describe`: a graph as text (stages, parameters, slots, and the typed plan) or as Graphviz (`--dot`).
  *
  * @module
  */
 import type { LoadedGraph, StageNode } from "../graph.ts";
+import { compilePlan } from "../plan.ts";
+import type { PlanSlot } from "../plan_types.ts";
 
 /** Graphviz text of the dataflow: source, stages, sinks; edges are slots, dashed edges are guards. */
 export function graphToDot(graph: LoadedGraph): string {
@@ -60,5 +62,27 @@ export function graphToText(graph: LoadedGraph): string {
   }
   lines.push(`execution: ${JSON.stringify(graph.execution)}`, "stages:", ...graph.stages.map(describeNode));
   if (graph.sinks.length) lines.push("sinks:", ...graph.sinks.map(describeNode));
+  const plan = graph.plan ?? compilePlan(graph);
+  lines.push("plan:", ...[...plan.slots.values()].map(describeSlot));
   return lines.join("\n");
+}
+
+/**
+ * One slot of the plan: `  scores: kind=tensor dtype=float32 layout=NCHW channels=11 stride=8 location=main
+ * writer=warp readers=argmax` (`-` where the type leaves a field open; `grid=4x8` for a fixed grid).
+ */
+export function describeSlot(slot: PlanSlot): string {
+  const { kind, dtype, layout, channels, stride, grid } = slot.type;
+  const show = (value: unknown) => (value === undefined ? "-" : String(value));
+  const fields = [
+    `kind=${kind}`,
+    `dtype=${show(dtype)}`,
+    `layout=${show(layout)}`,
+    `channels=${show(channels)}`,
+    grid ? `grid=${grid[0]}x${grid[1]}` : `stride=${show(stride)}`,
+    `location=${slot.location}`,
+    `writer=${slot.writer}`,
+    `readers=${slot.readers.length ? slot.readers.join(",") : "-"}`,
+  ];
+  return `  ${slot.name}: ${fields.join(" ")}`;
 }

@@ -1,0 +1,264 @@
+/**
+ * Tensors that stay in the model workers (issue 14 item 2): the pool's handles, which slots a graph keeps
+ * resident, their lifetimes (freed when the frame's credit returns; stage state held until replaced), and that
+ * DFF and Accel give today's labels while copying only the current frame in and the labels out.
+ */
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { ModelPool } from "../engine/model_pool.ts";
+import { parseProvider } from "../engine/providers.ts";
+import { buildModel, float32Scalar, node } from "../engine/onnx/builder.ts";
+import { loadGraph } from "../engine/graph.ts";
+import { type ResidentProbe, runGraph } from "../engine/run.ts";
+import { residentSlots } from "../engine/resident.ts";
+import { isHandle, type Tensor, TensorHandle } from "../engine/tensor.ts";
+import { writeSyntheticDataset } from "../datasets/synthetic/write.ts";
+import { modelsRoot, testSetup } from "./_helpers.ts";
+
+const cpu = parseProvider("cpu");
+
+/** y = x * factor, any shape. */
+function scaleModel(factor: number): Uint8Array {
+  return buildModel({
+    name: `scale-${factor}`,
+    inputs: [{ name: "x", type: "float32", shape: ["N", "C", "h", "w"] }],
+    outputs: [{ name: "y", type: "float32", shape: ["N", "C", "h", "w"] }],
+    initializers: [float32Scalar("factor", factor)],
+    nodes: [node("Mul", ["x", "factor"], ["y"])],
+  });
+}
+
+Deno.test("ModelPool: kept outputs stay in the worker as handles, feed later runs in place, and are freed", async () => {
+  const pool = await ModelPool.start({ workers: 1, provider: cpu });
+  try {
+    await pool.load("net", scaleModel(2));
+    const image: Tensor = { type: "float32", dims: [1, 3, 8, 8], data: new Float32Array(192).fill(0.5) };
+    const host = await pool.run("net", { x: image }, ["y"]);
+    const kept = await pool.run("net", { x: image }, ["y"], { keep: { y: {} } });
+    const handle = kept.outputs.y!;
+    assert.ok(isHandle(handle));
+    assert.deepEqual(handle.dims, (host.outputs.y as Tensor).dims);
+    assert.equal(kept.bytesFromWorker, 0, "a kept output sends nothing back");
+    assert.deepEqual(await pool.resident(), [{ count: 1, bytes: handle.bytes }]);
+    // Fetching copies the data back; it stays resident.
+    const fetched = await pool.fetch(handle);
+    assert.deepEqual([...fetched.data], [...(host.outputs.y as Tensor).data]);
+    // A handle as a feed goes by id: no bytes for it.
+    await pool.load("net4", scaleModel(3));
+    const fromHandle = await pool.run("net4", { x: handle }, ["y"]);
+    const fromHost = await pool.run("net4", { x: host.outputs.y as Tensor }, ["y"]);
+    assert.equal(fromHandle.bytesToWorker, 0);
+    assert.deepEqual([...(fromHandle.outputs.y as Tensor).data], [...(fromHost.outputs.y as Tensor).data]);
+    // Cropped in the worker to a [rows, cols] grid.
+    const cropped = await pool.run("net", { x: image }, ["y"], { keep: { y: { crop: [5, 6] } } });
+    assert.deepEqual(cropped.outputs.y!.dims, [1, 3, 5, 6]);
+    assert.deepEqual([...(await pool.fetch(cropped.outputs.y as TensorHandle)).data], new Array(90).fill(1));
+    pool.free([handle, cropped.outputs.y as TensorHandle]);
+    assert.deepEqual(await pool.resident(), [{ count: 0, bytes: 0 }]);
+  } finally {
+    await pool.close();
+  }
+});
+
+Deno.test("ModelPool: a handle on another worker is copied through the main thread, and counted", async () => {
+  const pool = await ModelPool.start({ workers: 2, provider: cpu, threads: 1 });
+  try {
+    await pool.load("net", scaleModel(2));
+    const image: Tensor = { type: "float32", dims: [1, 3, 8, 8], data: new Float32Array(192).fill(0.25) };
+    // Streams are pinned: the same stream always gets the same worker.
+    const a = pool.workerOf("a");
+    assert.equal(pool.workerOf("a"), a);
+    const kept = await pool.run("net", { x: image }, ["y"], { keep: { y: {} }, stream: "a" });
+    const handle = kept.outputs.y as TensorHandle;
+    assert.equal(handle.worker, a);
+    const same = await pool.run("net", { x: handle }, ["y"], { stream: "a" });
+    assert.equal(same.crossCopies, 0);
+    assert.equal(same.worker, a);
+    // Two handles on different workers: the smaller one crosses.
+    const other = await pool.put(image, { worker: 1 - a });
+    await pool.load("sum", scaleModel(5));
+    const crossed = await pool.run("net", { x: other }, ["y"], { stream: "a" });
+    assert.equal(crossed.worker, 1 - a, "feeds' worker wins over the stream's when only they hold the data");
+    assert.equal(crossed.crossCopies, 0);
+    const copied = await pool.runChain([{ key: "net", feeds: { x: handle }, fetches: ["y"] }], {
+      stream: "a",
+    });
+    assert.equal(copied.crossCopies, 0);
+    const mixed = await pool.runChain([
+      { key: "net", feeds: { x: handle }, fetches: ["y"] },
+      { key: "sum", feeds: { x: other }, fetches: ["y"] },
+    ], { stream: "a" });
+    assert.equal(mixed.worker, a);
+    assert.equal(mixed.crossCopies, 1);
+    assert.equal(mixed.calls, 2, "the fetch is a worker call of its own");
+    assert.ok(mixed.bytesFromWorker >= other.bytes && mixed.bytesToWorker >= other.bytes);
+  } finally {
+    await pool.close();
+  }
+});
+
+Deno.test("a TensorHandle read as host data is a clear internal error", () => {
+  const handle = new TensorHandle(7, 0, "float32", [1, 4, 2, 2], 64);
+  assert.throws(() => handle.data, /Internal error: tensor 7 \[1,4,2,2\] is resident in model worker 0/);
+  assert.deepEqual(JSON.parse(JSON.stringify(handle)), { type: "float32", dims: [1, 4, 2, 2], resident: true });
+});
+
+async function loaded(graph: string, overrides: string[] = [], input?: string) {
+  const { registry } = testSetup();
+  return await loadGraph(graph, {
+    registry,
+    modelsRoot,
+    modelSet: "testing",
+    overrides,
+    ...(input ? { input } : {}),
+  });
+}
+
+Deno.test("resident slots: made by worker runs and read only by ports that pass them to a worker run", async () => {
+  const slots = async (name: string) => {
+    const g = await loaded(`graphs/${name}.yaml`);
+    return [...residentSlots([...g.stages, ...g.sinks], g.models)].sort();
+  };
+  // Labels go to sinks and the score, never resident; the flow is read by warp only (score reads it for epe).
+  assert.deepEqual(await slots("dff"), ["features", "flow", "key_features", "scores"]);
+  assert.deepEqual(await slots("accel"), ["features", "flow", "key_features", "scores", "scores_ref", "scores_upd"]);
+  assert.deepEqual(await slots("per-frame"), []);
+  // DVSNet's scores are read by merge-regions (JS): only the key map kept by warp's state... is read by warp.
+  assert.ok(!(await slots("dvsnet")).includes("scores"));
+  // Slots the caller reads stay on the host.
+  const dff = await loaded("graphs/dff.yaml");
+  assert.ok(!residentSlots([...dff.stages, ...dff.sinks], dff.models, ["scores"]).has("scores"));
+  const epe = await loaded("graphs/dff.yaml", ["score.metrics=[miou, epe]"]);
+  assert.ok(!residentSlots([...epe.stages, ...epe.sinks], epe.models).has("flow"));
+});
+
+/** Runs a graph keeping its labels; the labels' sha256 over all frames. */
+async function labelsOf(graph: string, overrides: string[], input?: string) {
+  const g = await loaded(graph, overrides, input);
+  g.sinks.length = 0;
+  const hash = createHash("sha256");
+  let frames = 0;
+  const report = await runGraph(g, {
+    quiet: true,
+    warn: () => {},
+    onFrame: (frame) => {
+      const labels = frame.slots.get("labels") as Tensor;
+      hash.update(labels.data as Uint8Array);
+      frames++;
+    },
+  });
+  return { hash: hash.digest("hex"), frames, report };
+}
+
+// Labels of DFF (head chained after warp in the worker, `warp.head`) and Accel recorded before tensors stayed
+// in the workers, on the testing cuts over this clip: at 128x96 (no cropping) and 120x90 (every strided output
+// cropped, in the worker now).
+const recorded = {
+  "128x96": {
+    dff: "a2ffde59c3f524ab3a06ac08bb99f9e39481661ab363d897879b7a77db4413b1",
+    accel: "7ba66521ba1d3bf5c3383c24823adbeac40e3e1498286e85d9e842018d25c3ab",
+  },
+  "120x90": {
+    dff: "8362ee78c1e1c61d10e2ed07850e5e0c78719f82e7fb925dbcd7eb41fa10eedd",
+    accel: "0cc48d98150f1b503e69c28974b8da03b7b0e7fc0c5aef5e344949c3a6f0b7b0",
+  },
+} as const;
+
+for (const [size, hashes] of Object.entries(recorded)) {
+  Deno.test(`DFF and Accel with resident tensors give the recorded labels at ${size}, and so does the host path`, async () => {
+    const [width, height] = size.split("x").map(Number) as [number, number];
+    const clip = await Deno.makeTempDir();
+    try {
+      await writeSyntheticDataset(clip, { width, height, frames: 8, fps: 15, seed: 5 }, 1);
+      for (const method of ["dff", "accel"] as const) {
+        const resident = await labelsOf(`graphs/${method}.yaml`, [], clip);
+        assert.equal(resident.frames, 8);
+        assert.equal(resident.hash, hashes[method], `${method}: labels differ from the recorded ones`);
+        const host = await labelsOf(`graphs/${method}.yaml`, ["execution.resident_tensors=false"], clip);
+        assert.equal(host.hash, hashes[method]);
+        // Resident: only the frames go in and labels come out.
+        assert.ok(
+          resident.report.threads_traffic.bytes_to_workers < host.report.threads_traffic.bytes_to_workers / 2,
+          `${method}: ${resident.report.threads_traffic.bytes_to_workers} vs ${host.report.threads_traffic.bytes_to_workers}`,
+        );
+        assert.equal(resident.report.threads_traffic.bytes_from_workers, 8 * width * height, `${method}: labels only`);
+      }
+    } finally {
+      await Deno.remove(clip, { recursive: true });
+    }
+  });
+}
+
+Deno.test("DFF non-key frame: only the shrunk current frame goes in and the labels come out", async () => {
+  const g = await loaded("graphs/dff.yaml", ["source.width=64", "source.height=48", "source.frames=12"]);
+  g.sinks.length = 0;
+  const report = await runGraph(g, { quiet: true, warn: () => {} });
+  const t = report.threads_traffic;
+  // Key frames 0, 5, 10: the frame for the features (uint8 or float); every frame: labels back, nothing else.
+  assert.equal(t.bytes_from_workers, 12 * 64 * 48);
+  assert.equal(report.keyframes, 3);
+  const g2 = await loaded("graphs/dff.yaml", [
+    "source.width=64",
+    "source.height=48",
+    "source.frames=12",
+    "decide.every=100",
+  ]);
+  g2.sinks.length = 0;
+  const nonKey = await runGraph(g2, { quiet: true, warn: () => {} });
+  const one = await (async () => {
+    const g1 = await loaded("graphs/dff.yaml", [
+      "source.width=64",
+      "source.height=48",
+      "source.frames=2",
+      "decide.every=100",
+    ]);
+    g1.sinks.length = 0;
+    return await runGraph(g1, { quiet: true, warn: () => {} });
+  })();
+  // Frames 2..11 are non-key frames after the first (whose reference went in with it): each sends the shrunk
+  // current frame (32x24 RGB bytes) and the label head's [H, W]; warp's cell ratio is 8 bytes.
+  const perNonKey = (nonKey.threads_traffic.bytes_to_workers - one.threads_traffic.bytes_to_workers) / 10;
+  assert.ok(perNonKey <= 32 * 24 * 3 + 64, `non-key frame sends ${perNonKey} bytes`);
+});
+
+Deno.test({
+  name: "10,000 DFF frames: worker-resident tensors stay bounded (frames freed, key maps replaced)",
+  // Long: tiny frames, testing cuts.
+  async fn() {
+    const frames = 10_000;
+    const g = await loaded("graphs/dff.yaml", [
+      "source.width=32",
+      "source.height=32",
+      `source.frames=${frames}`,
+      "decide.every=7",
+    ]);
+    g.sinks.length = 0;
+    for (const stage of g.stages) if (stage.kind === "score") g.stages.splice(g.stages.indexOf(stage), 1);
+    const probe: ResidentProbe = {};
+    const samples: Promise<{ count: number; bytes: number }[]>[] = [];
+    const held: number[] = [];
+    const report = await runGraph(g, {
+      quiet: true,
+      warn: () => {},
+      residentProbe: probe,
+      onFrame: (frame) => {
+        if (frame.index % 500 === 250) {
+          held.push(probe.registry!.count);
+          samples.push(probe.workers!());
+        }
+      },
+    });
+    assert.equal(report.frames, frames);
+    const workers = (await Promise.all(samples)).map((w) => w[0]!);
+    assert.ok(workers.length >= 19);
+    const maxCount = Math.max(...workers.map((w) => w.count));
+    const maxBytes = Math.max(...workers.map((w) => w.bytes));
+    // At most max_in_flight frames' features, flows, warped maps and scores, plus the key map and reference frame.
+    assert.ok(maxCount >= 2, "the key map and the frames' maps are resident");
+    assert.ok(maxCount <= 4 * 4 + 2, `worker holds ${maxCount} tensors`);
+    assert.ok(Math.max(...held) <= 4 * 4 + 2, `main thread holds ${Math.max(...held)} handles`);
+    // The last samples hold no more than the first: nothing grows.
+    assert.ok(workers.at(-1)!.bytes <= maxBytes && maxBytes <= workers[0]!.bytes * 3 + 1);
+    assert.ok(report.threads_traffic.worker_calls_per_frame < 4.1);
+  },
+});
