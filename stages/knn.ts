@@ -76,8 +76,11 @@ export function buildKnnGraph(objects: number): Uint8Array {
   });
 }
 
-/** Most query-pool distances one kNN run holds (2^26 floats, 256 MiB): larger frames run in chunks of queries. */
-export const maxDistancesPerRun = 2 ** 26;
+/**
+ * Most query-pool distances one kNN run holds (2^27 floats, 512 MiB): a DAVIS frame (6,420 queries against a full
+ * 10,516-entry pool) is one run; larger frames run in chunks of queries.
+ */
+export const maxDistancesPerRun = 2 ** 27;
 
 /**
  * Runs the kNN graph over `query` rows in chunks, so that the [M, N] distance matrix of a large frame (1080p:
