@@ -231,22 +231,34 @@ export const segment = defineStage({
     if (ctx.params.lag === 1) {
       // Pipelining: this frame's run starts now and is used by the next frame; this frame takes the
       // previous frame's result, which has been running meanwhile. A stream's first frame waits for its own.
-      // The run is not pinned to the stream's worker (the other stages keep that one busy; copies are counted),
-      // and its kept outputs belong to the frame that uses them, not to the frame that started the run.
+      // The run is not pinned to the stream's worker (the other stages keep that one busy; copies are counted).
+      // Its kept outputs are held by this stage until no frame will use them any more; each frame that uses them
+      // (a stream's first frame uses its own run, and so does the next frame) takes a hold of its own.
       let previous: { stream: string; outputs: Promise<Record<string, TensorLike>> } | undefined;
-      ctx.onClose(() => previous?.outputs.then(() => {}, () => {}));
+      const giveBack = (outputs: Promise<Record<string, TensorLike>>) =>
+        void outputs.then((values) => {
+          for (const value of Object.values(values)) if (isHandle(value)) ctx.release(value);
+        }, () => {});
+      ctx.onClose(async () => {
+        const last = previous?.outputs;
+        if (!last) return;
+        giveBack(last);
+        await last.then(() => {}, () => {});
+      });
       return perFrame(ctx, async (frame) => {
         const running = model.run(feedsOf(frame), fetches, frame, { keep: keepOf(frame), pinned: false, owner: null });
         running.catch(() => {});
-        const use = previous && previous.stream === frame.stream ? previous.outputs : running;
-        const replaced = previous && previous.stream !== frame.stream ? previous.outputs : undefined;
+        const prior = previous;
+        const use = prior && prior.stream === frame.stream ? prior.outputs : running;
         previous = { stream: frame.stream, outputs: running };
-        // A run no frame will use (the stream changed) gives its kept outputs back.
-        void replaced?.then((outputs) => {
-          for (const value of Object.values(outputs)) if (isHandle(value)) ctx.release(value);
-        }, () => {});
         const outputs = await use;
-        for (const value of Object.values(outputs)) if (isHandle(value)) ctx.own(value, frame);
+        for (const value of Object.values(outputs)) {
+          if (!isHandle(value)) continue;
+          ctx.retain(value);
+          ctx.own(value, frame);
+        }
+        // The prior run was used by this frame (or, the stream having changed, by none): its hold can go.
+        if (prior) giveBack(prior.outputs);
         write(frame, outputs);
       });
     }
