@@ -86,18 +86,18 @@ for (const graph of ["pml-vos", "tools/vos-copy-first", "tools/vos-flow-warp"]) 
   });
 }
 
-Deno.test({
-  name: "method graphs test clip cleanup",
-  sanitizeResources: false,
-  async fn() {
-    await Deno.remove(clipDir, { recursive: true });
-  },
-});
-
 Deno.test("graphs/clockwork-pipelined.yaml with one frame in flight: a stream's first run serves two frames", async () => {
   // Frame 0 uses its own S2/S3 runs and leaves before frame 1 takes them as its lagged inputs: each frame must
   // hold the resident outputs it uses (regression: 'resident tensor 3 was already freed').
   const { report, labels } = await runMethod("clockwork-pipelined", ["execution.max_in_flight=1"]);
   assert.equal(report.frames, 8);
   assert.equal(labels.length, 8);
+});
+
+Deno.test({
+  name: "method graphs test clip cleanup",
+  sanitizeResources: false,
+  async fn() {
+    await Deno.remove(clipDir, { recursive: true });
+  },
 });
