@@ -13,6 +13,18 @@ import { buildModel, int, int64Tensor, ints, node } from "../engine/onnx/builder
 /** The project's models folder. */
 export const modelsRoot = resolve(new URL("../models", import.meta.url).pathname);
 
+/** The method graphs in graphs/, by name. */
+export const methodGraphs = [
+  "per-frame",
+  "dff",
+  "accel",
+  "clockwork",
+  "clockwork-adaptive",
+  "clockwork-pipelined",
+  "dvsnet",
+  "pml-vos",
+];
+
 /** The project's root folder. */
 export const projectRoot = resolve(new URL("..", import.meta.url).pathname);
 

@@ -15,21 +15,11 @@ import { imageSizeTensor, labelSizeInput } from "../stages/segment.ts";
 import { prepareFlowInput } from "../stages/flow.ts";
 import { regionBoxes } from "../stages/regions.ts";
 import { maskOnGrid } from "../stages/knn.ts";
-import { graphFrom, modelsRoot, testSetup } from "./_helpers.ts";
+import { graphFrom, methodGraphs, modelsRoot, testSetup } from "./_helpers.ts";
 import { shell } from "./_cli.ts";
 
 /** The sizes users bring: qHD, full HD, 854-ish DAVIS, portrait phone video, and odd sides. */
 const sizes: [number, number][] = [[960, 540], [1920, 1080], [853, 480], [720, 1280], [321, 239]];
-const methodGraphs = [
-  "per-frame",
-  "dff",
-  "accel",
-  "clockwork",
-  "clockwork-adaptive",
-  "clockwork-pipelined",
-  "dvsnet",
-  "pml-vos",
-];
 
 /** Runs a method graph on `frames` synthetic frames of `width` x `height`, keeping the labels in memory. */
 async function runAtSize(graph: string, width: number, height: number, modelSet: string, frames = 2) {

@@ -9,7 +9,7 @@ import { compilePlan } from "../engine/plan.ts";
 import { graphToText } from "../engine/cli/describe.ts";
 import { builtinRegistry } from "../stages/mod.ts";
 import { cli } from "./_cli.ts";
-import { modelsRoot, testSetup, withTempDir } from "./_helpers.ts";
+import { methodGraphs, modelsRoot, testSetup, withTempDir } from "./_helpers.ts";
 
 const testing = `name: t
 model_set: testing
@@ -26,17 +26,6 @@ async function rejection(text: string): Promise<string> {
   assert.ok(error, "expected the graph to be rejected");
   return error.message;
 }
-
-const methodGraphs = [
-  "per-frame",
-  "dff",
-  "accel",
-  "clockwork",
-  "clockwork-adaptive",
-  "clockwork-pipelined",
-  "dvsnet",
-  "pml-vos",
-];
 
 async function methodGraph(name: string, modelSet = "synthetic") {
   const { registry } = testSetup();
