@@ -8,7 +8,7 @@
 import { defineStage, keepResident, perFrame, readSlot } from "../engine/stage.ts";
 import { buildModel } from "../engine/onnx/builder.ts";
 import type { TensorLike } from "../engine/tensor.ts";
-import { imageSizeTensor, labelHead, labelSizeInput } from "./segment.ts";
+import { imageSizeTensor, labelHead, labelSizeInput } from "./_label_head.ts";
 import { classesBy, labelsType } from "../engine/graph_channels.ts";
 import { typeText } from "../engine/plan.ts";
 import type { TypeNeed } from "../engine/plan_types.ts";

@@ -29,7 +29,7 @@ import { defineStage, perFrame, type PortDecl, readSlot } from "../engine/stage.
 import { type Frame, regionOf } from "../engine/frame.ts";
 import type { Tensor } from "../engine/tensor.ts";
 import { StreamQueue, StreamState } from "../engine/stream_state.ts";
-import type { PendingReference } from "./flow.ts";
+import type { PendingReference } from "./_feedback.ts";
 import type { TypeNeed } from "../engine/plan_types.ts";
 
 /** The fraction of positions where two label maps differ. */

@@ -9,7 +9,7 @@
 import { defineStage, perFrame } from "../engine/stage.ts";
 import { StreamState } from "../engine/stream_state.ts";
 import type { Tensor } from "../engine/tensor.ts";
-import { readFirstMask } from "./knn.ts";
+import { readFirstMask } from "./_first_mask_file.ts";
 import { oneHotOp } from "./_one_hot_graph.ts";
 import { checkFirstMaskIds, checkFirstMaskSize } from "./_mask_size.ts";
 import { labelsType } from "../engine/graph_channels.ts";

@@ -29,6 +29,7 @@ import { waitFor } from "../engine/work_time.ts";
 import { gridPooler } from "./_pool_graph.ts";
 import { specType } from "../engine/graph_channels.ts";
 import type { SlotType } from "../engine/plan_types.ts";
+import type { PendingReference } from "./_feedback.ts";
 
 interface FlowState {
   reference?: FlowInput;
@@ -58,12 +59,7 @@ const params = {
   },
 } as const;
 
-/** The handle a `reference: decided` flow stage writes; the deciding stage commits the frame's decision. */
-export interface PendingReference {
-  [key: string]: unknown;
-  /** `true`: this frame becomes its stream's key frame. */
-  commit(isKey: boolean): void;
-}
+export type { PendingReference } from "./_feedback.ts";
 
 /**
  * The model's input size for a frame shrunk by a `scale` whose inverse is not a whole number: `scale` times

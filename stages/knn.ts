@@ -20,13 +20,11 @@ import { defineStage, perFrame, readSlot } from "../engine/stage.ts";
 import { buildModel, int, int64Tensor, node } from "../engine/onnx/builder.ts";
 import type { Tensor } from "../engine/tensor.ts";
 import type { Frame } from "../engine/frame.ts";
-import { readLabelMap } from "../datasets/image_files.ts";
-import { binaryToIds } from "../datasets/frame_list.ts";
-import type { IndexedImage } from "../datasets/png.ts";
 import { checkFirstMaskIds, checkFirstMaskSize } from "./_mask_size.ts";
 import { gridStride } from "../engine/grid.ts";
 import { oneHotOp } from "./_one_hot_graph.ts";
 import { labelsType } from "../engine/graph_channels.ts";
+import { readFirstMask } from "./_first_mask_file.ts";
 
 /**
  * Builds the kNN graph: `query` [M,D], `pool` [N,D], `pool_labels` [N] (int64), `k` [1] -> `labels` [M],
@@ -248,11 +246,7 @@ export class ReferencePool {
   }
 }
 
-/** Reads a first-frame mask PNG as object ids (a 0/255 DAVIS 2016 mask becomes ids 0/1). */
-export async function readFirstMask(path: string): Promise<IndexedImage> {
-  const map = await readLabelMap(path);
-  return { ...map, data: binaryToIds(map.data) };
-}
+export { readFirstMask } from "./_first_mask_file.ts";
 
 /** The `knn` stage kind. */
 export const knn = defineStage({

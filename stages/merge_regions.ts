@@ -15,7 +15,7 @@ import { Observable, type OperatorFunction } from "rxjs";
 import { defineStage, type OnnxRunner, perFrame, readSlot, stageFailure } from "../engine/stage.ts";
 import type { Frame } from "../engine/frame.ts";
 import type { Tensor } from "../engine/tensor.ts";
-import { type RegionBox, regionOf } from "./regions.ts";
+import { type RegionBox, regionOf } from "../engine/frame.ts";
 import { buildMergeRegionsGraph, mergeRegionsGraphKey } from "./_merge_regions_graph.ts";
 import { classesBy } from "../engine/graph_channels.ts";
 
