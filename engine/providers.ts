@@ -5,7 +5,7 @@
  */
 import { buildModel, node } from "./onnx/builder.ts";
 import { UsageError } from "./errors.ts";
-import { suggest } from "./suggest.ts";
+import { closestName } from "./suggest.ts";
 
 /** Providers the engine knows how to ask onnxruntime-node for. */
 export const executionProviders = ["cpu", "cuda", "webgpu"] as const;
@@ -30,10 +30,12 @@ export function parseProvider(text: string, where = "--ep"): ProviderRequest {
   const required = text.endsWith("!");
   const name = required ? text.slice(0, -1) : text;
   if (!(executionProviders as readonly string[]).includes(name)) {
-    const closest = /did you mean '([^']*)'/.exec(suggest(name.toLowerCase(), executionProviders))?.[1];
+    const closest = closestName(name, executionProviders);
     const hint = closest ? `; did you mean '${closest}${required ? "!" : ""}'?` : "";
     throw new UsageError(
-      `${where} '${text}': unknown execution provider (expected cpu, cuda or webgpu, optionally with !)${hint}`,
+      `${where} '${text}': unknown execution provider (expected ${executionProviders.slice(0, -1).join(", ")} or ${
+        executionProviders.at(-1)
+      }, optionally with !)${hint}`,
     );
   }
   return { provider: name as ExecutionProvider, required };

@@ -30,14 +30,18 @@ function editDistance(a: string, b: string): number {
  */
 export function suggest(name: string, candidates: Iterable<string>): string {
   const names = [...candidates];
+  const best = closestName(name, names);
+  if (best !== undefined) return ` (did you mean '${best}'?)`;
+  return names.length ? ` (expected one of: ${names.map((n) => `'${n}'`).join(", ")})` : "";
+}
+
+/** The candidate within a small edit distance of `name` (case ignored), or undefined when none is close. */
+export function closestName(name: string, candidates: Iterable<string>): string | undefined {
   let best: string | undefined;
   let bestDistance = Infinity;
-  for (const candidate of names) {
+  for (const candidate of candidates) {
     const d = editDistance(name.toLowerCase(), candidate.toLowerCase());
     if (d < bestDistance) [best, bestDistance] = [candidate, d];
   }
-  if (best !== undefined && bestDistance <= Math.max(2, Math.floor(name.length / 3))) {
-    return ` (did you mean '${best}'?)`;
-  }
-  return names.length ? ` (expected one of: ${names.map((n) => `'${n}'`).join(", ")})` : "";
+  return best !== undefined && bestDistance <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined;
 }

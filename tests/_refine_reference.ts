@@ -9,6 +9,7 @@ import type { RgbImage } from "../engine/frame.ts";
 import type { Tensor } from "../engine/tensor.ts";
 import { gridStride } from "../engine/grid.ts";
 import type { RefineOptions } from "../stages/_refine_graph.ts";
+import { seededRandom } from "../datasets/pattern.ts";
 
 /** Mean colour of every stride x stride cell of the image (clipped at the edges), [h*w*3]. */
 function cellColours(image: RgbImage, h: number, w: number, stride: number): Float32Array {
@@ -126,21 +127,9 @@ export function refineScores(
   return out;
 }
 
-/** A deterministic pseudo-random generator (mulberry32). */
-export function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** An image of a few flat-coloured discs and a gradient, with noise: edges for the filter to follow. */
 export function structuredImage(width: number, height: number, seed: number): RgbImage {
-  const next = random(seed);
+  const next = seededRandom(seed);
   const discs = Array.from({ length: 6 }, () => ({
     x: next() * width,
     y: next() * height,
@@ -162,7 +151,7 @@ export function structuredImage(width: number, height: number, seed: number): Rg
 
 /** Random vote shares [1,O,h,w] of `k` votes (each cell's shares sum to 1), smooth in space. */
 export function randomShares(objects: number, h: number, w: number, seed: number, k = 5): Float32Array {
-  const next = random(seed);
+  const next = seededRandom(seed);
   const centres = Array.from({ length: objects }, () => [next() * w, next() * h]);
   const out = new Float32Array(objects * h * w);
   for (let p = 0; p < h * w; p++) {

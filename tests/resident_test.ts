@@ -197,24 +197,19 @@ Deno.test("DFF non-key frame: only the shrunk current frame goes in and the labe
   // Key frames 0, 5, 10: the frame for the features (uint8 or float); every frame: labels back, nothing else.
   assert.equal(t.bytes_from_workers, 12 * 64 * 48);
   assert.equal(report.keyframes, 3);
-  const g2 = await loaded("graphs/dff.yaml", [
-    "source.width=64",
-    "source.height=48",
-    "source.frames=12",
-    "decide.every=100",
-  ]);
-  g2.sinks.length = 0;
-  const nonKey = await runGraph(g2, { quiet: true, warn: () => {} });
-  const one = await (async () => {
-    const g1 = await loaded("graphs/dff.yaml", [
+  /** DFF on 64x48 synthetic frames with one key frame (the first) in `frames`. */
+  const oneKeyFrame = async (frames: number) => {
+    const graph = await loaded("graphs/dff.yaml", [
       "source.width=64",
       "source.height=48",
-      "source.frames=2",
+      `source.frames=${frames}`,
       "decide.every=100",
     ]);
-    g1.sinks.length = 0;
-    return await runGraph(g1, { quiet: true, warn: () => {} });
-  })();
+    graph.sinks.length = 0;
+    return await runGraph(graph, { quiet: true, warn: () => {} });
+  };
+  const nonKey = await oneKeyFrame(12);
+  const one = await oneKeyFrame(2);
   // Frames 2..11 are non-key frames after the first (whose reference went in with it): each sends the shrunk
   // current frame (32x24 RGB bytes) and the label head's [H, W]; warp's cell ratio is 8 bytes.
   const perNonKey = (nonKey.threads_traffic.bytes_to_workers - one.threads_traffic.bytes_to_workers) / 10;
