@@ -8,10 +8,24 @@
  * are fetched through the main thread and sent as host feeds, and those copies are counted. A stream (`stream`
  * option) is pinned to one worker, chosen at first sight as the least busy, so its state stays in one place.
  *
+ * Fused calls: a run whose outputs are all kept (`fuse`) need not be sent at once. It returns pending handles
+ * straight away and waits in its worker's open batch; the next runs on that worker join the batch, and the first
+ * one that needs data back (or any other message to that worker, or the end of the current task) sends the whole
+ * batch as one worker call. So a frame's chain of worker stages (DFF's flow -> warp -> head -> argmax) costs one
+ * round trip, not four, without the stages knowing of each other.
+ *
  * @module
  */
 import { type Tensor, TensorHandle, type TensorLike, transferables } from "./tensor.ts";
-import type { ChainFeed, KeepSpec, ResidentInfo, WorkerReply, WorkerRequest } from "./model_worker.ts";
+import type {
+  BatchPart,
+  ChainFeed,
+  KeepSpec,
+  PartReply,
+  ResidentInfo,
+  WorkerReply,
+  WorkerRequest,
+} from "./model_worker.ts";
 import { type ExecutionProvider, providerHint, type ProviderRequest } from "./providers.ts";
 
 /** Pool settings. */
@@ -22,6 +36,28 @@ export interface ModelPoolOptions {
   provider: ProviderRequest;
   /** Called once if the requested provider is unavailable and the pool falls back to CPU. */
   warn?: (message: string) => void;
+  /** Called when a fused batch was sent with no run waiting for data (its call is nobody's to count). */
+  onLoneBatch?: () => void;
+  /** Called when a fused batch of two or more runs has answered (the trace draws it). */
+  onBatch?: (batch: BatchTiming) => void;
+}
+
+/** Timing of one run, known when its worker answered. */
+export interface RunTiming {
+  /** Milliseconds inside `session.run` (all steps). */
+  runMs: number;
+  /** Milliseconds inside each step's `session.run`. */
+  stepMs: number[];
+  /** Wall-clock start of the first step (ms since the epoch). */
+  startEpochMs: number;
+  worker: number;
+}
+
+/** One fused worker call: its runs' labels and timings, in order. */
+export interface BatchTiming {
+  worker: number;
+  labels: string[];
+  runs: RunTiming[];
 }
 
 /** A feed as stages give it: a host tensor, a resident handle, or (chains) an earlier step's output. */
@@ -44,6 +80,15 @@ export interface RunPlacement {
   keepFeeds?: string[];
   /** The stream the run belongs to: pinned to one worker. Omit to take the least busy (pipelined stages). */
   stream?: string;
+  /**
+   * May wait to be fused with the next runs on its worker. Only a run whose fetches are all kept waits: it gets
+   * pending handles at once (see the module doc) and its timing later, through `onRan`.
+   */
+  fuse?: boolean;
+  /** Names the run in the error of a fused call, e.g. "stage 'flow' failed on frame 12". */
+  label?: string;
+  /** A run that waited: called with its timing when the fused call answers. */
+  onRan?: (timing: RunTiming) => void;
 }
 
 /** One inference's outputs and timing. */
@@ -59,8 +104,13 @@ export interface InferenceResult {
   bytesToWorker: number;
   /** Bytes of outputs sent back (transferred, not copied, but moved between threads all the same). */
   bytesFromWorker: number;
-  /** Worker calls made for it: 1, plus one per resident feed fetched from another worker. */
+  /**
+   * Worker calls made for it: 1 (0 for a run that waits to be fused: its batch is counted by the run that sends
+   * it), plus one per resident feed fetched from another worker.
+   */
   calls: number;
+  /** The run waits in a fused batch: its outputs are pending handles, its timing comes through `onRan`. */
+  fused?: boolean;
   /** Resident feeds copied from another worker through the main thread. */
   crossCopies: number;
 }
@@ -85,6 +135,33 @@ interface Pending {
   worker: number;
 }
 
+/** A run in an open batch: one that waits (pending handles out, `onRan` later) or the one that sends the batch. */
+interface BatchEntry {
+  part: BatchPart;
+  label: string;
+  /** Waiting runs: their pending handles by kept id, settled when the batch answers. */
+  pending?: Map<number, TensorHandle>;
+  onRan?: (timing: RunTiming) => void;
+  /** The run that sent the batch: its reply. */
+  resolve?: (reply: WorkerReply & { ok: true }) => void;
+  reject?: (error: Error) => void;
+}
+
+interface OpenBatch {
+  entries: BatchEntry[];
+  transfer: Transferable[];
+  /** The end-of-task send; unset while the worker is busy (the batch is sent when it answers). */
+  timer: ReturnType<typeof setTimeout> | undefined;
+}
+
+/** Most runs one fused call carries before it is sent anyway. */
+const batchLimit = 64;
+
+/** Marks an error already labelled with the stage and frame it belongs to (see `stageFailure`). */
+export class FusedRunError extends Error {
+  override name = "FusedRunError";
+}
+
 /**
  * Runs ONNX models in worker threads.
  *
@@ -105,6 +182,11 @@ export class ModelPool {
   #nextId = 1;
   #nextHandle = 1;
   readonly #pinned = new Map<string, number>();
+  readonly #open = new Map<number, OpenBatch>();
+  readonly #onLoneBatch: (() => void) | undefined;
+  readonly #onBatch: ((batch: BatchTiming) => void) | undefined;
+  /** The first failure of a run that waited and whose batch had no run to report it to. */
+  #fusedFailure: Error | undefined;
   #provider: ExecutionProvider = "cpu";
   #closed = false;
   #failure: Error | undefined;
@@ -115,6 +197,8 @@ export class ModelPool {
     }
     const cores = navigator.hardwareConcurrency || 1;
     this.#threads = options.threads ?? Math.max(1, Math.floor(cores / options.workers));
+    this.#onLoneBatch = options.onLoneBatch;
+    this.#onBatch = options.onBatch;
     this.#workers = [];
     this.#pendingCount = [];
     for (let i = 0; i < options.workers; i++) this.#spawn(i);
@@ -166,6 +250,11 @@ export class ModelPool {
       if (!pending) return;
       this.#pending.delete(reply.id);
       this.#pendingCount[pending.worker]!--;
+      const open = this.#open.get(pending.worker);
+      if (open && !open.timer && this.#pendingCount[pending.worker] === 0) {
+        // After the reply's own continuations (which may add the run that needs the batch's results).
+        open.timer = setTimeout(() => this.#flushIfIdle(pending.worker), 0);
+      }
       if (reply.ok) pending.resolve(reply);
       else pending.reject(new Error(reply.error));
     };
@@ -188,6 +277,7 @@ export class ModelPool {
   #call(worker: number, request: WorkerRequest, transfer: Transferable[] = []): Promise<WorkerReply & { ok: true }> {
     if (this.#closed) return Promise.reject(new Error("model pool is closed"));
     if (this.#failure) return Promise.reject(this.#failure);
+    this.#flush(worker);
     const id = this.#nextId++;
     request.id = id;
     return new Promise((resolve, reject) => {
@@ -302,7 +392,8 @@ export class ModelPool {
 
   /**
    * Runs several loaded models back to back in one worker, later steps fed by earlier steps' outputs inside the
-   * worker (on WebGPU without leaving the GPU); returns the last step's outputs. Host feeds are copied.
+   * worker (on WebGPU without leaving the GPU); returns the last step's outputs. Host feeds are copied. With
+   * `fuse`, a run whose fetches are all kept waits to be sent with the next runs on its worker (module doc).
    */
   async runChain(steps: PoolChainStep[], options: RunPlacement = {}): Promise<InferenceResult & { stepMs: number[] }> {
     const handles = steps.flatMap((s) => Object.values(s.feeds).filter((f) => f instanceof TensorHandle));
@@ -319,29 +410,154 @@ export class ModelPool {
     const keep = this.#keepSpecs(options.keep);
     const keepFeeds = this.#keepSpecs(Object.fromEntries((options.keepFeeds ?? []).map((name) => [name, {}])));
     if (keepFeeds && workerSteps.length !== 1) throw new Error("Internal error: keepFeeds needs a single run");
-    const request: WorkerRequest = workerSteps.length === 1
-      ? { op: "run", id: 0, ...workerSteps[0]!, ...(keep ? { keep } : {}), ...(keepFeeds ? { keepFeeds } : {}) }
-      : { op: "chain", id: 0, steps: workerSteps, ...(keep ? { keep } : {}) };
-    const transfer = options.transferFeeds
-      ? transferables(
-        steps.flatMap((s) => Object.values(s.feeds)).filter((f): f is Tensor =>
-          "data" in f && !(f instanceof TensorHandle)
-        ),
-      )
-      : [];
-    const reply = await this.#call(worker, request, transfer);
+    const part: BatchPart = workerSteps.length === 1
+      ? { op: "run", ...workerSteps[0]!, ...(keep ? { keep } : {}), ...(keepFeeds ? { keepFeeds } : {}) }
+      : { op: "chain", steps: workerSteps, ...(keep ? { keep } : {}) };
+    const hostFeeds = workerSteps.flatMap((step) => Object.values(step.feeds)).filter((f): f is Tensor => "data" in f);
+    const traffic = {
+      worker,
+      bytesToWorker: feedBytes(hostFeeds),
+      calls: copies.calls,
+      crossCopies: copies.count,
+    };
+    const label = options.label ?? `model '${steps.at(-1)!.key}'`;
+    const allKept = keep !== undefined && steps.at(-1)!.fetches.every((name) => name in keep);
+    if (options.fuse && allKept && !this.#closed && !this.#failure) {
+      // Sent later, with the runs that follow: copy host feeds now (the stage may reuse its buffers), move them then.
+      const owned: Transferable[] = [];
+      const detached = detachFeeds(part, owned);
+      const pending = new Map<number, TensorHandle>();
+      const outputs: Record<string, TensorLike> = {};
+      for (const [name, spec] of Object.entries(keep)) {
+        const handle = new TensorHandle(spec.id, worker);
+        pending.set(spec.id, handle);
+        outputs[name] = handle;
+      }
+      for (const [name, spec] of Object.entries(keepFeeds ?? {})) {
+        const feed = (detached as { feeds: Record<string, Tensor> }).feeds[name]!;
+        outputs[`@feed:${name}`] = new TensorHandle(spec.id, worker, {
+          type: feed.type,
+          dims: [...feed.dims],
+          bytes: feed.data.byteLength,
+        });
+      }
+      this.#append(
+        worker,
+        { part: detached, label, pending, ...(options.onRan ? { onRan: options.onRan } : {}) },
+        owned,
+      );
+      return {
+        outputs,
+        runMs: 0,
+        stepMs: [],
+        startEpochMs: 0,
+        bytesFromWorker: copies.bytes,
+        fused: true,
+        ...traffic,
+      };
+    }
+    const transfer = options.transferFeeds ? transferables(hostFeeds) : [];
+    const reply = this.#open.has(worker)
+      ? await new Promise<WorkerReply & { ok: true }>((resolve, reject) => {
+        this.#append(worker, { part, label, resolve, reject }, transfer);
+        this.#flush(worker);
+      })
+      : await this.#call(worker, { ...part, id: 0 } as WorkerRequest, transfer);
     const outputs = this.#outputs(reply, worker);
     return {
       outputs,
       runMs: reply.runMs ?? 0,
       stepMs: reply.stepMs ?? [],
       startEpochMs: reply.startEpochMs ?? 0,
-      worker,
-      bytesToWorker: feedBytes(workerSteps.flatMap((step) => Object.values(step.feeds))),
       bytesFromWorker: feedBytes(Object.values(outputs)) + copies.bytes,
+      ...traffic,
       calls: 1 + copies.calls,
-      crossCopies: copies.count,
     };
+  }
+
+  /** Adds a run to `worker`'s open batch (opening one, sent at the end of this task if nothing sends it sooner). */
+  #append(worker: number, entry: BatchEntry, transfer: Transferable[]): void {
+    const batch = this.#open.get(worker) ??
+      { entries: [], transfer: [], timer: setTimeout(() => this.#flushIfIdle(worker), 0) };
+    this.#open.set(worker, batch);
+    batch.entries.push(entry);
+    batch.transfer.push(...transfer);
+    if (batch.entries.length >= batchLimit) this.#flush(worker, true);
+  }
+
+  /**
+   * The end of the task that opened a batch: sends it if its worker is idle. A busy worker could not start it
+   * anyway, so it stays open for more runs (the next stage of the same frame, often) until the worker answers.
+   */
+  #flushIfIdle(worker: number): void {
+    const batch = this.#open.get(worker);
+    if (!batch) return;
+    batch.timer = undefined;
+    if (this.#pendingCount[worker]! === 0) this.#flush(worker, true);
+  }
+
+  /** Sends `worker`'s open batch, if any, as one call; `lone`: no run in it waits for data (counted apart). */
+  #flush(worker: number, lone = false): void {
+    const batch = this.#open.get(worker);
+    if (!batch) return;
+    this.#open.delete(worker);
+    clearTimeout(batch.timer);
+    const { entries } = batch;
+    if (lone && !entries.some((e) => e.resolve)) this.#onLoneBatch?.();
+    const reply = this.#call(worker, { op: "batch", id: 0, parts: entries.map((e) => e.part) }, batch.transfer);
+    reply.then(
+      (answer) => this.#settleBatch(worker, entries, answer.parts ?? []),
+      (error: Error) => {
+        for (const entry of entries) entry.reject?.(error);
+      },
+    );
+  }
+
+  /** Hands each run of an answered batch its outcome; a failed waiting run fails the run that sent the batch. */
+  #settleBatch(worker: number, entries: BatchEntry[], parts: PartReply[]): void {
+    let firstFailure: Error | undefined;
+    const runs: RunTiming[] = [];
+    entries.forEach((entry, i) => {
+      const part = parts[i] ?? { ok: false as const, error: "no reply for this part of the fused call" };
+      if (!part.ok) {
+        if (entry.pending) firstFailure ??= new FusedRunError(`${entry.label}: ${part.error}`);
+        entry.reject?.(firstFailure ?? new Error(part.error));
+        return;
+      }
+      const timing: RunTiming = {
+        runMs: part.runMs ?? 0,
+        stepMs: part.stepMs ?? [],
+        startEpochMs: part.startEpochMs ?? 0,
+        worker,
+      };
+      runs.push(timing);
+      if (entry.pending) {
+        for (const info of Object.values(part.kept ?? {})) entry.pending.get(info.id)?.settle(info);
+        entry.onRan?.(timing);
+      } else if (firstFailure) {
+        entry.reject?.(firstFailure);
+      } else {
+        entry.resolve?.(part as WorkerReply & { ok: true });
+      }
+    });
+    if (firstFailure && !entries.some((e) => e.resolve)) this.#fusedFailure ??= firstFailure;
+    if (entries.length > 1 && runs.length === entries.length) {
+      this.#onBatch?.({ worker, labels: entries.map((e) => e.label), runs });
+    }
+  }
+
+  /**
+   * The failure of a run that waited in a fused call that no other run was there to report (it made only
+   * stage state); the engine reports it when the stream ends.
+   */
+  get fusedFailure(): Error | undefined {
+    return this.#fusedFailure;
+  }
+
+  /** Sends every open batch now and waits until the workers answered everything sent so far (end of stream). */
+  async drain(): Promise<void> {
+    if (this.#closed || this.#failure) return;
+    await Promise.all(this.#workers.map((_, i) => this.#call(i, { op: "resident", id: 0 })));
   }
 
   /** Makes a host tensor resident on `worker` (or the stream's worker); the copy is the caller's to count. */
@@ -364,6 +580,7 @@ export class ModelPool {
     const byWorker = new Map<number, number[]>();
     for (const h of handles) byWorker.set(h.worker, [...(byWorker.get(h.worker) ?? []), h.id]);
     for (const [worker, ids] of byWorker) {
+      this.#flush(worker);
       this.#workers[worker]!.postMessage({ op: "free", id: 0, handles: ids } satisfies WorkerRequest);
     }
   }
@@ -380,14 +597,36 @@ export class ModelPool {
   close(): Promise<void> {
     if (this.#closed) return Promise.resolve();
     this.#closed = true;
-    this.#fail(new Error("model pool closed"));
+    const closed = new Error("model pool closed");
+    for (const batch of this.#open.values()) {
+      clearTimeout(batch.timer);
+      for (const entry of batch.entries) entry.reject?.(closed);
+    }
+    this.#open.clear();
+    this.#fail(closed);
     for (const worker of this.#workers) worker.terminate();
     return Promise.resolve();
   }
 }
 
+/** A copy of `part` whose host feeds own fresh buffers (collected in `buffers`, to be moved to the worker). */
+function detachFeeds(part: BatchPart, buffers: Transferable[]): BatchPart {
+  const detach = (feeds: Record<string, ChainFeed>): Record<string, ChainFeed> =>
+    Object.fromEntries(
+      Object.entries(feeds).map(([name, feed]) => {
+        if (!("data" in feed)) return [name, feed];
+        const data = feed.data.slice() as Tensor["data"];
+        buffers.push(data.buffer as ArrayBuffer);
+        return [name, { type: feed.type, dims: [...feed.dims], data }];
+      }),
+    );
+  return part.op === "run"
+    ? { ...part, feeds: detach(part.feeds) }
+    : { ...part, steps: part.steps.map((step) => ({ ...step, feeds: detach(step.feeds) })) };
+}
+
 function handleOf(info: ResidentInfo, worker: number): TensorHandle {
-  return new TensorHandle(info.id, worker, info.type, info.dims, info.bytes);
+  return new TensorHandle(info.id, worker, info);
 }
 
 /** The gist of an onnxruntime error: its first line, without the C++ source location and assertion. */

@@ -63,10 +63,22 @@ export type WorkerRequest =
     keepFeeds?: Record<string, KeepSpec>;
   }
   | { op: "chain"; id: number; steps: ChainStep[]; keep?: Record<string, KeepSpec> }
+  | { op: "batch"; id: number; parts: BatchPart[] }
   | { op: "put"; id: number; tensor: Tensor; handle: number }
   | { op: "fetch"; id: number; handle: number }
   | { op: "free"; id: number; handles: number[] }
   | { op: "resident"; id: number };
+
+/**
+ * One run or chain of a fused batch (a `run`/`chain` request without its id). Parts run in order; a part fed by a
+ * kept output of an earlier part that failed fails with that part's error.
+ */
+export type BatchPart =
+  | Omit<Extract<WorkerRequest, { op: "run" }>, "id">
+  | Omit<Extract<WorkerRequest, { op: "chain" }>, "id">;
+
+/** What a worker says about one part of a batch. */
+export type PartReply = (WorkerReply & { ok: true }) | { ok: false; error: string };
 
 /** Messages from a worker to the pool. */
 export type WorkerReply =
@@ -83,6 +95,8 @@ export type WorkerReply =
     /** `resident`: tensors held and their bytes. */
     count?: number;
     bytes?: number;
+    /** `batch`: one reply per part, in order. */
+    parts?: PartReply[];
   }
   | { id: number; ok: false; error: string };
 
@@ -105,8 +119,13 @@ function keepResident(handle: number, tensor: ort.Tensor): ResidentInfo {
   return { id: handle, type: tensor.type as Tensor["type"], dims: [...tensor.dims], bytes };
 }
 
+/** Ids a failed batch part should have kept, with its error: a later part fed by one fails with the same error. */
+const failedIds = new Map<number, string>();
+
 function residentTensor(handle: number): ort.Tensor {
   const tensor = resident.get(handle);
+  const failed = failedIds.get(handle);
+  if (!tensor && failed !== undefined) throw new Error(failed);
   if (!tensor) throw new Error(`Internal error: no resident tensor ${handle} in this worker (freed too early?)`);
   return tensor;
 }
@@ -166,6 +185,7 @@ async function handle(request: WorkerRequest): Promise<[WorkerReply, Transferabl
   if (request.op === "resident") return [{ id, ok: true, count: resident.size, bytes: residentBytes }, []];
   if (request.op === "free") {
     for (const handle of request.handles) {
+      failedIds.delete(handle);
       const tensor = resident.get(handle);
       if (!tensor) continue;
       resident.delete(handle);
@@ -184,6 +204,39 @@ async function handle(request: WorkerRequest): Promise<[WorkerReply, Transferabl
     }
     return [{ id, ok: true }, []];
   }
+  if (request.op === "batch") return await runBatch(id, request.parts);
+  return await runModels(id, request);
+}
+
+/**
+ * Runs the parts of a fused batch in order, as if each had been its own request, and answers them in one reply.
+ * A failed part does not stop the others: the ids it should have kept are marked failed, so only the parts fed by
+ * them fail (with its message).
+ */
+async function runBatch(id: number, parts: BatchPart[]): Promise<[WorkerReply, Transferable[]]> {
+  const replies: PartReply[] = [];
+  const transfer: Transferable[] = [];
+  for (const part of parts) {
+    try {
+      const [reply, moved] = await runModels(0, { ...part, id: 0 } as Extract<WorkerRequest, { op: "run" | "chain" }>);
+      replies.push(reply as WorkerReply & { ok: true });
+      transfer.push(...moved);
+    } catch (error) {
+      const message = (error as Error).message ?? String(error);
+      for (const spec of Object.values({ ...part.keep, ...("keepFeeds" in part ? part.keepFeeds : {}) })) {
+        if (!resident.has(spec.id)) failedIds.set(spec.id, message);
+      }
+      replies.push({ ok: false, error: message });
+    }
+  }
+  return [{ id, ok: true, parts: replies }, transfer];
+}
+
+/** Runs one model (`run`) or several back to back (`chain`). */
+async function runModels(
+  id: number,
+  request: Extract<WorkerRequest, { op: "run" | "chain" }>,
+): Promise<[WorkerReply, Transferable[]]> {
   const steps: ChainStep[] = request.op === "chain"
     ? request.steps
     : [{ key: request.key, feeds: request.feeds, fetches: request.fetches }];

@@ -15,7 +15,7 @@
  * @module
  */
 import type { Frame } from "./frame.ts";
-import type { StageNode } from "./graph.ts";
+import type { StageNode } from "./graph_types.ts";
 import type { ModelCard } from "./model_card.ts";
 import type { PortDecl, StageEnvironment } from "./stage.ts";
 import type { TensorHandle } from "./tensor.ts";
@@ -78,7 +78,6 @@ type Scoped = Frame & { [scopeKey]?: Scope };
 /** Reference counts of the resident tensors of one run. */
 export class ResidentRegistry {
   readonly #refs = new Map<TensorHandle, number>();
-  #bytes = 0;
 
   /** `free` drops tensors in their workers. */
   constructor(private readonly free: (handles: TensorHandle[]) => void) {}
@@ -91,7 +90,6 @@ export class ResidentRegistry {
   /** A handle made for `frame`: its frame holds it until the credit returns (no frame: the caller holds it). */
   adopt(handle: TensorHandle, frame?: Frame): void {
     this.#refs.set(handle, 1);
-    this.#bytes += handle.bytes;
     const scope = frame ? (frame as Scoped)[scopeKey] : undefined;
     if (frame && !scope) {
       throw new Error(`Internal error: a resident tensor was made for frame ${frame.index} outside its lifetime`);
@@ -123,7 +121,6 @@ export class ResidentRegistry {
       return;
     }
     this.#refs.delete(handle);
-    this.#bytes -= handle.bytes;
     this.free([handle]);
   }
 
@@ -139,7 +136,10 @@ export class ResidentRegistry {
     return this.#refs.size;
   }
 
+  /** (Pending handles, whose fused call has not answered yet, count 0.) */
   get bytes(): number {
-    return this.#bytes;
+    let bytes = 0;
+    for (const handle of this.#refs.keys()) bytes += handle.bytes;
+    return bytes;
   }
 }

@@ -10,7 +10,7 @@ import { type Observable, type OperatorFunction, Subject } from "rxjs";
 import { describeFrame, type Frame, type FrameInit, regionOf } from "./frame.ts";
 import type { LoadedGraph, StageNode } from "./graph.ts";
 import { FlowGate } from "./flow_gate.ts";
-import { type InferenceResult, ModelPool } from "./model_pool.ts";
+import { type InferenceResult, ModelPool, type PoolFeed, type RunPlacement, type RunTiming } from "./model_pool.ts";
 import { ResidentRegistry, residentSlots } from "./resident.ts";
 import { isHandle, type TensorLike } from "./tensor.ts";
 import { extendModel } from "./onnx/inspect.ts";
@@ -18,7 +18,7 @@ import { probeModelCard } from "./model_probe.ts";
 import { assertFrameSize } from "./frame_limits.ts";
 import { bypassUnless } from "./ordered.ts";
 import { parseProvider } from "./providers.ts";
-import type { ModelHandle, OnnxRunner, StageContext } from "./stage.ts";
+import type { ModelHandle, OnnxRunner, StageContext, WorkerRunOptions } from "./stage.ts";
 import { StatsCollector, type StatsReport } from "./stats.ts";
 import { TraceWriter } from "./trace.ts";
 import { timedRun } from "./work_time.ts";
@@ -44,6 +44,11 @@ export interface RunOptions {
   output?: string;
   /** Slots the caller reads in `onFrame`: always host tensors, never kept in the workers. */
   hostSlots?: string[];
+  /**
+   * false: every worker run is sent at once, none waits to be fused with the next (tests compare the two).
+   * Default true.
+   */
+  fuse?: boolean;
   /** Filled in by the run: what is resident (tests check that worker memory stays bounded). */
   residentProbe?: ResidentProbe;
 }
@@ -105,6 +110,7 @@ export async function runGraph(graph: LoadedGraph, options: RunOptions = {}): Pr
     ? new Set<string>()
     : residentSlots(all, graph.models, options.hostSlots);
   const registry = new ResidentRegistry((handles) => pool?.free(handles));
+  const fuseRuns = options.fuse !== false;
   if (options.residentProbe) {
     options.residentProbe.slots = resident;
     options.residentProbe.registry = registry;
@@ -117,8 +123,7 @@ export async function runGraph(graph: LoadedGraph, options: RunOptions = {}): Pr
       if (name.startsWith("@feed:") && isHandle(value)) registry.adopt(value);
     }
     stats.modelMs += result.runMs;
-    stats.recordWorkerCall(result.bytesToWorker, result.bytesFromWorker);
-    for (let i = 1; i < result.calls; i++) stats.recordWorkerCall(0, 0);
+    stats.recordWorkerCall(result.bytesToWorker, result.bytesFromWorker, result.calls);
     if (result.crossCopies) stats.count("cross_worker_copies", result.crossCopies);
     for (const [name, value] of Object.entries(result.outputs)) {
       if (!name.startsWith("@feed:") && isHandle(value)) registry.adopt(value, owner);
@@ -136,6 +141,16 @@ export async function runGraph(graph: LoadedGraph, options: RunOptions = {}): Pr
         ...(exec.threads ? { threads: exec.threads } : {}),
         provider,
         warn,
+        onLoneBatch: () => stats.recordWorkerCall(0, 0),
+        onBatch: (batch) =>
+          trace?.span({
+            name: `fused call: ${batch.runs.length} runs`,
+            category: "fused",
+            startMs: batch.runs[0]!.startEpochMs - epochOffset,
+            endMs: batch.runs.at(-1)!.startEpochMs - epochOffset + batch.runs.at(-1)!.runMs,
+            track: `worker ${batch.worker}`,
+            args: { steps: batch.labels.map((label) => label.replace(/ failed on /, " on ")) },
+          }),
       }).then((started) => {
         pool = started;
         stats.provider = started.provider;
@@ -143,33 +158,61 @@ export async function runGraph(graph: LoadedGraph, options: RunOptions = {}): Pr
         stats.threads = started.threads;
         return started;
       });
+    /**
+     * Runs a stage's models on the pool: with resident tensors on, a run whose outputs all stay in the worker is
+     * fused with the runs after it (`ModelPool.runChain`); stats, trace and handle lifetimes either way.
+     */
+    const runSteps = async (
+      stageId: string,
+      steps: { key: string; label: string; feeds: Record<string, PoolFeed>; fetches: string[] }[],
+      frame: Frame | undefined,
+      options: WorkerRunOptions,
+    ): Promise<Record<string, TensorLike>> => {
+      const runner = await getPool();
+      const traceRun = (timing: RunTiming) => {
+        if (!trace) return;
+        let start = timing.startEpochMs - epochOffset;
+        timing.stepMs.forEach((ms, i) => {
+          trace.span({
+            name: `${stageId}: ${steps[i]!.label}`,
+            category: "model",
+            startMs: start,
+            endMs: start + ms,
+            track: `worker ${timing.worker}`,
+            args: frame ? { frame: frame.index } : {},
+          });
+          start += ms;
+        });
+      };
+      const placement: RunPlacement = {
+        ...(options.keep ? { keep: options.keep } : {}),
+        ...(options.keepFeeds ? { keepFeeds: options.keepFeeds } : {}),
+        ...(frame && options.pinned !== false ? { stream: frame.stream } : {}),
+        fuse: fuseRuns,
+        label: `stage '${stageId}' failed on ${frame ? describeFrame(frame) : "its first frame"}`,
+        onRan: (timing) => {
+          // A fused run: its work is the stage's, though the stage call ended before the worker ran it.
+          stats.modelMs += timing.runMs;
+          stats.addStageWork(stageId, timing.runMs);
+          traceRun(timing);
+        },
+      };
+      const result = await timedRun(
+        () => runner.runChain(steps.map(({ key, feeds, fetches }) => ({ key, feeds, fetches })), placement),
+        now,
+      );
+      stats.modelRuns += steps.length;
+      const outputs = settle(result, options.owner === null ? undefined : frame);
+      if (!result.fused) traceRun({ ...result, stepMs: result.stepMs.length ? result.stepMs : [result.runMs] });
+      return outputs;
+    };
     const openOnnx = async (stageId: string, key: string, label: string, bytes: Uint8Array): Promise<OnnxRunner> => {
       const runner = await getPool();
       await runner.load(key, bytes);
       return {
         key,
-        async run(feeds, fetches, frame, options = {}) {
-          const placement = {
-            ...(options.keep ? { keep: options.keep } : {}),
-            ...(options.keepFeeds ? { keepFeeds: options.keepFeeds } : {}),
-            ...(frame && options.pinned !== false ? { stream: frame.stream } : {}),
-          };
-          const result = await timedRun(() => runner.run(key, feeds, fetches, placement), now);
-          stats.modelRuns++;
-          const outputs = settle(result, options.owner === null ? undefined : frame);
-          if (trace) {
-            const start = result.startEpochMs - epochOffset;
-            trace.span({
-              name: `${stageId}: ${label}`,
-              category: "model",
-              startMs: start,
-              endMs: start + result.runMs,
-              track: `worker ${result.worker}`,
-              args: frame ? { frame: frame.index } : {},
-            });
-          }
-          return outputs;
-        },
+        run: (feeds, fetches, frame, options = {}) =>
+          runSteps(stageId, [{ key, label, feeds, fetches }], frame, options),
       };
     };
     const openModel = async (
@@ -213,38 +256,13 @@ export async function runGraph(graph: LoadedGraph, options: RunOptions = {}): Pr
         outputs: node.outputs,
         model: (name, extension) => openModel(node.id, name, extension),
         op: (key, build) => openOnnx(node.id, `op:${key}`, key, build()),
-        chain: async (steps, frame, options = {}) => {
-          const runner = await getPool();
-          const placement = {
-            ...(options.keep ? { keep: options.keep } : {}),
-            ...(frame && options.pinned !== false ? { stream: frame.stream } : {}),
-          };
-          const result = await timedRun(
-            () =>
-              runner.runChain(
-                steps.map((s) => ({ key: s.model.key, feeds: s.feeds, fetches: s.fetches })),
-                placement,
-              ),
-            now,
-          );
-          stats.modelRuns += steps.length;
-          const outputs = settle(result, options.owner === null ? undefined : frame);
-          if (trace) {
-            let start = result.startEpochMs - epochOffset;
-            result.stepMs.forEach((ms, i) => {
-              trace.span({
-                name: `${node.id}: ${steps[i]!.model.key.replace(/^.*\//, "")}`,
-                category: "model",
-                startMs: start,
-                endMs: start + ms,
-                track: `worker ${result.worker}`,
-                args: frame ? { frame: frame.index } : {},
-              });
-              start += ms;
-            });
-          }
-          return outputs;
-        },
+        chain: (steps, frame, options = {}) =>
+          runSteps(
+            node.id,
+            steps.map((step) => ({ ...step, key: step.model.key, label: step.model.key.replace(/^.*\//, "") })),
+            frame,
+            options,
+          ),
         resident: (port) => node.outputs[port] !== undefined && resident.has(node.outputs[port]!),
         retain: (handle) => registry.retain(handle),
         release: (handle) => registry.release(handle),
@@ -279,6 +297,9 @@ export async function runGraph(graph: LoadedGraph, options: RunOptions = {}): Pr
       operators.push(guarded(node, await node.definition.create(ctx)));
     }
     await streamFrames(graph, source, operators, stats, { ...options, signal: stopper.signal }, now, trace, registry);
+    // A fused run that failed with no later run to report it (it only made stage state) fails the run here.
+    await pool?.drain();
+    if (pool?.fusedFailure) throw pool.fusedFailure;
   } catch (error) {
     if (error !== interruptedWhileOpening) {
       // The first error is the one to report; a failure while releasing after it would only hide it.

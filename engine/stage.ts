@@ -264,6 +264,8 @@ export function perFrame(
 /** Wraps an error so the message names the stage and the frame; the original is kept as `cause`. */
 export function stageFailure(stageId: string, frame: Frame, error: unknown): Error {
   if (error instanceof Error && error.message.startsWith(`stage '${stageId}'`)) return error;
+  // A fused run of an earlier stage failed: its error already names that stage and frame.
+  if (error instanceof Error && error.name === "FusedRunError") return error;
   const message = error instanceof Error ? error.message : String(error);
   const where = describeFrame(frame);
   const wrapped = new Error(`stage '${stageId}' failed on ${where}: ${message}`, { cause: error });

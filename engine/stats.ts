@@ -140,9 +140,19 @@ export class StatsCollector {
     this.stages.set(id, entry);
   }
 
-  /** Records one worker call and the bytes its feeds and outputs moved between threads. */
-  recordWorkerCall(bytesToWorker: number, bytesFromWorker: number): void {
-    this.workerCalls++;
+  /** Adds model work that finished after the stage's call was recorded (a fused run), without a call. */
+  addStageWork(id: string, ms: number): void {
+    const entry = this.stages.get(id) ?? { calls: 0, msTotal: 0, waitMs: 0 };
+    entry.msTotal += ms;
+    this.stages.set(id, entry);
+  }
+
+  /**
+   * Records `calls` worker calls (default 1; 0 for a run that waits in a fused call) and the bytes its feeds and
+   * outputs moved between threads.
+   */
+  recordWorkerCall(bytesToWorker: number, bytesFromWorker: number, calls = 1): void {
+    this.workerCalls += calls;
     this.bytesToWorkers += bytesToWorker;
     this.bytesFromWorkers += bytesFromWorker;
   }

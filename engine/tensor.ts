@@ -24,31 +24,75 @@ export interface Tensor {
   data: TensorData;
 }
 
+/** What a worker says about a tensor once it holds it. */
+export interface HandleShape {
+  type: TensorType;
+  dims: number[];
+  bytes: number;
+}
+
 /**
  * A tensor kept resident in a model worker: the main thread holds its id, worker, element type, dimensions and
  * byte size, never its data. Feeding it to a model run in the same worker uses it in place; reading `.data` is an
  * internal error (the engine hands handles only to ports declared `resident`, see `engine/resident.ts`).
+ *
+ * A handle can be made before its run has happened (a fused call, see `engine/model_pool.ts`): it is *pending*
+ * until the worker answers, and its type and dimensions are known only then. Feeding a pending handle to another
+ * run is fine (the runs are fused); reading its shape on the main thread is an internal error.
  */
 export class TensorHandle {
-  constructor(
-    readonly id: number,
-    readonly worker: number,
-    readonly type: TensorType,
-    readonly dims: number[],
-    readonly bytes: number,
-  ) {}
+  #shape: HandleShape | undefined;
+
+  constructor(readonly id: number, readonly worker: number, shape?: HandleShape) {
+    this.#shape = shape;
+  }
+
+  /** False until the run that makes it has answered. */
+  get ready(): boolean {
+    return this.#shape !== undefined;
+  }
+
+  /** Fills in a pending handle's shape (the pool, when its fused call answers). */
+  settle(shape: HandleShape): void {
+    this.#shape = shape;
+  }
+
+  #known(what: string): HandleShape {
+    if (!this.#shape) {
+      throw new Error(
+        `Internal error: the ${what} of resident tensor ${this.id} was read before the fused call making it ran; ` +
+          "derive shapes inside the ONNX graph, or from the frame",
+      );
+    }
+    return this.#shape;
+  }
+
+  get type(): TensorType {
+    return this.#known("type").type;
+  }
+
+  get dims(): number[] {
+    return this.#known("dimensions").dims;
+  }
+
+  /** Bytes it takes in the worker (0 while pending). */
+  get bytes(): number {
+    return this.#shape?.bytes ?? 0;
+  }
 
   /** Never host data: a stage that reads it was handed a slot the engine kept in a worker. */
   get data(): never {
     throw new Error(
-      `Internal error: tensor ${this.id} [${this.dims}] is resident in model worker ${this.worker} and was read as ` +
-        "host data; only ports declared 'resident' may receive worker-resident tensors",
+      `Internal error: tensor ${this.id} [${
+        this.#shape?.dims ?? "pending"
+      }] is resident in model worker ${this.worker} ` +
+        "and was read as host data; only ports declared 'resident' may receive worker-resident tensors",
     );
   }
 
   /** What JSON writers (the jsonl sink) show for it: its shape, no data. */
-  toJSON(): { type: TensorType; dims: number[]; resident: true } {
-    return { type: this.type, dims: this.dims, resident: true };
+  toJSON(): { type?: TensorType; dims?: number[]; resident: true } {
+    return { ...(this.#shape ? { type: this.#shape.type, dims: this.#shape.dims } : {}), resident: true };
   }
 }
 

@@ -19,16 +19,16 @@
 import { defineStage, keepResident, perFrame, readSlot } from "../engine/stage.ts";
 import { buildModel, float32Scalar, int, int64Tensor, node, str } from "../engine/onnx/builder.ts";
 import { isHandle, type Tensor, type TensorLike } from "../engine/tensor.ts";
-import { gridStride } from "../engine/grid.ts";
 import { StreamQueue, StreamState } from "../engine/stream_state.ts";
 import { typeText } from "../engine/plan.ts";
 import type { TypeNeed } from "../engine/plan_types.ts";
 
 /**
- * Builds the warp graph: `source` [N,C,h,w], `flow` [N,2,hf,wf], `cell_ratio` [2] -> `warped` [N,C,h,w].
- * `cell_ratio` is (x, y) of a source cell's size over a flow cell's size in frame pixels, so the flow is
- * sampled exactly at each source cell's centre and converted from flow cells to source cells, whatever the
- * two grids' strides and padding ({@linkcode cellRatio}).
+ * Builds the warp graph: `source` [N,C,h,w], `flow` [N,2,hf,wf], `frame_size` [2] (width, height in pixels)
+ * -> `warped` [N,C,h,w]. The graph derives each grid's cell size in frame pixels from the frame size and its
+ * cell counts, as {@linkcode gridStride} does, so the flow is sampled exactly at each source cell's centre and
+ * converted from flow cells to source cells, whatever the two grids' strides and padding. The shapes are read
+ * inside the graph, so the grids may be tensors still being made in the same fused worker call.
  */
 export function buildWarpGraph(border: "zeros" | "clamp"): Uint8Array {
   const n = (op: string, inputs: string[], outputs: string[], attributes?: Parameters<typeof node>[3]) =>
@@ -55,7 +55,7 @@ export function buildWarpGraph(border: "zeros" | "clamp"): Uint8Array {
     inputs: [
       { name: "source", type: "float32", shape: ["N", "C", "h", "w"] },
       { name: "flow", type: "float32", shape: ["N", 2, "hf", "wf"] },
-      { name: "cell_ratio", type: "float32", shape: [2] },
+      { name: "frame_size", type: "float32", shape: [2] },
     ],
     outputs: [{ name: "warped", type: "float32", shape: ["N", "C", "h", "w"] }],
     initializers: [
@@ -81,6 +81,10 @@ export function buildWarpGraph(border: "zeros" | "clamp"): Uint8Array {
       n("Gather", ["src_shape_f", "i2"], ["h_f1"], { axis: int(0) }),
       n("Gather", ["flow_shape_f", "i3"], ["wf_f1"], { axis: int(0) }),
       n("Gather", ["flow_shape_f", "i2"], ["hf_f1"], { axis: int(0) }),
+      // cell_ratio (x, y): a source cell's size over a flow cell's size, in frame pixels.
+      ...cellSize("frame_size", ["w_f1", "h_f1"], "src_cell"),
+      ...cellSize("frame_size", ["wf_f1", "hf_f1"], "flow_cell"),
+      n("Div", ["src_cell", "flow_cell"], ["cell_ratio"]),
       // Centres of the source cells, in source cells: [1,2,h,w] (x, y).
       n("Squeeze", ["w_f1"], ["w_f"]),
       n("Squeeze", ["h_f1"], ["h_f"]),
@@ -109,25 +113,24 @@ export function buildWarpGraph(border: "zeros" | "clamp"): Uint8Array {
 }
 
 /**
- * The `cell_ratio` input of the warp graph for a frame: (x, y) of a source cell's size over a flow cell's
- * size, both derived from the frame size and the grids' cell counts ({@linkcode gridStride}).
+ * Nodes computing [2] cell sizes in pixels, {@linkcode gridStride} in ONNX: s = ceil(pixels / cells), or
+ * pixels / cells when the grid does not come from padding (cells x s overshoots by a whole cell or more).
  */
-export function cellRatio(
-  width: number,
-  height: number,
-  source: TensorLike,
-  flow: TensorLike,
-): Tensor {
-  const [h, w] = source.dims.slice(-2) as [number, number];
-  const [hf, wf] = flow.dims.slice(-2) as [number, number];
-  return {
-    type: "float32",
-    dims: [2],
-    data: Float32Array.of(
-      gridStride(width, w) / gridStride(width, wf),
-      gridStride(height, h) / gridStride(height, hf),
-    ),
-  };
+function cellSize(pixels: string, cells: [string, string], output: string): ReturnType<typeof node>[] {
+  return [
+    node("Concat", cells, [`${output}_cells`], { axis: int(0) }),
+    node("Div", [pixels, `${output}_cells`], [`${output}_exact`]),
+    node("Ceil", [`${output}_exact`], [`${output}_ceil`]),
+    node("Mul", [`${output}_cells`, `${output}_ceil`], [`${output}_covered`]),
+    node("Sub", [`${output}_covered`, pixels], [`${output}_over`]),
+    node("Less", [`${output}_over`, `${output}_ceil`], [`${output}_padded`]),
+    node("Where", [`${output}_padded`, `${output}_ceil`, `${output}_exact`], [output]),
+  ];
+}
+
+/** The `frame_size` input of the warp graph: (width, height) in pixels. */
+export function frameSize(width: number, height: number): Tensor {
+  return { type: "float32", dims: [2], data: Float32Array.of(width, height) };
 }
 
 interface WarpState {
@@ -218,7 +221,7 @@ export const warp = defineStage({
         const feeds = {
           source: state.reference,
           flow,
-          cell_ratio: cellRatio(frame.image.width, frame.image.height, state.reference, flow),
+          frame_size: frameSize(frame.image.width, frame.image.height),
         };
         const { warped } = await graph.run(feeds, ["warped"], frame, { keep: keepResident(ctx, ["warped"]) });
         if (incremental) setReference(state, warped!);

@@ -98,7 +98,7 @@ Deno.test("ModelPool: a handle on another worker is copied through the main thre
 });
 
 Deno.test("a TensorHandle read as host data is a clear internal error", () => {
-  const handle = new TensorHandle(7, 0, "float32", [1, 4, 2, 2], 64);
+  const handle = new TensorHandle(7, 0, { type: "float32", dims: [1, 4, 2, 2], bytes: 64 });
   assert.throws(() => handle.data, /Internal error: tensor 7 \[1,4,2,2\] is resident in model worker 0/);
   assert.deepEqual(JSON.parse(JSON.stringify(handle)), { type: "float32", dims: [1, 4, 2, 2], resident: true });
 });

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import * as ort from "onnxruntime-node";
-import { buildWarpGraph, cellRatio } from "../stages/warp.ts";
+import { buildWarpGraph, frameSize } from "../stages/warp.ts";
 
 /** Warps on a frame of `frame` = [width, height] pixels (default: one pixel per source cell). */
 async function warpWith(
@@ -12,15 +12,10 @@ async function warpWith(
   frame: [number, number] = [dims[3]!, dims[2]!],
 ) {
   const session = await ort.InferenceSession.create(buildWarpGraph(border));
-  const ratio = cellRatio(frame[0], frame[1], { type: "float32", dims, data: source }, {
-    type: "float32",
-    dims: flowDims,
-    data: flow,
-  });
   const out = await session.run({
     source: new ort.Tensor("float32", source, dims),
     flow: new ort.Tensor("float32", flow, flowDims),
-    cell_ratio: new ort.Tensor("float32", ratio.data as Float32Array, [2]),
+    frame_size: new ort.Tensor("float32", frameSize(frame[0], frame[1]).data as Float32Array, [2]),
   });
   await session.release();
   return out.warped!.data as Float32Array;
