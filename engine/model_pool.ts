@@ -508,7 +508,10 @@ export class ModelPool {
     reply.then(
       (answer) => this.#settleBatch(worker, entries, answer.parts ?? []),
       (error: Error) => {
-        for (const entry of entries) entry.reject?.(error);
+        for (const entry of entries) {
+          entry.reject?.(error);
+          for (const handle of entry.pending?.values() ?? []) handle.fail(error);
+        }
       },
     );
   }
@@ -520,7 +523,11 @@ export class ModelPool {
     entries.forEach((entry, i) => {
       const part = parts[i] ?? { ok: false as const, error: "no reply for this part of the fused call" };
       if (!part.ok) {
-        if (entry.pending) firstFailure ??= new FusedRunError(`${entry.label}: ${part.error}`);
+        if (entry.pending) {
+          const failure = new FusedRunError(`${entry.label}: ${part.error}`);
+          firstFailure ??= failure;
+          for (const handle of entry.pending.values()) handle.fail(failure);
+        }
         entry.reject?.(firstFailure ?? new Error(part.error));
         return;
       }

@@ -42,6 +42,8 @@ export interface HandleShape {
  */
 export class TensorHandle {
   #shape: HandleShape | undefined;
+  #failure: Error | undefined;
+  #ready: { promise: Promise<void>; resolve: () => void; reject: (error: Error) => void } | undefined;
 
   constructor(readonly id: number, readonly worker: number, shape?: HandleShape) {
     this.#shape = shape;
@@ -55,6 +57,28 @@ export class TensorHandle {
   /** Fills in a pending handle's shape (the pool, when its fused call answers). */
   settle(shape: HandleShape): void {
     this.#shape = shape;
+    this.#ready?.resolve();
+  }
+
+  /** A pending handle's run failed (the pool): {@linkcode whenReady} rejects with `error`. */
+  fail(error: Error): void {
+    this.#failure = error;
+    this.#ready?.reject(error);
+  }
+
+  /**
+   * Resolves once the shape is known: for a stage that must check shapes on the main thread (it gives up fusing
+   * with the runs after it: its worker sends the pending call when it is idle).
+   */
+  whenReady(): Promise<void> {
+    if (this.#shape) return Promise.resolve();
+    if (this.#failure) return Promise.reject(this.#failure);
+    if (!this.#ready) {
+      let resolve!: () => void, reject!: (error: Error) => void;
+      const promise = new Promise<void>((res, rej) => [resolve, reject] = [res, rej]);
+      this.#ready = { promise, resolve, reject };
+    }
+    return this.#ready.promise;
   }
 
   #known(what: string): HandleShape {

@@ -14,7 +14,7 @@
 import { Observable, type OperatorFunction } from "rxjs";
 import { defineStage, type OnnxRunner, perFrame, readSlot, stageFailure } from "../engine/stage.ts";
 import type { Frame } from "../engine/frame.ts";
-import type { Tensor } from "../engine/tensor.ts";
+import { isHandle, type Tensor } from "../engine/tensor.ts";
 import { type RegionBox, regionOf } from "../engine/frame.ts";
 import { buildMergeRegionsGraph, mergeRegionsGraphKey } from "./_merge_regions_graph.ts";
 import { classesBy } from "../engine/graph_channels.ts";
@@ -120,10 +120,13 @@ export const mergeRegions = defineStage({
     const merge = perFrame(ctx, async (frame) => {
       const parts = gathered.get(frame)!;
       gathered.delete(frame);
+      const scores = parts.map((p) => readSlot<Tensor>(p, ctx.inputs.scores!));
+      // Region maps are checked against their boxes here: wait for fused runs still making them.
+      await Promise.all(scores.map((map) => isHandle(map) ? map.whenReady() : undefined));
       const feeds = mergeRegionFeeds(
         frame.image.width,
         frame.image.height,
-        parts.map((p) => ({ box: regionOf(p)!.box, scores: readSlot<Tensor>(p, ctx.inputs.scores!) })),
+        parts.map((p, i) => ({ box: regionOf(p)!.box, scores: scores[i]! })),
       );
       if (ctx.outputs.keys && ctx.inputs.key) {
         const regions = parts.map((p) => readSlot<boolean>(p, ctx.inputs.key!));
