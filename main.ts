@@ -1,12 +1,16 @@
 /**
- * Segflow's command line: `run`, `check`, `describe`. See README.md and `--help`.
+ * Segflow's command line: `run`, `check`, `describe`, `kinds`, `eval`. See README.md and `--help`.
+ *
+ * The wiring lives in `cli/` (parsing in `cli/args.ts`, the commands in `cli/commands.ts`); this file gives it
+ * the built-in stage registry. Dependencies point one way: `main.ts -> cli -> eval -> stages -> datasets ->
+ * engine` (`tests/import_rules_test.ts` checks it).
  *
  * Errors print as one line, `error: ...`; `--debug` adds the stack.
  *
  * @module
  */
-import { parseCli } from "./engine/cli/args.ts";
-import { dispatch } from "./engine/cli/commands.ts";
+import { parseCli } from "./cli/args.ts";
+import { dispatch } from "./cli/commands.ts";
 import { builtinRegistry } from "./stages/mod.ts";
 import { InterruptedError } from "./engine/errors.ts";
 

@@ -56,7 +56,7 @@ model_set: testing
 source: { kind: preloaded }
 models: { seg: convnet }
 stages:
-  - { id: segment, kind: segment, model: seg, out: { labels: labels } }
+  - { id: segment, kind: model, model: seg, out: { labels: labels } }
 `,
     { registry, modelsRoot },
   );
@@ -65,7 +65,7 @@ stages:
   const report = await runGraph(graph);
 
   // The bare loop: same model with the same label head, same frames, on the main thread.
-  const { imageSizeTensor, labelHead, labelSizeInput } = await import("../stages/segment.ts");
+  const { imageSizeTensor, labelHead, labelSizeInput } = await import("../stages/model.ts");
   const { extendModel } = await import("../engine/onnx/inspect.ts");
   const card = graph.models.get("seg")!;
   const bytes = extendModel(await Deno.readFile(card.onnxFile), labelHead(card.outputs[0]!.name));

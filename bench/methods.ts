@@ -18,7 +18,7 @@ import { loadGraph } from "../engine/graph.ts";
 import { runGraph } from "../engine/run.ts";
 import type { StatsReport } from "../engine/stats.ts";
 import { builtinRegistry } from "../stages/mod.ts";
-import { keyRatioOf } from "../engine/eval/run_eval.ts";
+import { keyRatioOf } from "../eval/run_eval.ts";
 
 /** The graphs compared, with the settings the table names. */
 export const methods: { label: string; graph: string; set?: string[] }[] = [

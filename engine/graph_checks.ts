@@ -3,13 +3,12 @@
  * hang or mislead at run time. Run by `check` and `run` alike, after every stage is validated:
  *
  * - the source's `path` exists, and what the source declares (a frame size) is plausible;
- * - `execution.ep` / `--ep` names a provider;
  * - a slot written only on some frames (by a stage under `when`/`unless`) is not read on every frame by a
  *   stage that needs it (only ports declared `gaps` expect them: `warp`'s inputs, `hold`, `knn`'s first-frame
  *   `mask`);
- * - feedback edges (back edges in the plan: a `flow` stage's `reference: decided` handle) are answered: a
- *   later stage reads the slot on every frame through a feedback port (`decide`'s `pending`); without one,
- *   every frame waits for a decision that never comes; a `pending` input is such an edge;
+ * - feedback edges (back edges in the plan: DVSNet's `flow` stage reads `decide`'s decision on the stream's
+ *   previous frame) can be delivered: a feedback input reads a later stage's feedback output, written on every
+ *   frame, with no `regions`/`merge-regions` between them; otherwise frames would wait for ever;
  * - producers and consumers agree in the compiled plan (`plan.ts`, each kind's `types`): a model input fed a
  *   map with other channels, dtype, layout or stride, `argmax` (and label heads, `merge-regions`) over a map
  *   that is not one score per class, `warp` sources and flow grids, `fuse`/`agreement` operands that
@@ -23,8 +22,7 @@
 import type { Node } from "yaml";
 import { UsageError } from "./errors.ts";
 import { assertFrameSize } from "./frame_limits.ts";
-import type { LoadedGraph, StageNode } from "./graph.ts";
-import { parseProvider } from "./providers.ts";
+import type { LoadedGraph, StageNode } from "./graph_types.ts";
 import type { SourceDefinition } from "./source.ts";
 import type { YamlSource } from "./yaml_source.ts";
 import { compilePlan, portsOf } from "./plan.ts";
@@ -64,23 +62,6 @@ export async function checkSource(
   } catch (error) {
     if (flag !== undefined || !node) throw error;
     throw yaml.error(node, `source: ${(error as Error).message}`);
-  }
-}
-
-/**
- * Checks `execution.ep`: from `--ep` when given (a {@linkcode UsageError}), else at the graph's
- * `execution.ep` node.
- */
-export function checkExecutionProvider(yaml: YamlSource, root: Node, ep: string, fromFlag: boolean): void {
-  if (fromFlag) {
-    parseProvider(ep, "--ep");
-    return;
-  }
-  const execution = yaml.get(root, "execution");
-  try {
-    parseProvider(ep, "execution.ep");
-  } catch (error) {
-    throw yaml.error((execution && yaml.get(execution, "ep")) ?? execution ?? root, (error as Error).message);
   }
 }
 

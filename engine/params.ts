@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { closestName } from "./suggest.ts";
 
 interface ParamBase {
   /** One line for `describe` and error messages. */
@@ -27,9 +28,13 @@ type ValueOf<P> = P extends { type: "integer" | "number" } ? number
   : P extends { type: "boolean" } ? boolean
   : P extends { type: "numbers" } ? number[]
   : P extends { type: "strings" } ? string[]
+  : P extends { type: "string"; oneOf: readonly (infer T extends string)[] } ? T
   : string;
 
-/** The validated parameter values for a schema; those with neither default nor `required` may be absent. */
+/**
+ * The validated parameter values for a schema; those with neither default nor `required` may be absent. A
+ * string with a `oneOf` declared `as const` (or typed as a union) is typed as that union.
+ */
 export type ParamValues<S extends ParamSchema> = {
   [K in keyof S]: S[K] extends { default: unknown } | { required: true } ? ValueOf<S[K]>
     : ValueOf<S[K]> | undefined;
@@ -65,8 +70,8 @@ export function showValue(value: unknown): string {
  */
 export function checkParam(name: string, spec: ParamSpec, value: unknown): unknown {
   const got = showValue(value);
-  const fail = (what: string): never => {
-    throw new TypeError(`'${name}' must be ${what}, got ${got}`);
+  const fail = (what: string, hint = ""): never => {
+    throw new TypeError(`'${name}' must be ${what}, got ${got}${hint}`);
   };
   switch (spec.type) {
     case "integer":
@@ -86,7 +91,13 @@ export function checkParam(name: string, spec: ParamSpec, value: unknown): unkno
     case "model":
       if (typeof value !== "string" || value === "") fail(describeType[spec.type]);
       if (spec.type === "string" && spec.oneOf && !spec.oneOf.includes(value as string)) {
-        fail(`one of ${spec.oneOf.map((v) => `'${v}'`).join(", ")}`);
+        // Ties go to a name of the same length: `cuad!` means `cuda!` rather than `cuda`.
+        const text = value as string;
+        const byLength = [...spec.oneOf].sort((a, b) =>
+          Math.abs(a.length - text.length) - Math.abs(b.length - text.length)
+        );
+        const closest = closestName(text, byLength);
+        fail(`one of ${spec.oneOf.map((v) => `'${v}'`).join(", ")}`, closest && ` (did you mean '${closest}'?)`);
       }
       return value;
     case "numbers":

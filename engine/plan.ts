@@ -4,7 +4,9 @@
  * stage kind types its own outputs (`StageDefinition.types`, from its cards and inputs), and ports it does
  * not type get their declared kind. Where a slot meets a port, what the reading stage needs (`TypeNeed`s,
  * plus the engine's rules: a model parameter's inputs match its card, a `labels` port reads a label map) is
- * checked; mismatches are reported through `fail`.
+ * checked; mismatches are reported through `fail`. Feedback inputs (back edges) are checked once every stage's
+ * outputs are known: each reads a later stage's feedback output, written on every frame, with no stage between them
+ * that splits or merges frames.
  *
  * @example
  * ```ts
@@ -14,7 +16,7 @@
  *
  * @module
  */
-import type { LoadedGraph, StageNode } from "./graph.ts";
+import type { LoadedGraph, StageNode } from "./graph_types.ts";
 import type { PortDecl } from "./stage.ts";
 import type { ModelCard } from "./model_card.ts";
 import type { InputType, Plan, PlanSlot, SlotType, TypeEnvironment, TypeNeed } from "./plan_types.ts";
@@ -42,37 +44,40 @@ export function compilePlan(graph: LoadedGraph, fail?: PlanFailure): Plan {
   const slots = new Map<string, PlanSlot>([
     ["image", { name: "image", type: { ...frameType }, location: "main", writer: "source", readers: [] }],
   ]);
-  // Back edges: stages whose feedback output must be answered, and who reads feedback slots.
-  const answered: { node: StageNode; need: Extract<TypeNeed, { answered: string }> }[] = [];
-  const feedbackReads: { node: StageNode; port: string; slot: string; writer: string }[] = [];
-  for (const node of [...graph.stages, ...graph.sinks]) {
+  // Back edges: feedback inputs are read from a later stage, so they are checked once every output is known.
+  const feedbackReads: FeedbackRead[] = [];
+  const writes = new Map<string, SlotWrite[]>();
+  const nodes = [...graph.stages, ...graph.sinks];
+  for (const [index, node] of nodes.entries()) {
     const inputPorts = portsOf(graph, node, "inputs");
     const inputs: Record<string, InputType> = {};
     for (const [port, slot] of Object.entries(node.inputs)) {
+      const decl = inputPorts.find((p) => p.name === port);
+      if (decl?.kind === "feedback") {
+        feedbackReads.push({ node, index, port: decl, slot });
+        continue;
+      }
       const written = slots.get(slot);
       if (!written) continue;
       inputs[port] = { slot, type: written.type, writer: written.writer };
       written.readers.push(node.id);
     }
     for (const slot of [node.when, node.unless]) if (slot !== undefined) slots.get(slot)?.readers.push(node.id);
-    for (const port of inputPorts) {
-      const fed = inputs[port.name];
-      if (port.kind === "feedback" && fed) feedbackReads.push({ node, port: port.name, ...fed });
-    }
     const typing = node.definition.types?.(node.params as never, env, inputs, node.outputs) ?? {};
     const needs = [...engineNeeds(node, inputPorts, inputs, graph), ...(typing.needs ?? [])];
-    for (const need of needs) if ("answered" in need) answered.push({ node, need });
     if (fail) checkNeeds(needs, inputs, (message, at) => fail(node, message, at));
     for (const port of portsOf(graph, node, "outputs")) {
       const slot = node.outputs[port.name];
       if (slot === undefined) continue;
+      writes.set(slot, [...writes.get(slot) ?? [], { node, index, port }]);
       // A copy: stages pass their inputs' types on (warp, hold), and a slot's type is its own.
       const type = { ...typing.outputs?.[port.name] ?? { kind: port.kind ?? port.type } };
       const readers = slots.get(slot)?.readers ?? [];
       slots.set(slot, { name: slot, type, location: "main", writer: node.id, readers });
     }
   }
-  if (fail) checkFeedback(answered, feedbackReads, fail);
+  if (fail) checkFeedback(nodes, feedbackReads, writes, fail);
+  for (const { node, slot } of feedbackReads) slots.get(slot)?.readers.push(node.id);
   // Which slots stay in the workers is the resident-tensor rule's (`resident.ts`: resident writers and readers).
   const resident = graph.execution.resident_tensors === false
     ? new Set<string>()
@@ -104,7 +109,7 @@ function engineNeeds(
     // Label maps are [1,H,W] class ids; a map with channels is scores (or features), not labels.
     needs.push({
       message: `input '${port.name}' is slot '${fed.slot}', a map with ${fed.type.channels} channels, not a label ` +
-        `map (argmax it first: an 'argmax' stage, or the segment stage's 'labels' output)`,
+        `map (argmax it first: an 'argmax' stage, or the model stage's 'labels' output)`,
     });
   }
   for (const [param, value] of Object.entries(node.params)) {
@@ -122,7 +127,6 @@ function checkNeeds(
   fail: (message: string, at?: string) => never,
 ): void {
   for (const need of needs) {
-    if ("answered" in need) continue;
     if ("message" in need) fail(need.message, need.at);
     if ("same" in need) {
       const fed = need.same.flatMap((port) => {
@@ -168,30 +172,76 @@ function checkNeeds(
   }
 }
 
+/** A feedback input as the plan sees it: its stage (and place in the graph), its port and its slot. */
+interface FeedbackRead {
+  node: StageNode;
+  index: number;
+  port: PortDecl;
+  slot: string;
+}
+
+/** An output binding: the stage (and its place in the graph) and the port writing the slot. */
+interface SlotWrite {
+  node: StageNode;
+  index: number;
+  port: PortDecl;
+}
+
 /**
- * A feedback output is answered when a later stage reads its slot through a `feedback` port on every frame
- * (no `when`/`unless`): without one, the writer waits for ever for an answer that never comes.
+ * A feedback input is a back edge the engine can deliver (`engine/stage_state.ts`): the first stage after it that
+ * writes its slot does so through a feedback output, on every frame (no `when`/`unless`), and no stage between the
+ * two splits frames into regions or merges them back (the two ends would see different frames).
  */
 function checkFeedback(
-  answered: { node: StageNode; need: Extract<TypeNeed, { answered: string }> }[],
-  reads: { node: StageNode; port: string; slot: string; writer: string }[],
+  nodes: StageNode[],
+  reads: FeedbackRead[],
+  writes: Map<string, SlotWrite[]>,
   fail: PlanFailure,
 ): void {
-  for (const { node, need } of answered) {
-    const slot = node.outputs[need.answered];
-    const reader = slot === undefined ? undefined : reads.find((r) => r.slot === slot && r.writer === node.id);
-    if (!reader) {
-      const { message, at } = need.unanswered(slot);
-      fail(node, message, at);
+  for (const { node, index, port, slot } of reads) {
+    const edge = `input '${port.name}' is a feedback input (${port.doc})`;
+    const writer = writes.get(slot)?.find((write) => write.index > index);
+    if (!writer) {
+      const before = writes.get(slot)?.find((write) => write.index < index);
+      if (before) {
+        fail(
+          node,
+          `${edge}, but slot '${slot}' is written by stage '${before.node.id}', which runs before it; a feedback ` +
+            `input reads what a later stage wrote on the stream's previous frame (bind a normal input to read ` +
+            `'${slot}' on the same frame)`,
+        );
+      }
+      const feedback = [...writes].flatMap(([name, list]) =>
+        list.some((w) => w.port.kind === "feedback") ? [name] : []
+      );
+      fail(node, `${edge}, but no later stage writes slot '${slot}'${suggest(slot, feedback)}`);
     }
-    const consumer = reader.node;
-    if (consumer.when !== undefined || consumer.unless !== undefined) {
+    if (writer.port.kind !== "feedback") {
       fail(
-        consumer,
-        `reads the ${reader.port} reference of stage '${node.id}', so it must run on every frame (no ` +
-          `'when'/'unless'); a skipped answer would stall '${node.id}' for ever`,
-        consumer.when !== undefined ? "when" : "unless",
+        node,
+        `${edge}, but slot '${slot}' is the '${writer.port.name}' output of stage '${writer.node.id}', which is ` +
+          `not a feedback output (bind an output declared as a feedback edge)`,
+      );
+    }
+    const { when, unless } = writer.node;
+    if (when !== undefined || unless !== undefined) {
+      fail(
+        writer.node,
+        `writes the feedback edge '${slot}' that stage '${node.id}' reads on each stream's next frame, so it must ` +
+          `run on every frame (no 'when'/'unless'); a skipped frame would stall '${node.id}' for ever`,
+        when !== undefined ? "when" : "unless",
         true,
+      );
+    }
+    const between = nodes.slice(index + 1, writer.index).find((n) => n.definition.regroups !== undefined);
+    if (between) {
+      const does = between.definition.regroups === "split"
+        ? "splits frames into regions"
+        : "merges regions into frames";
+      fail(
+        node,
+        `${edge} from stage '${writer.node.id}', but stage '${between.id}' between them ${does}, so the two ends ` +
+          `would see different frames; put both on the same side of '${between.id}'`,
       );
     }
   }

@@ -9,7 +9,8 @@ import type { ModelCard, TensorSpec } from "./model_card.ts";
 
 /**
  * What a slot holds. `labels` is a tensor of class (or object) ids, uint8 `[1,h,w]`; `feedback` is a back
- * edge: a handle a later stage answers for the frame after (DVSNet's decision to its flow stage).
+ * edge: a later stage's feedback output, which an earlier stage's feedback input reads on the stream's next frame
+ * (DVSNet's decision to its flow stage).
  */
 export type SlotKind = "image" | "tensor" | "labels" | "boolean" | "number" | "record" | "feedback" | "any";
 
@@ -70,13 +71,7 @@ export type TypeNeed =
   /** These inputs have equal channels (`fuse`, `agreement` operands). */
   | { same: string[] }
   /** A stage's own finding, already worded; placed at its parameter `at` (default: its `in`). */
-  | { message: string; at?: string }
-  /**
-   * A feedback output (a back edge) that a later stage must answer on every frame: bound, read through a
-   * `feedback` input port by a stage without `when`/`unless`. `unanswered` words the error when it is not
-   * (`slot` undefined: the output is not bound).
-   */
-  | { answered: string; unanswered(slot: string | undefined): { message: string; at: string } };
+  | { message: string; at?: string };
 
 /** What `StageDefinition.types` returns: output types by port, and needs of the inputs. */
 export interface StageTyping {

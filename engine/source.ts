@@ -21,7 +21,7 @@ export interface SourceInfo {
   live: boolean;
   /** Label set of the ground truth, when the source has any. */
   classes?: ClassInfo;
-  /** Which ground truth frames may carry (a `score` stage checks this before the first frame). */
+  /** Which ground truth frames may carry (an `evaluate` stage checks this before the first frame). */
   truth?: { labels?: boolean; mask?: boolean; flow?: boolean };
 }
 

@@ -39,8 +39,9 @@ export interface PortDecl {
   /** Inputs: may be left unbound. Outputs: written only if bound. */
   optional?: boolean;
   /**
-   * What a `tensor` (or `record`) port carries, more precisely: `labels` (a label map; an input fed a map with
-   * channels is an error) or `feedback` (a back edge to an earlier stage; see `engine/plan.ts`).
+   * What a port carries, more precisely: `labels` (a label map; an input fed a map with channels is an error) or
+   * `feedback` (a back edge: a feedback output is read by a feedback input of an earlier stage, which gets the
+   * value written on its stream's previous frame; both stages run with `perStream`, see `engine/stage_state.ts`).
    */
   kind?: "labels" | "feedback";
   /**
@@ -172,8 +173,11 @@ export interface StageContext<S extends ParamSchema = ParamSchema> {
   run: RunEnvironment;
 }
 
-/** A stage kind. Sinks are stage kinds with `role: "sink"`; they live under `sinks:` in graph files. */
-export interface StageDefinition<S extends ParamSchema = ParamSchema> {
+/**
+ * A stage kind. Sinks are stage kinds with `role: "sink"`; they live under `sinks:` in graph files. `T` is the
+ * type of its per-stream state, if it declares one (`state`).
+ */
+export interface StageDefinition<S extends ParamSchema = ParamSchema, T = unknown> {
   kind: string;
   role: "stage" | "sink";
   doc: string;
@@ -212,7 +216,37 @@ export interface StageDefinition<S extends ParamSchema = ParamSchema> {
    * bad path fails before the first frame (`-` is standard output and always passes).
    */
   writes?(params: ParamValues<S>): SinkTarget[];
-  create(ctx: StageContext<S>): OperatorFunction<Frame, Frame> | Promise<OperatorFunction<Frame, Frame>>;
+  /**
+   * Per-stream state (key frames, reference maps, clocks): the engine keeps one per stream, hands it to the
+   * `process` of {@linkcode perStream} with each frame of that stream, and disposes of it when the stream is
+   * forgotten or the run ends (`engine/stage_state.ts`).
+   */
+  state?: StreamStateSpec<T, S>;
+  /**
+   * Stages that turn each frame into several (`regions`) or gather them back into one (`merge-regions`): a
+   * feedback edge must not cross one, since its two ends would see different frames.
+   */
+  regroups?: "split" | "merge";
+  create(
+    ctx: StageContext<S> & StreamStateOf<T>,
+  ): OperatorFunction<Frame, Frame> | Promise<OperatorFunction<Frame, Frame>>;
+}
+
+/** What a stage kind declares about its per-stream state (`StageDefinition.state`, `engine/stage_state.ts`). */
+export interface StreamStateSpec<T, S extends ParamSchema = ParamSchema> {
+  /** A stream's state, made for its first frame. */
+  initial(ctx: StageContext<S>, stream: string): T;
+  /** Releases what a state holds (resident handles: `ctx.release`) when its stream is forgotten or the run ends. */
+  dispose?(state: T, ctx: StageContext<S>): void;
+  /** Streams remembered; the least recently used idle one is forgotten first. Default 64. */
+  limit?: number;
+}
+
+declare const streamState: unique symbol;
+
+/** The type of a stage's per-stream state, as its context carries it to `perStream` (a type only). */
+export interface StreamStateOf<T> {
+  readonly [streamState]?: T;
 }
 
 /** A path a sink writes: the parameter it came from and whether a file or a folder is expected there. */
@@ -222,16 +256,29 @@ export interface SinkTarget {
   kind: "file" | "folder";
 }
 
-/** Declares a stage kind; the identity function, there for type inference. */
-export function defineStage<S extends ParamSchema>(definition: StageDefinition<S>): StageDefinition<S> {
-  return definition;
+/** Where {@linkcode defineStage} leaves a stage's kind on its context, for the engine's helpers (`perStream`). */
+export const stageKindOf: unique symbol = Symbol("segflow.stageKind");
+
+/**
+ * Declares a stage kind (the type parameters are inferred). Its `create` gets a context that knows the kind, so
+ * `perStream` finds the declared `state` and feedback ports.
+ */
+export function defineStage<S extends ParamSchema, T = undefined>(
+  definition: StageDefinition<S, T>,
+): StageDefinition<S> {
+  const defined: StageDefinition<S, T> = {
+    ...definition,
+    create: (ctx) => definition.create(Object.assign(ctx, { [stageKindOf]: defined })),
+  };
+  return defined as StageDefinition<S>;
 }
 
 /** Options of {@linkcode perFrame}. */
 export interface PerFrameOptions {
   /**
    * Frames processed at once. Model stages use 2 or more so the worker always has the next request
-   * queued; stateful stages must use 1. Output order is kept either way.
+   * queued; stages with per-stream state use `perStream` (`engine/stage_state.ts`) instead, which keeps each
+   * stream's frames in order. Output order is kept either way.
    */
   concurrency?: number;
 }

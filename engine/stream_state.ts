@@ -1,8 +1,12 @@
 /**
- * Per-stream state for stateful stages. Frames of several streams may interleave (the regions of a frame
+ * Per-stream state kept by a stage itself. Frames of several streams may interleave (the regions of a frame
  * are streams of their own, `<stream>#r<i>`), so a stage keeps one state per stream, created on the
  * stream's first frame. The most recently used `limit` streams are kept, so an endless run over many
  * sequences stays bounded.
+ *
+ * A stage kind that declares its `state` (`StageDefinition.state`) gets all of this from the engine instead, with
+ * one frame per stream at a time and feedback edges: `perStream` in `engine/stage_state.ts`. These classes are for
+ * stages with state of another shape (a pipelined stage's result handed to the next frame).
  *
  * @module
  */

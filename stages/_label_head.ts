@@ -1,5 +1,5 @@
 /**
- * The label head the engine appends to a model (segment's `labels` output) or runs on its own (`argmax`): class
+ * The label head the engine appends to a model (the `model` stage's `labels` output) or runs on its own (`argmax`): class
  * scores resized to the pixels their grid covers, cropped to the frame, argmaxed and cast to uint8, all in ONNX.
  *
  * @module

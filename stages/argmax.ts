@@ -1,7 +1,7 @@
 /**
  * The `argmax` stage: class scores -> label map at the frame's size (bilinear resize of the scores, then
  * argmax over classes), as one ONNX graph run in the worker pool. For graphs whose scores come from
- * several models (fusion, warped heads); a single `segment` stage can write labels itself.
+ * several models (fusion, warped heads); a single `model` stage can write labels itself.
  *
  * @module
  */

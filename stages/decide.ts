@@ -16,20 +16,22 @@
  *   otherwise the flow path. `target` defaults to the `mode`'s: fast 50, balanced 80, slow 95. With
  *   `dynamic: true` the target falls by 1 after a segmentation step and rises by 0.1 after a flow step. A
  *   stream's first frame is always a segmentation step, and so is every `max_interval`-th frame of a region
- *   since its last one when set (a static camera otherwise keeps one key for ever). If `pending` is bound (the flow stage's
- *   `reference: decided` handle), the decision is reported to it, so the next frame's flow runs against
- *   the new key. Counts `segmentation_steps` and `flow_steps`, also per region (`segmentation_steps.r0`).
+ *   since its last one when set (a static camera otherwise keeps one key for ever). Counts `segmentation_steps`
+ *   and `flow_steps`, also per region (`segmentation_steps.r0`).
+ *
+ * The optional `decided` output is the decision again as a feedback edge (a back edge): an earlier stage reads it on
+ * the stream's next frame, as DVSNet's flow stage (`reference: decided`) learns which frame became the key
+ * (`engine/stage_state.ts`).
  *
  * State (frame counts, the reference label map, the dynamic target) is per stream: a new stream always
  * starts with a key frame. Region frames (`regions` stage) are streams of their own.
  *
  * @module
  */
-import { defineStage, perFrame, type PortDecl, readSlot } from "../engine/stage.ts";
+import { defineStage, type PortDecl, readSlot } from "../engine/stage.ts";
+import { perStream } from "../engine/stage_state.ts";
 import { type Frame, regionOf } from "../engine/frame.ts";
-import type { Tensor } from "../engine/tensor.ts";
-import { StreamQueue, StreamState } from "../engine/stream_state.ts";
-import type { PendingReference } from "./_feedback.ts";
+import type { Tensor, TensorLike } from "../engine/tensor.ts";
 import type { TypeNeed } from "../engine/plan_types.ts";
 
 /** The fraction of positions where two label maps differ. */
@@ -102,16 +104,12 @@ export const decide = defineStage({
         kind: "labels",
       }]
       : p.policy === "confidence"
-      ? [
-        { name: "features", doc: "the flow model's deep features (the decision model's input)", type: "tensor" },
-        {
-          name: "pending",
-          doc: "the flow stage's reference handle (reference: decided)",
-          type: "record",
-          kind: "feedback",
-          optional: true,
-        },
-      ]
+      ? [{
+        name: "features",
+        doc: "the flow model's deep features (the decision model's input)",
+        type: "tensor",
+        resident: true,
+      }]
       : [],
   outputs: (p): PortDecl[] => [
     { name: "key", doc: "true when the frame is marked", type: "boolean" },
@@ -126,20 +124,21 @@ export const decide = defineStage({
     ...(p.policy === "confidence"
       ? [{ name: "confidence", doc: "the predicted confidence score", type: "number" as const, optional: true }]
       : []),
+    {
+      name: "decided",
+      doc:
+        "the decision as a feedback edge: an earlier stage reads it on the stream's next frame (flow's reference: decided)",
+      type: "boolean",
+      kind: "feedback",
+      optional: true,
+    },
   ],
   portsDoc: {
-    inputs: ["labels (policy: adaptive)", "features, pending (policy: confidence)"],
-    outputs: ["key", "change (policy: adaptive)", "confidence (policy: confidence)"],
+    inputs: ["labels (policy: adaptive)", "features (policy: confidence)"],
+    outputs: ["key", "change (policy: adaptive)", "confidence (policy: confidence)", "decided (a feedback edge)"],
   },
   types(p, env, inputs) {
     const needs: TypeNeed[] = [];
-    const pending = inputs.pending;
-    if (pending && pending.type.kind !== "feedback") {
-      needs.push({
-        message: `input 'pending' is slot '${pending.slot}', which is not the 'pending' output of a flow stage ` +
-          `with 'reference: decided'`,
-      });
-    }
     const model = p.policy === "confidence" && p.model ? env.model(p.model) : undefined;
     const spec = model?.inputs.length === 1 ? model.inputs[0] : undefined;
     if (!model || !spec) return { needs };
@@ -172,16 +171,16 @@ export const decide = defineStage({
       throw new TypeError(`'offset' must be less than 'every' (${p.every}), got ${p.offset}`);
     }
   },
+  state: { initial: (): DecideState => ({ position: 0 }) },
   async create(ctx) {
     const { policy, every, offset, theta, counter } = ctx.params;
-    const states = new StreamState<DecideState>(() => ({ position: 0 }));
     const decision = policy === "confidence" ? await ctx.model(ctx.params.model!) : undefined;
     const decisionInput = decision ? decision.card.inputs[0]!.name : "";
     const decisionOutput = decision ? decision.card.outputs[0]!.name : "";
     const initialTarget = ctx.params.target ?? confidenceModes[ctx.params.mode as keyof typeof confidenceModes];
 
     const confident = async (frame: Frame, state: DecideState): Promise<boolean> => {
-      const features = readSlot<Tensor>(frame, ctx.inputs.features!);
+      const features = readSlot<TensorLike>(frame, ctx.inputs.features!);
       const outputs = await decision!.run({ [decisionInput]: features }, [decisionOutput], frame);
       const score = (outputs[decisionOutput]!.data as Float32Array)[0]!;
       if (ctx.outputs.confidence) frame.slots.set(ctx.outputs.confidence, score);
@@ -199,33 +198,24 @@ export const decide = defineStage({
     };
 
     // Regions are streams of their own: each runs in order, different streams overlap in the workers.
-    const queue = new StreamQueue();
-    return perFrame(ctx, (frame) =>
-      queue.run(frame.stream, async () => {
-        const state = states.get(frame.stream);
-        let key: boolean;
-        if (policy === "confidence") {
-          const pending = ctx.inputs.pending ? readSlot<PendingReference>(frame, ctx.inputs.pending) : undefined;
-          try {
-            key = await confident(frame, state);
-          } catch (error) {
-            pending?.commit(true); // the next frame's flow waits for an answer; a failure must not leave it waiting
-            throw error;
-          }
-          pending?.commit(key);
-        } else if (policy === "adaptive") {
-          const labels = readSlot<Tensor>(frame, ctx.inputs.labels!).data as Uint8Array;
-          const change = state.reference ? labelChange(labels, state.reference) : 1;
-          key = state.reference === undefined || change >= theta;
-          if (key) state.reference = labels.slice();
-          if (ctx.outputs.change) frame.slots.set(ctx.outputs.change, change);
-        } else {
-          const position = state.position;
-          key = position < offset ? position === 0 : (position - offset) % every === 0;
-        }
-        state.position++;
-        if (ctx.outputs.key) frame.slots.set(ctx.outputs.key, key);
-        if (key && policy !== "confidence") ctx.count(counter);
-      }), { concurrency: 4 });
+    return perStream(ctx, async (frame, state) => {
+      let key: boolean;
+      if (policy === "confidence") {
+        key = await confident(frame, state);
+      } else if (policy === "adaptive") {
+        const labels = readSlot<Tensor>(frame, ctx.inputs.labels!).data as Uint8Array;
+        const change = state.reference ? labelChange(labels, state.reference) : 1;
+        key = state.reference === undefined || change >= theta;
+        if (key) state.reference = labels.slice();
+        if (ctx.outputs.change) frame.slots.set(ctx.outputs.change, change);
+      } else {
+        const position = state.position;
+        key = position < offset ? position === 0 : (position - offset) % every === 0;
+      }
+      state.position++;
+      if (ctx.outputs.key) frame.slots.set(ctx.outputs.key, key);
+      if (ctx.outputs.decided) frame.slots.set(ctx.outputs.decided, key);
+      if (key && policy !== "confidence") ctx.count(counter);
+    });
   },
 });

@@ -6,8 +6,8 @@
  *
  * @module
  */
-import { defineStage, perFrame } from "../engine/stage.ts";
-import { StreamState } from "../engine/stream_state.ts";
+import { defineStage } from "../engine/stage.ts";
+import { perStream } from "../engine/stage_state.ts";
 import type { Tensor } from "../engine/tensor.ts";
 import { readFirstMask } from "./_first_mask_file.ts";
 import { oneHotOp } from "./_one_hot_graph.ts";
@@ -34,13 +34,12 @@ export const firstMask = defineStage({
       scores: { kind: "tensor", dtype: "float32", layout: "NCHW", channels: p.objects, stride: 1 },
     },
   }),
+  state: { initial: (): { mask?: Uint8Array; scores?: Promise<Tensor> } => ({}), limit: 8 },
   async create(ctx) {
     const file = ctx.params.first_mask ? await readFirstMask(ctx.params.first_mask) : undefined;
-    const masks = new StreamState<{ mask?: Uint8Array; scores?: Promise<Tensor> }>(() => ({}), 8);
     const oneHot = oneHotOp(ctx, ctx.params.objects);
-    return perFrame(ctx, async (frame) => {
+    return perStream(ctx, async (frame, state) => {
       const { width, height } = frame.image;
-      const state = masks.get(frame.stream);
       if (!state.mask) {
         const source = file ?? (frame.truth?.mask ? { width, height, data: frame.truth.mask } : undefined);
         if (!source) {

@@ -1,42 +1,59 @@
 /**
  * The `flow` stage: runs an optical-flow model on two frames, the current one and a reference: the last
- * key frame (`reference: key`, DFF) or the previous frame (`reference: previous`, Accel's incremental
- * warping). The model's outputs (`flow` [1,2,h,w] in pixels of its own grid, backward: from the current
- * frame to the reference; optionally deep `features`) go to slots.
+ * key frame (`reference: key`, DFF), the previous frame (`reference: previous`, Accel's incremental
+ * warping) or the key a later stage picks (`reference: decided`, DVSNet). The model's outputs (`flow`
+ * [1,2,h,w] in pixels of its own grid, backward: from the current frame to the reference; optionally deep
+ * `features`) go to slots.
  *
  * On a key frame (`key` bound and true) and on the first frame of a stream the frame becomes the reference,
  * and a bound `flow` output gets an all-zero flow of the model's output size; the model runs only if the
  * `features` output is bound (the frame against itself, for DVSNet's test cases at distance 0). With
  * `reference: previous`, binding `key` saves the flow on key frames, whose features are fresh anyway.
  *
+ * With `reference: decided` the `decided` input is a feedback edge (a back edge, `engine/stage_state.ts`): a later
+ * decide stage's decision on the stream's previous frame. When it says that frame became the key, it is the
+ * reference from then on; a stream's first frame runs against itself.
+ *
+ * The reference frame stays in the model worker when the flow does (`engine/resident.ts`): sent once, then fed by
+ * handle, held by the stage until replaced, its stream is forgotten or the run ends. With `reference: decided` each
+ * frame is kept there until the next frame's decision says whether it is the new key.
+ *
  * @module
  */
 import {
   defineStage,
   keepResident,
-  perFrame,
+  type OnnxRunner,
   type PortDecl,
   readSlot,
+  type StageContext,
   type StageEnvironment,
 } from "../engine/stage.ts";
+import { perStream } from "../engine/stage_state.ts";
 import { assertModelFits, imageToTensor, padToMultiple } from "../engine/image_tensor.ts";
 import { cropGrid } from "../engine/grid.ts";
 import { shrinkImage } from "../engine/image_resize.ts";
 import type { Frame, RgbImage } from "../engine/frame.ts";
 import { isHandle, type TensorHandle, type TensorLike } from "../engine/tensor.ts";
-import { StreamQueue, StreamState } from "../engine/stream_state.ts";
-import { waitFor } from "../engine/work_time.ts";
-import { gridPooler } from "./_pool_graph.ts";
+import { buildPoolGraph, gridPooler, poolGraphKey, poolingWeights } from "./_pool_graph.ts";
 import { specType } from "../engine/graph_channels.ts";
 import type { SlotType } from "../engine/plan_types.ts";
-import type { PendingReference } from "./_feedback.ts";
 
 interface FlowState {
   reference?: FlowInput;
   /** The reference frame kept in the model worker (when the flow slot stays there): sent once, fed by handle. */
   referenceHandle?: TensorHandle;
-  /** `reference: decided`: settles when the previous frame's decision is in. */
-  decided: Promise<void>;
+  /** `reference: decided`: the stream's latest frame, the reference if its decision makes it the key. */
+  latest?: FlowInput;
+  latestHandle?: TensorHandle;
+}
+
+/** Drops the stage's holds on the frames it keeps in the worker. */
+function forgetHandles(ctx: { release(handle: TensorHandle): void }, state: FlowState): void {
+  if (state.referenceHandle) ctx.release(state.referenceHandle);
+  if (state.latestHandle) ctx.release(state.latestHandle);
+  delete state.referenceHandle;
+  delete state.latestHandle;
 }
 
 const params = {
@@ -58,8 +75,6 @@ const params = {
     doc: "run the model on frames shrunk to this fraction of their size (DFF: 0.5)",
   },
 } as const;
-
-export type { PendingReference } from "./_feedback.ts";
 
 /**
  * The model's input size for a frame shrunk by a `scale` whose inverse is not a whole number: `scale` times
@@ -109,6 +124,42 @@ export function prepareFlowInput(frame: RgbImage, scale: number, multiple: numbe
   };
 }
 
+/**
+ * Pooling of features kept in the worker (cropped there to the frame's cells): the pooled grid stays there too, for
+ * the decision model. The pooling weights need the map's size, which a model input of a given size always gives
+ * the same: learnt from the first such map (its run must have happened), later maps are pooled unseen, so their
+ * runs can still be fused with the pooling and the decision model's.
+ */
+function residentPooler(ctx: Pick<StageContext, "op">) {
+  let graph: Promise<OnnxRunner> | undefined;
+  const sizes = new Map<string, Promise<[number, number]>>();
+  const weights = new Map<string, ReturnType<typeof poolingWeights>>();
+  return async (map: TensorHandle, input: FlowInput, grid: number[], frame: Frame): Promise<TensorLike> => {
+    const inputSize = `${input.image.width}x${input.image.height}`;
+    let size = sizes.get(inputSize);
+    if (!size) {
+      size = map.whenReady().then(() => map.dims.slice(-2) as [number, number]);
+      size.catch(() => sizes.delete(inputSize));
+      if (sizes.size >= 8) sizes.delete(sizes.keys().next().value!);
+      sizes.set(inputSize, size);
+    }
+    const [h, w] = await size;
+    const shape = `${h}x${w}`;
+    let matrices = weights.get(shape);
+    if (!matrices) {
+      matrices = poolingWeights(h, w, grid[0]!, grid[1]!);
+      if (weights.size >= 8) weights.delete(weights.keys().next().value!);
+      weights.set(shape, matrices);
+    }
+    if (!graph) {
+      graph = ctx.op(poolGraphKey, buildPoolGraph);
+      graph.catch(() => graph = undefined);
+    }
+    const { pooled } = await (await graph).run({ map, ...matrices }, ["pooled"], frame, { keep: { pooled: {} } });
+    return pooled!;
+  };
+}
+
 /** The `flow` stage kind. */
 export const flow = defineStage({
   kind: "flow",
@@ -123,6 +174,14 @@ export const flow = defineStage({
       type: "boolean",
       optional: p.reference !== "key",
     },
+    ...(p.reference === "decided"
+      ? [{
+        name: "decided",
+        doc: "whether the stream's previous frame became the key: a later decide stage's 'decided' output",
+        type: "boolean" as const,
+        kind: "feedback" as const,
+      }]
+      : []),
   ],
   outputs: (p, env: StageEnvironment): PortDecl[] => [
     ...env.model(p.model).outputs.map((o): PortDecl => ({
@@ -130,21 +189,13 @@ export const flow = defineStage({
       doc: `model output ${o.dtype} [${o.shape}]${o.stride ? ` stride ${o.stride}` : ""}`,
       type: "tensor",
       optional: true,
-      // The flow goes to warp's ONNX run as it is; pooled features are read on the main thread (decide).
-      resident: o.name === "flow",
+      // The flow goes to warp's ONNX run as it is, the (pooled) features to decide's.
+      resident: o.name === "flow" || o.name === "features",
     })),
-    ...(p.reference === "decided"
-      ? [{
-        name: "pending",
-        doc: "handle for the stage that decides the key (decide: confidence)",
-        type: "record" as const,
-        kind: "feedback" as const,
-      }]
-      : []),
   ],
   portsDoc: {
-    inputs: ["image", "key (optional unless reference: key)"],
-    outputs: ["<one per model output, e.g. flow, features>", "pending (reference: decided, a feedback edge)"],
+    inputs: ["image", "key (optional unless reference: key)", "decided (reference: decided, a feedback edge)"],
+    outputs: ["<one per model output, e.g. flow, features>"],
   },
   types(p, env) {
     const outputs: Record<string, SlotType> = {};
@@ -155,16 +206,7 @@ export const flow = defineStage({
       delete features.stride;
       features.grid = [grid[0]!, grid[1]!];
     }
-    if (p.reference !== "decided") return { outputs };
-    // The pending handle is a back edge: each frame waits for a decide stage's answer on the frame before.
-    const unanswered = (slot: string | undefined) => ({
-      at: slot === undefined ? "out" : "reference",
-      message: `'reference: decided' waits for a decide stage (policy: confidence) to read its 'pending' output, ` +
-        `but ${slot === undefined ? "its 'pending' output is not bound" : `no decide stage reads slot '${slot}'`}; ` +
-        `every frame would wait for ever (bind out: {pending: SLOT} and the decide stage's in: {pending: SLOT}, ` +
-        `or use 'reference: key')`,
-    });
-    return { outputs, needs: [{ answered: "pending", unanswered }] };
+    return { outputs };
   },
   validate(p, env) {
     const card = env.model(p.model);
@@ -179,28 +221,29 @@ export const flow = defineStage({
       throw new TypeError(`'features_grid' must be [rows, cols] with positive whole numbers, got [${grid}]`);
     }
   },
+  state: { initial: (): FlowState => ({}), dispose: (state, ctx) => forgetHandles(ctx, state) },
   async create(ctx) {
     const card = ctx.card(ctx.params.model);
     const model = await ctx.model(ctx.params.model);
     const referenceSpec = card.inputs.find((i) => i.name === ctx.params.reference_input)!;
     const currentSpec = card.inputs.find((i) => i.name === ctx.params.current_input)!;
     const flowSpec = card.outputs.find((o) => o.name === "flow");
-    const fetches = Object.keys(ctx.outputs).filter((port) => port !== "pending");
+    const fetches = Object.keys(ctx.outputs);
     const mode = ctx.params.reference;
     const grid = ctx.params.features_grid;
     const pool = gridPooler(ctx); // features_grid: adaptive average pooling, an ONNX graph (_pool_graph.ts)
-    const forget = (state: FlowState) => {
-      if (state.referenceHandle) ctx.release(state.referenceHandle);
-      delete state.referenceHandle;
-    };
-    const states = new StreamState<FlowState>(() => ({ decided: Promise.resolve() }), 64, forget);
-    ctx.onClose(() => states.clear());
-    // With the flow kept in the worker, so is the reference frame (DFF's key, Accel's previous frame).
-    const residentReference = mode !== "decided" && ctx.resident("flow");
+    const poolResident = residentPooler(ctx);
+    // With the flow kept in the worker, so is the reference frame (DFF's key, Accel's previous frame, DVSNet's key).
+    const residentReference = ctx.resident("flow");
     const strides = new Map(card.outputs.map((o) => [o.name, o.stride ?? 1]));
     const prepare = (image: RgbImage) => {
       assertModelFits(card, image.width, image.height, ctx.params.scale);
       return prepareFlowInput(image, ctx.params.scale, card.multipleOf);
+    };
+    const setReferenceHandle = (state: FlowState, handle: TensorHandle | undefined) => {
+      if (state.referenceHandle) ctx.release(state.referenceHandle);
+      if (handle) state.referenceHandle = handle;
+      else delete state.referenceHandle;
     };
 
     const zeroFlow = (frame: Frame, input: FlowInput) => {
@@ -209,36 +252,34 @@ export const flow = defineStage({
       const [h, w] = input.cells(flowSpec.stride ?? 1);
       frame.slots.set(slot, { type: "float32", dims: [1, 2, h, w], data: new Float32Array(2 * h * w) });
     };
+    /** Runs the model (the reference fed by `referenceHandle` when given); returns the handle of a kept feed. */
     const runModel = async (
       frame: Frame,
       reference: FlowInput,
       input: FlowInput,
-      state?: FlowState,
+      referenceHandle?: TensorHandle,
       keepFeed?: "reference" | "current",
-    ) => {
+    ): Promise<TensorHandle | undefined> => {
       const feeds: Record<string, TensorLike> = {
-        [referenceSpec.name]: state?.referenceHandle ??
+        [referenceSpec.name]: referenceHandle ??
           imageToTensor(reference.image, referenceSpec, card.preprocessing, card.multipleOf),
         [currentSpec.name]: imageToTensor(input.image, currentSpec, card.preprocessing, card.multipleOf),
       };
       const kept = keepFeed === "current"
         ? currentSpec.name
-        : keepFeed === "reference" && !state?.referenceHandle
+        : keepFeed === "reference"
         ? referenceSpec.name
         : undefined;
       const outputs = await model.run(feeds, fetches, frame, {
         keep: keepResident(ctx, fetches, (port) => input.cells(strides.get(port)!)),
         ...(kept ? { keepFeeds: [kept] } : {}),
       });
-      if (kept && state) {
-        forget(state);
-        state.referenceHandle = outputs[`@feed:${kept}`] as TensorHandle;
-      }
       for (const port of fetches) {
         const [rows, cols] = input.cells(strides.get(port)!);
         const output = outputs[port]!;
         if (isHandle(output)) {
-          frame.slots.set(ctx.outputs[port]!, output);
+          const pooled = port === "features" && grid && (await poolResident(output, input, grid, frame));
+          frame.slots.set(ctx.outputs[port]!, pooled || output);
           continue;
         }
         const value = cropGrid(output, rows, cols);
@@ -247,39 +288,54 @@ export const flow = defineStage({
           port === "features" && grid ? await pool(value, grid[0]!, grid[1]!, frame) : value,
         );
       }
+      return kept ? outputs[`@feed:${kept}`] as TensorHandle : undefined;
     };
     // Regions are streams of their own: each runs in order, different streams overlap in the workers.
-    const queue = new StreamQueue();
-    return perFrame(ctx, (frame) =>
-      queue.run(frame.stream, async () => {
-        const image = prepare(readSlot<RgbImage>(frame, ctx.inputs.image!));
-        const state = states.get(frame.stream);
-        if (mode === "decided") {
-          await waitFor(state.decided, () => ctx.now());
-          let answered!: () => void;
-          state.decided = new Promise<void>((resolve) => answered = resolve);
-          const pending: PendingReference = {
-            commit(isKey: boolean) {
-              if (isKey) state.reference = image;
-              answered();
-            },
-          };
-          frame.slots.set(ctx.outputs.pending!, pending);
-          await runModel(frame, state.reference ?? image, image);
-          return;
+    return perStream(ctx, async (frame, state) => {
+      const image = prepare(readSlot<RgbImage>(frame, ctx.inputs.image!));
+      if (mode === "decided") {
+        // The decision on the stream's previous frame (unset on its first): a new key is the reference from now on.
+        if (frame.slots.get(ctx.inputs.decided!) === true && state.latest) {
+          state.reference = state.latest;
+          setReferenceHandle(state, state.latestHandle);
+        } else if (state.latestHandle) {
+          ctx.release(state.latestHandle);
         }
-        const isKey = ctx.inputs.key ? readSlot<boolean>(frame, ctx.inputs.key) : false;
-        if (!state.reference || isKey) {
-          state.reference = image;
-          forget(state);
-          // Bound deep features still need the model (the frame against itself); the flow is exactly zero.
-          if (ctx.outputs.features) await runModel(frame, image, image);
-          zeroFlow(frame, image);
-          return;
-        }
-        const keepFeed = !residentReference ? undefined : mode === "previous" ? "current" : "reference";
-        await runModel(frame, state.reference, image, state, keepFeed);
-        if (mode === "previous") state.reference = image;
-      }), { concurrency: 4 });
+        delete state.latest;
+        delete state.latestHandle;
+        const reference = state.reference ?? image;
+        const referenceHandle = state.reference ? state.referenceHandle : undefined;
+        const kept = await runModel(
+          frame,
+          reference,
+          image,
+          referenceHandle,
+          residentReference ? "current" : undefined,
+        );
+        state.latest = image;
+        if (kept) state.latestHandle = kept;
+        return;
+      }
+      const isKey = ctx.inputs.key ? readSlot<boolean>(frame, ctx.inputs.key) : false;
+      if (!state.reference || isKey) {
+        state.reference = image;
+        setReferenceHandle(state, undefined);
+        // Bound deep features still need the model (the frame against itself); the flow is exactly zero.
+        if (ctx.outputs.features) await runModel(frame, image, image);
+        zeroFlow(frame, image);
+        return;
+      }
+      // Keep the reference in the worker once (key), or each frame for the next (previous).
+      const keepFeed = !residentReference
+        ? undefined
+        : mode === "previous"
+        ? "current"
+        : state.referenceHandle
+        ? undefined
+        : "reference";
+      const kept = await runModel(frame, state.reference, image, state.referenceHandle, keepFeed);
+      if (kept) setReferenceHandle(state, kept);
+      if (mode === "previous") state.reference = image;
+    });
   },
 });

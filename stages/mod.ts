@@ -13,8 +13,8 @@ import { davisSource } from "../datasets/davis.ts";
 import { imagesSource } from "../datasets/images.ts";
 import { videoSource } from "../datasets/video.ts";
 import { rawSource, y4mSource } from "../datasets/y4m_source.ts";
-import { segment } from "./segment.ts";
-import { score } from "./score.ts";
+import { model, pipelinedFromLag } from "./model.ts";
+import { evaluate } from "./evaluate.ts";
 import { decide } from "./decide.ts";
 import { flow } from "./flow.ts";
 import { warp } from "./warp.ts";
@@ -52,7 +52,7 @@ export function builtinRegistry(): Registry {
     .source(syntheticSource)
     .source(motionSource)
     .source(patternSource)
-    .stage(segment)
+    .stage(model)
     .stage(decide)
     .stage(flow)
     .stage(warp)
@@ -66,12 +66,16 @@ export function builtinRegistry(): Registry {
     .stage(agreement)
     .stage(refine)
     .stage(firstMask)
-    .stage(score)
+    .stage(evaluate)
     .stage(labelsPng)
     .stage(overlayPng)
     .stage(videoSink)
     .stage(y4mSink)
     .stage(labelsRaw)
     .stage(jsonl)
-    .stage(tensorsSink);
+    .stage(tensorsSink)
+    // Old names, accepted with a warning until the next release.
+    .alias("segment", "model")
+    .alias("score", "evaluate")
+    .renameParam("model", "lag", { to: "pipelined", convert: pipelinedFromLag });
 }

@@ -95,6 +95,7 @@ export const regions = defineStage({
   },
   inputs: [],
   outputs: [],
+  regroups: "split",
   validate(p) {
     const grid = p.grid;
     if (grid.length !== 2 || !grid.every((n) => Number.isInteger(n) && n >= 1 && n <= 8)) {

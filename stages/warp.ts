@@ -12,14 +12,14 @@
  * warped map and keeps the result (Accel's incremental warping). The flow must point from the current frame
  * back to that reference (the `flow` stage's `reference` parameter). State is per stream. When the engine
  * keeps the maps in the workers (`engine/resident.ts`), the stored map is a handle the stage retains until it
- * is replaced, its stream is evicted or the run ends: the key features never come back to the main thread.
+ * is replaced, its stream is forgotten or the run ends: the key features never come back to the main thread.
  *
  * @module
  */
-import { defineStage, keepResident, perFrame, readSlot } from "../engine/stage.ts";
+import { defineStage, keepResident, readSlot } from "../engine/stage.ts";
+import { perStream } from "../engine/stage_state.ts";
 import { buildModel, float32Scalar, int, int64Tensor, node, str } from "../engine/onnx/builder.ts";
-import { isHandle, type Tensor, type TensorLike } from "../engine/tensor.ts";
-import { StreamQueue, StreamState } from "../engine/stream_state.ts";
+import { isHandle, type Tensor, type TensorHandle, type TensorLike } from "../engine/tensor.ts";
 import { typeText } from "../engine/plan.ts";
 import type { TypeNeed } from "../engine/plan_types.ts";
 
@@ -137,6 +137,10 @@ interface WarpState {
   reference?: TensorLike;
 }
 
+/** Drops the stage's hold on a stored map kept in the workers. */
+const drop = (ctx: { release(handle: TensorHandle): void }, value: TensorLike | undefined) =>
+  isHandle(value) && ctx.release(value);
+
 /** The `warp` stage kind. */
 export const warp = defineStage({
   kind: "warp",
@@ -185,47 +189,41 @@ export const warp = defineStage({
     }
     return { needs, outputs: { warped: source?.type } };
   },
+  // A stored map that is a worker-resident handle is held by the stage until replaced, forgotten or closed.
+  state: { initial: (): WarpState => ({}), dispose: (state, ctx) => drop(ctx, state.reference) },
   async create(ctx) {
     const border = ctx.params.border as "zeros" | "clamp";
     const graph = await ctx.op(`warp-${border}`, () => buildWarpGraph(border));
-    // A stored map that is a worker-resident handle is held by the stage until replaced, evicted or closed.
-    const hold = (value: TensorLike) => isHandle(value) && ctx.retain(value);
-    const drop = (value: TensorLike | undefined) => isHandle(value) && ctx.release(value);
-    const states = new StreamState<WarpState>(() => ({}), 64, (state) => drop(state.reference));
-    ctx.onClose(() => states.clear());
     const incremental = ctx.params.from === "previous";
     const setReference = (state: WarpState, value: TensorLike) => {
       if (value === state.reference) return;
-      hold(value);
-      drop(state.reference);
+      if (isHandle(value)) ctx.retain(value);
+      drop(ctx, state.reference);
       state.reference = value;
     };
     // Regions are streams of their own: each runs in order, different streams overlap in the workers.
-    const queue = new StreamQueue();
-    return perFrame(ctx, (frame) =>
-      queue.run(frame.stream, async () => {
-        const isKey = readSlot<boolean>(frame, ctx.inputs.key!);
-        const state = states.get(frame.stream);
-        if (isKey) {
-          const source = readSlot<TensorLike>(frame, ctx.inputs.source!);
-          setReference(state, source);
-          frame.slots.set(ctx.outputs.warped!, source);
-          return;
-        }
-        if (!state.reference) {
-          throw new RangeError(
-            `no key frame yet in stream '${frame.stream}' (the first frame of a stream must be a key)`,
-          );
-        }
-        const flow = readSlot<TensorLike>(frame, ctx.inputs.flow!);
-        const feeds = {
-          source: state.reference,
-          flow,
-          frame_size: frameSize(frame.image.width, frame.image.height),
-        };
-        const { warped } = await graph.run(feeds, ["warped"], frame, { keep: keepResident(ctx, ["warped"]) });
-        if (incremental) setReference(state, warped!);
-        frame.slots.set(ctx.outputs.warped!, warped!);
-      }), { concurrency: 4 });
+    return perStream(ctx, async (frame, state) => {
+      const isKey = readSlot<boolean>(frame, ctx.inputs.key!);
+      if (isKey) {
+        const source = readSlot<TensorLike>(frame, ctx.inputs.source!);
+        setReference(state, source);
+        frame.slots.set(ctx.outputs.warped!, source);
+        return;
+      }
+      if (!state.reference) {
+        throw new RangeError(
+          `no key frame yet in stream '${frame.stream}' (the first frame of a stream must be a key)`,
+        );
+      }
+      const flow = readSlot<TensorLike>(frame, ctx.inputs.flow!);
+      const feeds = {
+        source: state.reference,
+        flow,
+        frame_size: frameSize(frame.image.width, frame.image.height),
+      };
+      const { warped } = await graph.run(feeds, ["warped"], frame, { keep: keepResident(ctx, ["warped"]) });
+      if (incremental) setReference(state, warped!);
+      frame.slots.set(ctx.outputs.warped!, warped!);
+    });
   },
 });

@@ -12,7 +12,7 @@ const segmentGraph = (source: string, sinks: string[]) =>
 source: ${source}
 models: { seg: seg }
 stages:
-  - { id: seg, kind: segment, model: seg, out: { labels: labels } }
+  - { id: seg, kind: model, model: seg, out: { labels: labels } }
 sinks:
 ${sinks.map((sink) => `  - ${sink}\n`).join("")}`;
 

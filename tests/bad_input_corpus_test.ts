@@ -25,7 +25,7 @@ interface BadCase {
 const fast = ["--models", "testing", "--frames", "3", "--set", "source.width=64", "--set", "source.height=48"];
 const perFrame = ["run", "graphs/per-frame.yaml", ...fast];
 
-/** A graph with one segment stage whose models come from `models:` (a card path or a set name). */
+/** A graph with one model stage whose models come from `models:` (a card path or a set name). */
 function graphText(model = "seg", extra = ""): string {
   return `name: t
 model_set: testing
@@ -34,7 +34,7 @@ models:
   seg: ${model}
 stages:
   - id: segment
-    kind: segment
+    kind: model
     model: seg
     in: { image: image }
     out: { labels: labels }
@@ -56,7 +56,7 @@ async function corpus(dir: string): Promise<BadCase[]> {
   await Deno.writeFile(at("latin1.yaml"), new Uint8Array([...new TextEncoder().encode("name: caf"), 0xe9, 0x0a]));
   await text("stage-null.yaml", base.replace(/ {2}- id: segment[^]*?labels: labels }\n/, "  - \n"));
   await text("stage-string.yaml", base.replace(/ {2}- id: segment[^]*?labels: labels }\n/, "  - segment\n"));
-  await text("kind-missing.yaml", base.replace("    kind: segment\n", ""));
+  await text("kind-missing.yaml", base.replace("    kind: model\n", ""));
   await text("source-list.yaml", base.replace(/source: \{[^}]*\}/, "source: [synthetic]"));
   await text("source-no-kind.yaml", base.replace("kind: synthetic, ", ""));
   await text("id-source.yaml", base.replace("id: segment", "id: source"));
@@ -134,7 +134,11 @@ async function corpus(dir: string): Promise<BadCase[]> {
     }).map(([name, error]) => ({ name: `card: ${name}`, args: ["run", at(`card-${name}/g.yaml`)], error })),
     // Flags.
     { name: "--frames -1", args: [...perFrame, "--frames", "-1"], error: /'--frames' must be a positive .*'-1'/ },
-    { name: "--max-in-flight -3", args: [...perFrame, "--max-in-flight", "-3"], error: /'--max-in-flight'.*'-3'/ },
+    {
+      name: "--max-in-flight -3",
+      args: [...perFrame, "--max-in-flight", "-3"],
+      error: /'--max-in-flight' must be at least 1, got -3$/,
+    },
     { name: "misspelt flag", args: [...perFrame, "--frams", "3"], error: /'--frams' \(did you mean '--frames'\?\)/ },
     { name: "--output ''", args: [...perFrame, "--output", ""], error: /--output needs a value/ },
     {

@@ -107,7 +107,7 @@ model_set: testing
 source: { kind: pattern, frames: 3, width: 32, height: 32 }
 models: { seg: seg }
 stages:
-  - { id: seg, kind: segment, model: seg, out: { labels: labels } }
+  - { id: seg, kind: model, model: seg, out: { labels: labels } }
 sinks:
   - { kind: jsonl, path: "-" }
 `,

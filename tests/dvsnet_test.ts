@@ -1,6 +1,7 @@
 /**
  * DVSNet's decision logic: the `confidence` policy of `decide` with a stub decision model (its score is the
- * feature value a test stage writes), the dynamic target, and the flow stage's `reference: decided` handle.
+ * feature value a test stage writes), the dynamic target, and the flow stage's `reference: decided`, which reads
+ * decide's decisions through a feedback edge.
  */
 import assert from "node:assert/strict";
 import { runGraph } from "../engine/run.ts";
@@ -51,15 +52,15 @@ async function runDecisions(scores: number[], decideParams: string, withFlow = f
       seen.push({ key: frame.slots.get("key") as boolean, ...(flow ? { flow: flow.data[0] as number } : {}) });
     });
     const flowStage = withFlow
-      ? "  - { id: flow, kind: flow, model: flow, reference: decided, out: { flow: flow, pending: pending } }\n"
+      ? "  - { id: flow, kind: flow, model: flow, reference: decided, in: { decided: decided }, out: { flow: flow } }\n"
       : "";
-    const pending = withFlow ? ", pending: pending" : "";
+    const decided = withFlow ? ", decided: decided" : "";
     const graph = await graphFrom(
       `source: { kind: fake, frames: ${scores.length}, width: 8, height: 8 }
 models: { decision: ${dir}/decision.yaml${withFlow ? `, flow: ${dir}/flow.yaml` : ""} }
 stages:
 ${flowStage}  - { id: features, kind: call, fn: features, out: { value: features } }
-  - { id: decide, kind: decide, policy: confidence, model: decision, ${decideParams}, in: { features: features${pending} }, out: { key: key } }
+  - { id: decide, kind: decide, policy: confidence, model: decision, ${decideParams}, in: { features: features }, out: { key: key${decided} } }
   - { id: keep, kind: call, fn: keep }
 `,
       registry,

@@ -3,9 +3,9 @@
  * real runs of two method graphs on the testing cuts.
  */
 import assert from "node:assert/strict";
-import { expandVariants, parseSweeps } from "../engine/eval/variants.ts";
-import { paretoFront } from "../engine/eval/report.ts";
-import { keyDecision } from "../engine/eval/collect.ts";
+import { expandVariants, parseSweeps } from "../eval/variants.ts";
+import { paretoFront } from "../eval/table.ts";
+import { keyDecision } from "../eval/collect.ts";
 import type { Frame } from "../engine/frame.ts";
 import { writeSyntheticDataset } from "../datasets/synthetic/write.ts";
 import { cli } from "./_cli.ts";

@@ -11,7 +11,7 @@ import { runGraph } from "../engine/run.ts";
 import type { Tensor } from "../engine/tensor.ts";
 import { cropGrid, gridCoverage, gridStride } from "../engine/grid.ts";
 import { buildArgmaxGraph } from "../stages/argmax.ts";
-import { imageSizeTensor, labelSizeInput } from "../stages/segment.ts";
+import { imageSizeTensor, labelSizeInput } from "../stages/model.ts";
 import { prepareFlowInput } from "../stages/flow.ts";
 import { regionBoxes } from "../stages/regions.ts";
 import { maskOnGrid } from "../stages/knn.ts";

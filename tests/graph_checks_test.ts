@@ -31,7 +31,7 @@ const pmlGraph = (firstMask: string, registry: Registry) =>
 source: { kind: fake, frames: 2, width: 32, height: 16 }
 models: { embed: embed }
 stages:
-  - { id: embed, kind: segment, model: embed, out: { embedding: embedding } }
+  - { id: embed, kind: model, model: embed, out: { embedding: embedding } }
   - { id: pml, kind: knn, first_mask: ${firstMask}, in: { embedding: embedding }, out: { labels: labels } }
 `,
     registry,
@@ -130,44 +130,6 @@ Deno.test("check and run: a source that declares an implausible frame size fails
   );
 });
 
-Deno.test("check: flow 'reference: decided' with no decide stage reading 'pending' fails at the flow stage", async () => {
-  const flow = testing + `models:
-  flow: flow
-  decision: decision
-stages:
-  - id: flow
-    kind: flow
-    model: flow
-    reference: decided
-    features_grid: [4, 8]
-`;
-  const unread = await errorOf(flow + `    out: { flow: flow, features: flow_features, pending: key_reference }\n`);
-  assert.ok(unread instanceof GraphError);
-  assert.equal(
-    unread.message,
-    "test.yaml:11:16: stage 'flow': 'reference: decided' waits for a decide stage (policy: confidence) to read its " +
-      "'pending' output, but no decide stage reads slot 'key_reference'; every frame would wait for ever (bind out: " +
-      "{pending: SLOT} and the decide stage's in: {pending: SLOT}, or use 'reference: key')",
-  );
-  const unbound = await errorOf(flow + `    out: { flow: flow, features: flow_features }\n`);
-  assert.match(unbound.message, /^test\.yaml:13:10: stage 'flow': .* but its 'pending' output is not bound;/);
-  const guarded = await errorOf(
-    flow + `    out: { flow: flow, features: flow_features, pending: key_reference }
-  - { id: first, kind: decide, every: 4, out: { key: first } }
-  - id: decide
-    kind: decide
-    policy: confidence
-    model: decision
-    when: first
-    in: { features: flow_features, pending: key_reference }
-`,
-  );
-  assert.match(
-    guarded.message,
-    /^test\.yaml:19:11: stage 'decide' reads the pending reference of stage 'flow', so it must run on every frame/,
-  );
-});
-
 Deno.test("check: argmax over a map that is not one score per class names the slot, channels and classes", async () => {
   const dff = (await Deno.readTextFile(new URL("../graphs/dff.yaml", import.meta.url))).replace(
     "in: { scores: scores }",
@@ -182,7 +144,7 @@ Deno.test("check: argmax over a map that is not one score per class names the sl
   const lite = await errorOf(
     testing + `models: { s1: seg-s1 }
 stages:
-  - { id: s1, kind: segment, model: s1, out: { feat1: feat1 } }
+  - { id: s1, kind: model, model: s1, out: { feat1: feat1 } }
   - { id: merge, kind: merge-regions, in: { scores: feat1 } }
 `,
   );
@@ -193,12 +155,12 @@ stages:
   const head = await errorOf(
     testing + `models: { s1: seg-s1 }
 stages:
-  - { id: s1, kind: segment, model: s1, scores_from: feat1, out: { labels: labels } }
+  - { id: s1, kind: model, model: s1, scores_from: feat1, out: { labels: labels } }
 `,
   );
   assert.match(
     head.message,
-    /^test\.yaml:6:54: stage 's1': 'labels' argmaxes output 'feat1' with 8 channels, but the model set has 11 classes/,
+    /^test\.yaml:6:52: stage 's1': 'labels' argmaxes output 'feat1' with 8 channels, but the model set has 11 classes/,
   );
 });
 
@@ -206,18 +168,18 @@ Deno.test("check: a model input or fuse operand fed a map with other channels fa
   const input = await errorOf(
     testing + `models: { s1: seg-s1, head: seg-head }
 stages:
-  - { id: s1, kind: segment, model: s1, out: { score1: score1 } }
-  - { id: head, kind: segment, model: head, in: { features: score1 } }
+  - { id: s1, kind: model, model: s1, out: { score1: score1 } }
+  - { id: head, kind: model, model: head, in: { features: score1 } }
 `,
   );
   assert.match(
     input.message,
-    /^test\.yaml:7:49: stage 'head': input 'features' is slot 'score1' with 11 channels, but model 'seg-head' \(.*seg-head\.yaml\) takes 24 in 'features'$/,
+    /^test\.yaml:7:47: stage 'head': input 'features' is slot 'score1' with 11 channels, but model 'seg-head' \(.*seg-head\.yaml\) takes 24 in 'features'$/,
   );
   const fuse = await errorOf(
     testing + `models: { s1: seg-s1 }
 stages:
-  - { id: s1, kind: segment, model: s1, out: { score1: score1, feat1: feat1 } }
+  - { id: s1, kind: model, model: s1, out: { score1: score1, feat1: feat1 } }
   - { id: fuse, kind: fuse, method: sum, in: { a: score1, b: feat1 } }
 `,
   );
@@ -254,25 +216,22 @@ Deno.test("check: a source path that does not exist is named, at the source or a
   assert.equal(flag.message, "--input '/nonexistent/nope.mp4': no such file or folder");
 });
 
-Deno.test("check: an unknown --ep or execution.ep fails before any model loads, suggesting the closest", async () => {
+Deno.test("check: an unknown --ep or execution.ep fails before any model loads, from the schema, suggesting the closest", async () => {
   const graph = `name: t\nsource: { kind: pattern }\nexecution:\n  ep: gpu\nstages: []\n`;
+  const choices = "'cpu', 'cuda', 'webgpu', 'cpu!', 'cuda!', 'webgpu!'";
   const flag = await errorOf(graph, { execution: { ep: "cuad" } });
   assert.ok(flag instanceof UsageError);
-  assert.equal(
-    flag.message,
-    "--ep 'cuad': unknown execution provider (expected cpu, cuda or webgpu, optionally with !); did you mean 'cuda'?",
-  );
+  assert.equal(flag.message, `'--ep' must be one of ${choices}, got "cuad" (did you mean 'cuda'?)`);
   const file = await errorOf(graph);
   assert.equal(
     file.message,
-    "test.yaml:4:7: execution.ep 'gpu': unknown execution provider (expected cpu, cuda or webgpu, optionally with !); " +
-      "did you mean 'cpu'?",
+    `test.yaml:4:7: execution: 'ep' must be one of ${choices}, got "gpu" (did you mean 'cpu'?)`,
   );
   const result = await cli(["check", "graphs/per-frame.yaml", "--ep", "cuad!"]);
   assert.equal(result.code, 1);
   assert.equal(
     errorLine(result.stderr),
-    "error: --ep 'cuad!': unknown execution provider (expected cpu, cuda or webgpu, optionally with !); did you mean 'cuda!'?",
+    `error: '--ep' must be one of ${choices}, got "cuad!" (did you mean 'cuda!'?)`,
   );
 });
 
@@ -310,13 +269,13 @@ stages:
 Deno.test("check: score maps wired to label inputs, non-flow maps to warp's flow and unknown box classes fail", async () => {
   const seg = testing + `models: { seg: seg, flow: flow }
 stages:
-  - { id: seg, kind: segment, model: seg, out: { scores: scores } }
+  - { id: seg, kind: model, model: seg, out: { scores: scores } }
 `;
   const labels = await errorOf(seg + `sinks:\n  - { kind: labels-png, dir: /tmp/x, in: { labels: scores } }\n`);
   assert.equal(
     labels.message,
     "test.yaml:8:42: sink 'labels-png': input 'labels' is slot 'scores', a map with 11 channels, not a label map " +
-      "(argmax it first: an 'argmax' stage, or the segment stage's 'labels' output)",
+      "(argmax it first: an 'argmax' stage, or the model stage's 'labels' output)",
   );
   const warp = await errorOf(
     seg + `  - { id: first, kind: decide, every: 4, out: { key: key } }
@@ -328,7 +287,7 @@ stages:
     /stage 'warp': input 'flow' is slot 'scores' with 11 channels, but a flow field \(dx, dy\) has 2$/,
   );
   const boxes = await errorOf(
-    seg + `  - { id: seg2, kind: segment, model: seg, out: { labels: labels } }
+    seg + `  - { id: seg2, kind: model, model: seg, out: { labels: labels } }
   - { id: boxes, kind: boxes, model: seg, classes: [Car, Tram], in: { labels: labels } }
 `,
   );
@@ -362,7 +321,7 @@ Deno.test("check: a slot written only under 'when' and read on every frame, or a
   const guarded = testing + `models: { seg: seg }
 stages:
   - { id: key, kind: decide, every: 5, out: { key: is_key } }
-  - { id: seg, kind: segment, model: seg, when: is_key, out: { scores: key_scores } }
+  - { id: seg, kind: model, model: seg, when: is_key, out: { scores: key_scores } }
 `;
   const error = await errorOf(guarded + `  - { id: argmax, kind: argmax, in: { scores: key_scores } }\n`);
   assert.equal(
@@ -382,36 +341,23 @@ stages:
   const later = await errorOf(
     testing + `models: { seg: seg }
 stages:
-  - { id: seg, kind: segment, model: seg, when: is_key }
+  - { id: seg, kind: model, model: seg, when: is_key }
   - { id: key, kind: decide, every: 5, out: { key: is_key } }
 `,
   );
-  assert.match(later.message, /^test\.yaml:6:49: stage 'seg' when reads slot 'is_key' before any stage writes it/);
+  assert.match(later.message, /^test\.yaml:6:47: stage 'seg' when reads slot 'is_key' before any stage writes it/);
 });
 
-Deno.test("check: the frame fed to a feature model, and a decide 'pending' that is no flow handle, fail", async () => {
+Deno.test("check: the frame fed to a feature model fails", async () => {
   const image = await errorOf(
     testing + `models: { head: seg-head }
 stages:
-  - { id: head, kind: segment, model: head, in: { features: image } }
+  - { id: head, kind: model, model: head, in: { features: image } }
 `,
   );
   assert.match(
     image.message,
     /stage 'head': input 'features' is slot 'image' with 3 channels, but model 'seg-head' .* takes 24 in 'features'$/,
-  );
-  const pending = await errorOf(
-    testing + `models: { seg: seg, flow: flow, decision: decision }
-stages:
-  - { id: seg, kind: segment, model: seg, out: { labels: labels } }
-  - { id: boxes, kind: boxes, in: { labels: labels }, out: { boxes: boxes } }
-  - { id: flow, kind: flow, model: flow, reference: previous, features_grid: [4, 8], out: { features: features } }
-  - { id: decide, kind: decide, policy: confidence, model: decision, in: { features: features, pending: boxes } }
-`,
-  );
-  assert.match(
-    pending.message,
-    /^test\.yaml:9:\d+: stage 'decide': input 'pending' is slot 'boxes', which is not the 'pending' output of a flow stage/,
   );
 });
 
@@ -451,11 +397,11 @@ Deno.test("check: labels asked of a model whose only map is features (not class 
   const error = await errorOf(
     testing + `models: { features: seg-features, head: seg-head }
 stages:
-  - { id: features, kind: segment, model: features, out: { labels: labels } }
+  - { id: features, kind: model, model: features, out: { labels: labels } }
 `,
   );
   assert.match(
     error.message,
-    /^test\.yaml:6:58: stage 'features': 'labels' argmaxes output 'features' with 24 channels, but the model set has 11 classes \(Sky, Building, \.\.\.\) \(name the class scores with 'scores_from'\)$/,
+    /^test\.yaml:6:56: stage 'features': 'labels' argmaxes output 'features' with 24 channels, but the model set has 11 classes \(Sky, Building, \.\.\.\) \(name the class scores with 'scores_from'\)$/,
   );
 });

@@ -25,14 +25,14 @@ Deno.test("loadGraph: an unknown stage kind names line, column and the closest k
 `,
   );
   assert.ok(error instanceof GraphError);
-  assert.equal(error.message, "test.yaml:8:11: unknown stage kind 'segmnt' (did you mean 'segment'?)");
+  assert.equal(error.message, "test.yaml:8:11: unknown stage kind 'segmnt' (did you mean 'model'?)");
 });
 
 Deno.test("loadGraph: an unknown parameter suggests the right one", async () => {
   const error = await errorOf(
     base + `stages:
   - id: s
-    kind: segment
+    kind: model
     modle: seg
 `,
   );
@@ -43,7 +43,7 @@ Deno.test("loadGraph: a slot read before any stage writes it is placed at the st
   const error = await errorOf(
     base + `stages:
   - id: s
-    kind: segment
+    kind: model
     model: seg
     out: { labels: labels }
 sinks:
@@ -68,7 +68,7 @@ stages: []
   const typeError = await errorOf(
     base + `stages:
   - id: s
-    kind: segment
+    kind: model
     model: seg
     concurrency: two
 `,
@@ -94,7 +94,7 @@ Deno.test("loadGraph: a model port that the ONNX file does not have is rejected 
   const error = await errorOf(
     base + `stages:
   - id: s
-    kind: segment
+    kind: model
     model: seg
     in: { imgae: image }
 `,
@@ -106,11 +106,11 @@ Deno.test("loadGraph: 'when' on a slot that is not boolean is rejected", async (
   const error = await errorOf(
     base + `stages:
   - id: s
-    kind: segment
+    kind: model
     model: seg
     out: { scores: scores }
   - id: t
-    kind: segment
+    kind: model
     model: seg
     when: scores
 `,
@@ -128,8 +128,8 @@ Deno.test("loadGraph: YAML syntax errors, unknown top-level keys and duplicate i
   assert.equal(key.message, "test.yaml:6:1: unknown key 'stage' (did you mean 'stages'?)");
   const duplicate = await errorOf(
     base + `stages:
-  - { id: s, kind: segment, model: seg }
-  - { id: s, kind: segment, model: seg }
+  - { id: s, kind: model, model: seg }
+  - { id: s, kind: model, model: seg }
 `,
   );
   assert.equal(duplicate.message, "test.yaml:8:11: id 's' is used twice");
@@ -139,18 +139,18 @@ Deno.test("loadGraph: --set overrides parameters and names the flag in its error
   const { registry } = testSetup();
   const graph = await graphFrom(
     base + `stages:
-  - { id: s, kind: segment, model: seg }
+  - { id: s, kind: model, model: seg }
 `,
     registry,
     { overrides: ["s.concurrency=3", "source.frames=7"] },
   );
   assert.equal(graph.stages[0]!.params.concurrency, 3);
   assert.equal(graph.source.params.frames, 7);
-  const unknownStage = await errorOf(base + "stages:\n  - { id: s, kind: segment, model: seg }\n", {
+  const unknownStage = await errorOf(base + "stages:\n  - { id: s, kind: model, model: seg }\n", {
     overrides: ["seg.concurrency=3"],
   });
   assert.equal(unknownStage.message, "--set seg.concurrency=3: no stage or sink 'seg' (did you mean 's'?)");
-  const badValue = await errorOf(base + "stages:\n  - { id: s, kind: segment, model: seg }\n", {
+  const badValue = await errorOf(base + "stages:\n  - { id: s, kind: model, model: seg }\n", {
     overrides: ["s.concurrency=-1"],
   });
   assert.equal(badValue.message, "--set s.concurrency=-1: stage 's': 'concurrency' must be at least 1, got -1");

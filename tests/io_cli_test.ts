@@ -190,8 +190,8 @@ model_set: testing
 source: { kind: pattern }
 models: { seg: seg }
 stages:
-  - { id: seg, kind: segment, model: seg, out: { labels: labels } }
-  - { id: score, kind: score, metrics: [miou] }
+  - { id: seg, kind: model, model: seg, out: { labels: labels } }
+  - { id: score, kind: evaluate, metrics: [miou] }
 `,
     );
     const result = await cli(["run", `${dir}/g.yaml`, "--input", `${dir}/frames`, "--quiet"]);

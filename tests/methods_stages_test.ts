@@ -108,28 +108,30 @@ async function writeStageModel(
   );
 }
 
-Deno.test("segment(lag: 1): pipelined Clockwork's output for frame t uses S2 from t-1 and S3 from t-2", async () => {
+Deno.test("model(pipelined: true): pipelined Clockwork's output for frame t uses S2 from t-1 and S3 from t-2; so does the old 'segment' with 'lag: 1'", async () => {
   const dir = await Deno.makeTempDir();
   try {
     // The fake source fills frame t with the value t; each 'stage' copies its input, so values are frame numbers.
     await writeStageModel(dir, "s1", { name: "image", type: "uint8", shape: [1, "H", "W", 3] }, "feat1");
     await writeStageModel(dir, "s2", { name: "feat1", type: "float32", shape: [1, "H", "W", 3] }, "feat2");
     await writeStageModel(dir, "s3", { name: "feat2", type: "float32", shape: [1, "H", "W", 3] }, "score3");
-    const { seen } = await collect(
-      `  - { id: s1, kind: segment, model: s1, out: { feat1: feat1 } }
-  - { id: s2, kind: segment, model: s2, lag: 1, in: { feat1: feat1 }, out: { feat2: feat2 } }
-  - { id: s3, kind: segment, model: s3, lag: 1, in: { feat2: feat2 }, out: { score3: score3 } }
+    for (const [kind, pipelined] of [["model", "pipelined: true"], ["segment", "lag: 1"]] as const) {
+      const { seen } = await collect(
+        `  - { id: s1, kind: ${kind}, model: s1, out: { feat1: feat1 } }
+  - { id: s2, kind: ${kind}, model: s2, ${pipelined}, in: { feat1: feat1 }, out: { feat2: feat2 } }
+  - { id: s3, kind: ${kind}, model: s3, ${pipelined}, in: { feat2: feat2 }, out: { score3: score3 } }
 `,
-      ["feat1", "feat2", "score3"],
-      6,
-      "execution: { workers: 3, max_in_flight: 4 }\n",
-      `models: { s1: ${dir}/s1.yaml, s2: ${dir}/s2.yaml, s3: ${dir}/s3.yaml }\n`,
-    );
-    const value = (t: unknown) => (t as Tensor).data[0];
-    assert.deepEqual(seen.map((s) => value(s.feat1)), [0, 1, 2, 3, 4, 5]);
-    // S2 of t-1 (first frame: its own); S3 of S2's output, i.e. t-2 (first two frames: as far back as exists).
-    assert.deepEqual(seen.map((s) => value(s.feat2)), [0, 0, 1, 2, 3, 4]);
-    assert.deepEqual(seen.map((s) => value(s.score3)), [0, 0, 0, 1, 2, 3]);
+        ["feat1", "feat2", "score3"],
+        6,
+        "execution: { workers: 3, max_in_flight: 4 }\n",
+        `models: { s1: ${dir}/s1.yaml, s2: ${dir}/s2.yaml, s3: ${dir}/s3.yaml }\n`,
+      );
+      const value = (t: unknown) => (t as Tensor).data[0];
+      assert.deepEqual(seen.map((s) => value(s.feat1)), [0, 1, 2, 3, 4, 5]);
+      // S2 of t-1 (first frame: its own); S3 of S2's output, i.e. t-2 (first two frames: as far back as exists).
+      assert.deepEqual(seen.map((s) => value(s.feat2)), [0, 0, 1, 2, 3, 4], kind);
+      assert.deepEqual(seen.map((s) => value(s.score3)), [0, 0, 0, 1, 2, 3], kind);
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

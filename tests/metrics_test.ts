@@ -10,7 +10,7 @@ import {
   objectIds,
   seg2bmap,
   sequenceStats,
-} from "../engine/metrics/mod.ts";
+} from "../eval/metrics/mod.ts";
 
 function close(actual: number | null, expected: number, message?: string): void {
   assert.ok(actual !== null, message ?? `expected ${expected}, got null`);

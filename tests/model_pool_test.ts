@@ -79,7 +79,7 @@ model_set: testing
 source: { kind: pattern, frames: 6, width: 64, height: 48, noise: 8 }
 models: { seg: seg }
 stages:
-  - { id: seg, kind: segment, model: seg, out: { labels: labels, scores: scores } }
+  - { id: seg, kind: model, model: seg, out: { labels: labels, scores: scores } }
   - { id: compare, kind: call, fn: compare }
 `,
     registry,

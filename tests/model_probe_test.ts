@@ -15,7 +15,7 @@ models:
   seg: ${card}
 stages:
   - id: segment
-    kind: segment
+    kind: model
     model: seg
     out: { scores: scores }
 `;

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { loadGraphText } from "../engine/graph.ts";
 import { compilePlan } from "../engine/plan.ts";
-import { graphToText } from "../engine/cli/describe.ts";
+import { graphToText } from "../cli/describe.ts";
 import { builtinRegistry } from "../stages/mod.ts";
 import { cli } from "./_cli.ts";
 import { methodGraphs, modelsRoot, testSetup, withTempDir } from "./_helpers.ts";
@@ -81,7 +81,7 @@ Deno.test("compilePlan: knn types its scores at the embedding's stride and objec
 Deno.test("check: argmax over a label map, or over scores that are not one per class, fails at its 'in'", async () => {
   const seg = testing + `models: { seg: seg, s1: seg-s1 }
 stages:
-  - { id: seg, kind: segment, model: seg, out: { labels: labels } }
+  - { id: seg, kind: model, model: seg, out: { labels: labels } }
 `;
   assert.match(
     await rejection(seg + `  - { id: argmax, kind: argmax, in: { scores: labels } }\n`),
@@ -89,7 +89,7 @@ stages:
   );
   assert.match(
     await rejection(
-      seg + `  - { id: s1, kind: segment, model: s1, out: { feat1: feat1 } }
+      seg + `  - { id: s1, kind: model, model: s1, out: { feat1: feat1 } }
   - { id: argmax, kind: argmax, in: { scores: feat1 } }
 `,
     ),
@@ -101,7 +101,7 @@ Deno.test("check: warp needs a 2-channel flow grid and a float32 source", async 
   const base = testing + `models: { seg: seg, flow: flow }
 stages:
   - { id: key, kind: decide, every: 4, out: { key: key } }
-  - { id: seg, kind: segment, model: seg, out: { scores: scores, labels: labels } }
+  - { id: seg, kind: model, model: seg, out: { scores: scores, labels: labels } }
   - { id: flow, kind: flow, model: flow, in: { image: image, key: key }, out: { flow: flow } }
 `;
   assert.match(
@@ -121,13 +121,13 @@ stages:
 Deno.test("check: fuse operands need equal channels, and 'a' the finest grid", async () => {
   const base = testing + `models: { s1: seg-s1, s3: seg-s3 }
 stages:
-  - { id: s1, kind: segment, model: s1, out: { score1: score1, feat1: feat1 } }
+  - { id: s1, kind: model, model: s1, out: { score1: score1, feat1: feat1 } }
 `;
   assert.match(
     await rejection(base + `  - { id: fuse, kind: fuse, method: sum, in: { a: score1, b: feat1 } }\n`),
     /^test\.yaml:7:46: stage 'fuse': inputs 'a' \(slot 'score1', 11 channels\) and 'b' \(slot 'feat1', 8 channels\) must have the same channels$/,
   );
-  const coarse = base + `  - { id: s3, kind: segment, model: s3, in: { feat2: feat2 }, out: { score3: score3 } }\n`;
+  const coarse = base + `  - { id: s3, kind: model, model: s3, in: { feat2: feat2 }, out: { score3: score3 } }\n`;
   // seg-s3 reads feat2 (8 channels, any stride): feed it feat1 under that name.
   const graph = coarse.replace("feat1: feat1 }", "feat1: feat2 }");
   assert.match(
@@ -169,61 +169,30 @@ outputs:
     const graph = (head: string, features: string) =>
       testing + `models: { seg: seg, features: seg-features, head: ${head} }
 stages:
-  - { id: seg, kind: segment, model: seg, out: { labels: labels } }
-  - { id: features, kind: segment, model: features, out: { features: features } }
-  - { id: head, kind: segment, model: head, in: { features: ${features} } }
+  - { id: seg, kind: model, model: seg, out: { labels: labels } }
+  - { id: features, kind: model, model: features, out: { features: features } }
+  - { id: head, kind: model, model: head, in: { features: ${features} } }
 `;
     assert.match(
       await rejection(graph("seg-head", "labels")),
-      /^test\.yaml:8:49: stage 'head': input 'features' is slot 'labels', uint8 NHW label map, stride 1, but model 'seg-head' \(.*seg-head\.yaml\) takes float32 in 'features'$/,
+      /^test\.yaml:8:47: stage 'head': input 'features' is slot 'labels', uint8 NHW label map, stride 1, but model 'seg-head' \(.*seg-head\.yaml\) takes float32 in 'features'$/,
     );
     assert.match(
       await rejection(graph(join(dir, "nhwc.yaml"), "features")),
-      /^test\.yaml:8:49: stage 'head': input 'features' is slot 'features', float32 NCHW tensor, 24 channels, stride 8, but model 'head' \(.*nhwc\.yaml\) takes layout NHWC in 'features'$/,
+      /^test\.yaml:8:47: stage 'head': input 'features' is slot 'features', float32 NCHW tensor, 24 channels, stride 8, but model 'head' \(.*nhwc\.yaml\) takes layout NHWC in 'features'$/,
     );
     assert.match(
       await rejection(graph(join(dir, "s16.yaml"), "features")),
-      /^test\.yaml:8:49: stage 'head': input 'features' is slot 'features', a grid of stride 8, but model 'head' \(.*s16\.yaml\) takes stride 16 in 'features'$/,
+      /^test\.yaml:8:47: stage 'head': input 'features' is slot 'features', a grid of stride 8, but model 'head' \(.*s16\.yaml\) takes stride 16 in 'features'$/,
     );
   });
 });
 
-Deno.test("check: DVSNet's pending handle is a feedback edge, answered by an unguarded decide stage", async () => {
+Deno.test("check: DVSNet's decision reaches its flow stage through a feedback edge (a back edge)", async () => {
+  // The rejected wirings (no feedback output, no back edge, a guarded writer, across regions): stage_state_test.ts.
   const dvsnet = await methodGraph("dvsnet", "testing");
   const edges = [...dvsnet.plan!.slots.values()].filter((s) => s.type.kind === "feedback");
-  assert.deepEqual(edges.map((s) => [s.name, s.writer, s.readers]), [["key_reference", "flow", ["decide"]]]);
-
-  const flow = testing + `models: { flow: flow, decision: decision }
-stages:
-  - id: flow
-    kind: flow
-    model: flow
-    reference: decided
-    features_grid: [4, 8]
-    out: { flow: flow, features: flow_features, pending: key_reference }
-`;
-  assert.match(await rejection(flow), /^test\.yaml:9:16: stage 'flow': 'reference: decided' waits for a decide stage/);
-  // A record that is no feedback edge cannot stand in for one.
-  const record = flow.replace("reference: decided", "reference: previous").replace(", pending: key_reference", "")
-    .replace("decision: decision }", "decision: decision, seg: seg }") +
-    `  - { id: seg, kind: segment, model: seg, out: { labels: labels } }
-  - { id: boxes, kind: boxes, in: { labels: labels }, out: { boxes: boxes } }
-  - { id: decide, kind: decide, policy: confidence, model: decision, in: { features: flow_features, pending: boxes } }
-`;
-  assert.match(
-    await rejection(record),
-    /^test\.yaml:14:\d+: stage 'decide': input 'pending' is slot 'boxes', which is not the 'pending' output of a flow stage/,
-  );
-  const answered = flow + `  - id: decide
-    kind: decide
-    policy: confidence
-    model: decision
-    in: { features: flow_features, pending: key_reference }
-    out: { key: segmented }
-`;
-  const { registry } = testSetup();
-  const graph = await loadGraphText("test.yaml", answered, { registry, modelsRoot });
-  assert.equal(graph.plan!.slots.get("key_reference")!.type.kind, "feedback");
+  assert.deepEqual(edges.map((s) => [s.name, s.writer, s.readers]), [["became_key", "decide", ["flow"]]]);
 });
 
 Deno.test("describe: each method graph prints a plan line for every slot", async () => {
@@ -260,9 +229,9 @@ Deno.test("kinds: every stage and sink kind lists its in: and out: ports, comput
     assert.match(block, /\n {6}in: \S/, `${definition.kind} lists its inputs`);
     assert.match(block, /\n {6}out: \S/, `${definition.kind} lists its outputs`);
   }
-  assert.match(listed, /\n {2}segment: [^\n]*\n(?: {6}[^\n]*\n)* {6}in: <one per model input/);
+  assert.match(listed, /\n {2}model: [^\n]*\n(?: {6}[^\n]*\n)* {6}in: <one per model input/);
   assert.match(
     listed,
-    /\n {2}flow: [^\n]*\n(?: {6}[^\n]*\n)* {6}out: [^\n]*pending \(reference: decided, a feedback edge\)/,
+    /\n {2}flow: [^\n]*\n(?: {6}[^\n]*\n)* {6}in: [^\n]*decided \(reference: decided, a feedback edge\)/,
   );
 });

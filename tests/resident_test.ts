@@ -123,8 +123,18 @@ Deno.test("resident slots: made by worker runs and read only by ports that pass 
   assert.deepEqual(await slots("dff"), ["features", "flow", "key_features", "scores"]);
   assert.deepEqual(await slots("accel"), ["features", "flow", "key_features", "scores", "scores_ref", "scores_upd"]);
   assert.deepEqual(await slots("per-frame"), []);
-  // DVSNet's scores are read by merge-regions (JS): only the key map kept by warp's state... is read by warp.
-  assert.ok(!(await slots("dvsnet")).includes("scores"));
+  // DVSNet: the region maps are merged in the worker, the flow features pooled there and fed to the decision model.
+  assert.deepEqual(await slots("dvsnet"), ["flow", "flow_features", "key_scores", "region_scores", "scores"]);
+  // Clockwork: hold keeps S3's cached score in the worker for fuse.
+  assert.deepEqual(await slots("clockwork"), [
+    "feat1",
+    "feat2",
+    "score1",
+    "score2",
+    "score3",
+    "score3_cached",
+    "scores",
+  ]);
   // Slots the caller reads stay on the host.
   const dff = await loaded("graphs/dff.yaml");
   assert.ok(!residentSlots([...dff.stages, ...dff.sinks], dff.models, ["scores"]).has("scores"));
@@ -256,4 +266,77 @@ Deno.test({
     assert.ok(workers.at(-1)!.bytes <= maxBytes && maxBytes <= workers[0]!.bytes * 3 + 1);
     assert.ok(report.threads_traffic.worker_calls_per_frame < 4.1);
   },
+});
+
+Deno.test({
+  name: "hold keeps its cached map in the worker across frames and frees it: worker memory stays bounded",
+  async fn() {
+    const frames = 2000;
+    const g = await loaded("graphs/clockwork.yaml", [
+      "source.width=32",
+      "source.height=32",
+      `source.frames=${frames}`,
+      "clock3.every=5",
+    ]);
+    g.sinks.length = 0;
+    for (const stage of g.stages) if (stage.id === "score") g.stages.splice(g.stages.indexOf(stage), 1);
+    // Frames queue behind a slow stage before fuse, so hold replaces its map while earlier frames still need it.
+    const { registry } = testSetup();
+    const lag = { id: "lag", kind: "fake-model", role: "stage" as const, inputs: {}, outputs: {} };
+    const definition = registry.stages.get("fake-model")!;
+    g.stages.splice(g.stages.findIndex((s) => s.id === "fuse"), 0, {
+      ...lag,
+      definition,
+      params: { run_ms: 0, concurrency: 1 },
+    });
+    const probe: ResidentProbe = {};
+    const samples: Promise<{ count: number; bytes: number }[]>[] = [];
+    const held: number[] = [];
+    const report = await runGraph(g, {
+      quiet: true,
+      warn: () => {},
+      residentProbe: probe,
+      onFrame: (frame) => {
+        // Frames 1..4 after each firing read the held map.
+        if (frame.index % 100 === 52) {
+          assert.ok(isHandle(frame.slots.get("score3_cached")), "the cached score is a worker-resident handle");
+          held.push(probe.registry!.count);
+          samples.push(probe.workers!());
+        }
+      },
+    });
+    assert.equal(report.frames, frames);
+    assert.ok(probe.slots!.has("score3") && probe.slots!.has("score3_cached"));
+    // Only the frames go in and the labels come out: S3's score never travels.
+    assert.equal(report.threads_traffic.bytes_from_workers, frames * 32 * 32);
+    const workers = (await Promise.all(samples)).map((w) => w[0]!);
+    assert.ok(workers.length >= 19);
+    // At most max_in_flight frames' maps plus the held one; the last samples hold no more than the first.
+    const maxCount = Math.max(...workers.map((w) => w.count));
+    assert.ok(maxCount <= 4 * 7 + 1, `worker holds ${maxCount} tensors`);
+    assert.ok(Math.max(...held) <= 4 * 7 + 1, `main thread holds ${Math.max(...held)} handles`);
+    assert.ok(workers.at(-1)!.bytes <= workers[0]!.bytes * 2, `${workers.at(-1)!.bytes} vs ${workers[0]!.bytes}`);
+    // At the end the stage gave its hold back: nothing is left.
+    assert.equal(probe.registry!.count, 0);
+  },
+});
+
+Deno.test("DVSNet with resident tensors: the labels and the confidences come out, the labels unchanged", async () => {
+  const clip = await Deno.makeTempDir();
+  try {
+    await writeSyntheticDataset(clip, { width: 96, height: 64, frames: 12, fps: 15, seed: 5 }, 1);
+    const resident = await labelsOf("graphs/dvsnet.yaml", [], clip);
+    const host = await labelsOf("graphs/dvsnet.yaml", ["execution.resident_tensors=false"], clip);
+    assert.equal(resident.frames, 12);
+    assert.equal(resident.hash, host.hash);
+    assert.equal(resident.report.counters.segmentation_steps, host.report.counters.segmentation_steps);
+    // Back come the labels and each region's predicted confidence (one float32).
+    assert.equal(resident.report.threads_traffic.bytes_from_workers, 12 * 96 * 64 + 12 * 4 * 4);
+    assert.ok(
+      resident.report.threads_traffic.worker_calls < host.report.threads_traffic.worker_calls / 2,
+      `${resident.report.threads_traffic.worker_calls} vs ${host.report.threads_traffic.worker_calls} worker calls`,
+    );
+  } finally {
+    await Deno.remove(clip, { recursive: true });
+  }
 });

@@ -39,7 +39,7 @@ source: { kind: pattern, frames: 24, width: 160, height: 128 }
 models: { seg: seg }
 execution: { workers: 1, max_in_flight: 8 }
 stages:
-  - { id: segment, kind: segment, model: seg, concurrency: 4, out: { labels: labels } }
+  - { id: segment, kind: model, model: seg, concurrency: 4, out: { labels: labels } }
 sinks:
   - { kind: slow, delay_ms: 0 }
 `,

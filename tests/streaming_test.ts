@@ -126,7 +126,7 @@ model_set: testing
 source: { kind: pattern, frames: 50, width: 64, height: 48 }
 models: { seg: seg }
 stages:
-  - { id: seg, kind: segment, model: seg, out: { labels: labels } }
+  - { id: seg, kind: model, model: seg, out: { labels: labels } }
   - { id: explode, kind: call, fn: explode }
 sinks:
   - { kind: slow, delay_ms: 0 }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { loadGraph } from "../engine/graph.ts";
 import { loadModelCard } from "../engine/model_card.ts";
-import { modelsRoot } from "../engine/cli/commands.ts";
+import { modelsRoot } from "../cli/commands.ts";
 import { builtinRegistry } from "../stages/mod.ts";
 
 /** Syntax errors at known places: [name, text, expected line, expected column or undefined]. */

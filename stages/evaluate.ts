@@ -1,14 +1,17 @@
 /**
- * The `score` stage: compares a graph's outputs with the source's ground truth and reports the official
+ * The `evaluate` stage: compares a graph's outputs with the source's ground truth and reports the official
  * metrics in the run's stats (`metrics`): mIoU over one confusion matrix for all frames (ignore label
  * dropped; per-class IoU, pixel accuracy), DAVIS J, F and J&F (first and last frame of each sequence
  * excluded), and flow end-point error. Frames pass through unchanged.
+ *
+ * Until the next release graph files may still call it `score` (`stages/mod.ts` registers the old name;
+ * loading warns).
  *
  * @module
  */
 import { defineStage, perFrame, readSlot } from "../engine/stage.ts";
 import type { Tensor } from "../engine/tensor.ts";
-import { ConfusionMatrix, DavisScorer, EndPointErrorAccumulator } from "../engine/metrics/mod.ts";
+import { ConfusionMatrix, DavisScorer, EndPointErrorAccumulator } from "../eval/metrics/mod.ts";
 import { describeFrame, type Frame } from "../engine/frame.ts";
 
 const metricNames = ["miou", "davis", "epe"] as const;
@@ -31,9 +34,9 @@ function interleaveFlow(flow: Tensor, width: number, height: number): Float32Arr
   return out;
 }
 
-/** The `score` stage kind. */
-export const score = defineStage({
-  kind: "score",
+/** The `evaluate` stage kind. */
+export const evaluate = defineStage({
+  kind: "evaluate",
   role: "stage",
   doc: "Score outputs against ground truth: mIoU (labels), DAVIS J&F (object ids), flow EPE",
   params: {

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { UsageError } from "../errors.ts";
+import { UsageError } from "../engine/errors.ts";
 
 /** One run of the evaluation: a graph file and the overrides that make the variant. */
 export interface Variant {

@@ -4,8 +4,9 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { UsageError } from "../errors.ts";
-import { suggest } from "../suggest.ts";
+import { UsageError } from "../engine/errors.ts";
+import { suggest } from "../engine/suggest.ts";
+import { checkExecutionFlag } from "../engine/execution.ts";
 
 /** Parsed flags shared by the commands. */
 export interface CliOptions {
@@ -182,14 +183,15 @@ export function parseCli(argv: string[]): CliOptions {
     cli.format = values.format;
   }
   if (values.size !== undefined) cli.size = values.size;
-  if (values.ep !== undefined) cli.ep = values.ep;
+  // The execution flags are checked against `execution:`'s own schema, as the graph's values are.
+  if (values.ep !== undefined) cli.ep = checkExecutionFlag("ep", values.ep);
   if (values.stats !== undefined) cli.stats = values.stats;
   if (values.trace !== undefined) cli.trace = values.trace;
   const frames = positiveInteger("--frames", values.frames);
   if (frames !== undefined) cli.frames = frames;
-  const maxInFlight = positiveInteger("--max-in-flight", values["max-in-flight"]);
-  if (maxInFlight !== undefined) cli.maxInFlight = maxInFlight;
-  const workers = positiveInteger("--workers", values.workers);
-  if (workers !== undefined) cli.workers = workers;
+  if (values["max-in-flight"] !== undefined) {
+    cli.maxInFlight = checkExecutionFlag("max_in_flight", values["max-in-flight"]);
+  }
+  if (values.workers !== undefined) cli.workers = checkExecutionFlag("workers", values.workers);
   return cli;
 }

@@ -1,27 +1,31 @@
 /**
- * The CLI commands: `run`, `check`, `describe`.
+ * The CLI commands: `run`, `check`, `describe`, `kinds` and `eval`.
+ *
+ * The CLI sits above the engine, not in it: `eval` needs the evaluation code in `eval/`, which is built on the
+ * engine and the stages' helpers, and the engine imports nothing built on it.
  *
  * @module
  */
 import { resolve } from "node:path";
-import { loadGraph, type LoadOptions } from "../graph.ts";
-import { runGraph } from "../run.ts";
-import { formatSummary, type StatsReport } from "../stats.ts";
-import { InputError, type InterruptSignal, interruptSignals, UsageError } from "../errors.ts";
-import { removeTempFiles, writeTextFileAtomic } from "../atomic_write.ts";
-import { checkWritable } from "../writable.ts";
-import type { Registry } from "../registry.ts";
-import type { PortDecl } from "../stage.ts";
+import { loadGraph, type LoadOptions } from "../engine/graph.ts";
+import { renamedNames } from "../engine/graph_renames.ts";
+import { runGraph } from "../engine/run.ts";
+import { formatSummary, type StatsReport } from "../engine/stats.ts";
+import { InputError, type InterruptSignal, interruptSignals, UsageError } from "../engine/errors.ts";
+import { removeTempFiles, writeTextFileAtomic } from "../engine/atomic_write.ts";
+import { checkWritable } from "../engine/writable.ts";
+import type { Registry } from "../engine/registry.ts";
+import type { PortDecl } from "../engine/stage.ts";
 import { type CliOptions, usage } from "./args.ts";
 import { graphToDot, graphToText } from "./describe.ts";
 import { startProgress } from "./progress.ts";
 import { evaluate } from "../eval/run_eval.ts";
 import { parseSweeps } from "../eval/variants.ts";
 import { writeReport } from "../eval/report.ts";
-import { machineDescription } from "../machine.ts";
+import { machineDescription } from "../engine/machine.ts";
 
 /** Where the project's models live. */
-export const modelsRoot = resolve(new URL("../../models", import.meta.url).pathname);
+export const modelsRoot = resolve(new URL("../models", import.meta.url).pathname);
 
 function loadOptions(options: CliOptions, registry: Registry): LoadOptions {
   const execution: Record<string, unknown> = {};
@@ -184,6 +188,10 @@ export function kindsCommand(registry: Registry): number {
         lines.push(`      ${key}: ${names.length ? names.join(", ") : "(none)"}`);
       }
     }
+  }
+  const renamed = renamedNames(registry);
+  if (renamed.length) {
+    lines.push(`renamed (old names load with a warning until the next release): ${renamed.join(", ")}`);
   }
   console.log(lines.join("\n"));
   return 0;

@@ -7,11 +7,11 @@
  * @module
  */
 import { parse } from "yaml";
-import { loadGraph, type LoadOptions } from "../graph.ts";
-import { runGraph } from "../run.ts";
-import type { StatsReport } from "../stats.ts";
-import type { Registry } from "../registry.ts";
-import type { ClassInfo } from "../model_card.ts";
+import { loadGraph, type LoadOptions } from "../engine/graph.ts";
+import { runGraph } from "../engine/run.ts";
+import type { StatsReport } from "../engine/stats.ts";
+import type { Registry } from "../engine/registry.ts";
+import type { ClassInfo } from "../engine/model_card.ts";
 import { FrameCollector, type SampleFrame, type TimelinePoint } from "./collect.ts";
 import { expandVariants, type Sweep, type Variant } from "./variants.ts";
 

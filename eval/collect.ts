@@ -5,8 +5,8 @@
  *
  * @module
  */
-import type { Frame, RgbImage } from "../frame.ts";
-import type { Tensor } from "../tensor.ts";
+import type { Frame, RgbImage } from "../engine/frame.ts";
+import type { Tensor } from "../engine/tensor.ts";
 
 /** One frame on the report's timeline. */
 export interface TimelinePoint {

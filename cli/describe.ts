@@ -3,9 +3,9 @@
  *
  * @module
  */
-import type { LoadedGraph, StageNode } from "../graph.ts";
-import { compilePlan } from "../plan.ts";
-import type { PlanSlot } from "../plan_types.ts";
+import type { LoadedGraph, StageNode } from "../engine/graph.ts";
+import { compilePlan } from "../engine/plan.ts";
+import type { PlanSlot } from "../engine/plan_types.ts";
 
 /** Graphviz text of the dataflow: source, stages, sinks; edges are slots, dashed edges are guards. */
 export function graphToDot(graph: LoadedGraph): string {

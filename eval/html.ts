@@ -7,12 +7,12 @@
  */
 import { Buffer } from "node:buffer";
 import sharp from "sharp";
-import type { RgbImage } from "../frame.ts";
+import type { RgbImage } from "../engine/frame.ts";
 import type { EvalResult } from "./run_eval.ts";
-import { paretoFront, resultRow } from "./report.ts";
-import { paletteTable, renderLabels } from "../../stages/_render.ts";
-import { davisPalette } from "../../stages/_picture.ts";
-import { camvidClasses } from "../../datasets/camvid_classes.ts";
+import { paretoFront, resultRow } from "./table.ts";
+import { paletteTable, renderLabels } from "../stages/_render.ts";
+import { davisPalette } from "../stages/_picture.ts";
+import { camvidClasses } from "../datasets/camvid_classes.ts";
 
 const escape = (s: string) =>
   s.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;").replaceAll('"', "&quot;");

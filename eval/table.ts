@@ -1,13 +1,10 @@
 /**
- * Writing an evaluation: `results.json` (everything but pictures), `results.csv` and `results.md` (one row per
- * variant), and `index.html` (see `html.ts`).
+ * The evaluation's table: one row per variant ({@linkcode resultRow}), the accuracy-vs-fps Pareto front, and
+ * the table as CSV, markdown and JSON. `report.ts` writes these files; `html.ts` draws the same rows.
  *
  * @module
  */
-import { join } from "node:path";
 import type { EvalResult } from "./run_eval.ts";
-import { reportHtml } from "./html.ts";
-import { writeTextFileAtomic } from "../atomic_write.ts";
 
 /** Indices of the results on the accuracy-vs-fps Pareto front (no other result is both faster and better). */
 export function paretoFront(points: readonly { fps: number; accuracy: number | null }[]): Set<number> {
@@ -89,21 +86,4 @@ export function resultsJson(results: readonly EvalResult[], context: Record<stri
     null,
     1,
   ) + "\n";
-}
-
-/** Writes the four report files into `dir` and returns their paths. */
-export async function writeReport(
-  dir: string,
-  results: readonly EvalResult[],
-  context: { input: string; models: string; date: string; machine: string; command: string },
-): Promise<string[]> {
-  await Deno.mkdir(dir, { recursive: true });
-  const files: [string, string][] = [
-    ["results.json", resultsJson(results, context)],
-    ["results.csv", resultsCsv(results)],
-    ["results.md", resultsMarkdown(results)],
-    ["index.html", await reportHtml(results, context)],
-  ];
-  for (const [name, text] of files) await writeTextFileAtomic(join(dir, name), text);
-  return files.map(([name]) => join(dir, name));
 }

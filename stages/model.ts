@@ -1,7 +1,11 @@
 /**
- * The `segment` stage: runs a model on a frame (or on slots) in the worker pool and writes its outputs to
- * slots. With `out: {labels: ...}` it also writes the label map: the engine appends Resize (to the frame's
- * size) + ArgMax + Cast to the model, so that per-pixel work runs in onnxruntime on the model's provider.
+ * The `model` stage: runs any model (a segmentation network, a feature extractor, a head) on a frame or on
+ * slots in the worker pool and writes its outputs to slots. With `out: {labels: ...}` it also writes the label
+ * map: the engine appends Resize (to the frame's size) + ArgMax + Cast to the model, so that per-pixel work runs
+ * in onnxruntime on the model's provider. `pipelined: true` overlaps consecutive frames (pipelined Clockwork).
+ *
+ * Until the next release graph files may still call it `segment`, and `pipelined` `lag: 0|1`
+ * (`stages/mod.ts` registers the old names; loading warns).
  *
  * @module
  */
@@ -21,6 +25,7 @@ import { isHandle, isTensor, type TensorLike } from "../engine/tensor.ts";
 import type { Frame, RgbImage } from "../engine/frame.ts";
 import { classesBy, labelsType, specChannels, specType } from "../engine/graph_channels.ts";
 import type { SlotType, TypeNeed } from "../engine/plan_types.ts";
+import { showValue } from "../engine/params.ts";
 
 const labelsPort = "labels";
 
@@ -51,12 +56,10 @@ const params = {
     default: "image",
     doc: "'labels' at the frame's size (scores resized bilinearly), or on the scores' own grid",
   },
-  lag: {
-    type: "integer",
-    min: 0,
-    max: 1,
-    default: 0,
-    doc: "1: write the previous frame's outputs and start this frame's run (pipelined Clockwork)",
+  pipelined: {
+    type: "boolean",
+    default: false,
+    doc: "true: write the previous frame's outputs and start this frame's run (pipelined Clockwork)",
   },
   concurrency: {
     type: "integer",
@@ -67,9 +70,25 @@ const params = {
   },
 } as const;
 
-/** The `segment` stage kind. */
-export const segment = defineStage({
-  kind: "segment",
+/**
+ * `lag`, the old name of `pipelined` (an integer that could only be 0 or 1), as `pipelined` takes it.
+ *
+ * @throws {TypeError} for anything but 0 or 1.
+ * @example
+ * ```ts
+ * pipelinedFromLag(1); // true
+ * ```
+ */
+export function pipelinedFromLag(lag: unknown): boolean {
+  if (lag !== 0 && lag !== 1) {
+    throw new TypeError(`'lag' must be 0 or 1 (now 'pipelined: false|true'), got ${showValue(lag)}`);
+  }
+  return lag === 1;
+}
+
+/** The `model` stage kind. */
+export const model = defineStage({
+  kind: "model",
   role: "stage",
   doc: "Run a model on the frame or on slots; write its outputs (and optionally argmax labels) to slots",
   params,
@@ -133,10 +152,10 @@ export const segment = defineStage({
     const card = ctx.card(ctx.params.model);
     const wantsLabels = labelsPort in ctx.outputs && !card.outputs.some((o) => o.name === labelsPort);
     const scores = scoresOutput(card, ctx.params.scores_from);
-    const model = wantsLabels && scores
+    const runner = wantsLabels && scores
       ? await ctx.model(ctx.params.model, {
         key: `labels:${scores.name}:${ctx.params.labels_size}`,
-        build: () => labelHead(scores.name, ctx.params.labels_size as "image" | "native"),
+        build: () => labelHead(scores.name, ctx.params.labels_size),
       })
       : await ctx.model(ctx.params.model);
     const fetches = Object.keys(ctx.outputs);
@@ -172,7 +191,7 @@ export const segment = defineStage({
         frame.slots.set(ctx.outputs[port]!, grid && !isHandle(value) ? cropGrid(value, grid[0], grid[1]) : value);
       }
     };
-    if (ctx.params.lag === 1) {
+    if (ctx.params.pipelined) {
       // Pipelining: this frame's run starts now and is used by the next frame; this frame takes the
       // previous frame's result, which has been running meanwhile. A stream's first frame waits for its own.
       // The run is not pinned to the stream's worker (the other stages keep that one busy; copies are counted).
@@ -190,7 +209,7 @@ export const segment = defineStage({
         await last.then(() => {}, () => {});
       });
       return perFrame(ctx, async (frame) => {
-        const running = model.run(feedsOf(frame), fetches, frame, { keep: keepOf(frame), pinned: false, owner: null });
+        const running = runner.run(feedsOf(frame), fetches, frame, { keep: keepOf(frame), pinned: false, owner: null });
         running.catch(() => {});
         const prior = previous;
         const use = prior && prior.stream === frame.stream ? prior.outputs : running;
@@ -208,7 +227,7 @@ export const segment = defineStage({
     }
     return perFrame(
       ctx,
-      async (frame) => write(frame, await model.run(feedsOf(frame), fetches, frame, { keep: keepOf(frame) })),
+      async (frame) => write(frame, await runner.run(feedsOf(frame), fetches, frame, { keep: keepOf(frame) })),
       { concurrency: ctx.params.concurrency },
     );
   },

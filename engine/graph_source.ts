@@ -1,0 +1,71 @@
+/**
+ * Choosing a graph's frame source: `--input PATH` with `--size WxH` is raw rgb24; `--input PATH` alone goes to
+ * the first source kind that accepts it (in registry order: streams and files, dataset layouts, image folders);
+ * otherwise the graph's own `source: { kind: ..., ... }`.
+ *
+ * @module
+ */
+import { isMap, type Node } from "yaml";
+import { UsageError } from "./errors.ts";
+import { readParams } from "./graph_params.ts";
+import type { LoadedGraph, LoadOptions } from "./graph_types.ts";
+import { showValue } from "./params.ts";
+import { suggest } from "./suggest.ts";
+import type { YamlSource } from "./yaml_source.ts";
+
+/**
+ * The source a graph reads, its parameters validated.
+ *
+ * @param node the graph's `source:` node, if it has one.
+ * @throws {UsageError} for `--input`/`--size` that no source reads; {@linkcode GraphError} at a bad `source:`.
+ */
+export async function loadSource(
+  yaml: YamlSource,
+  root: Node,
+  node: Node | null | undefined,
+  options: LoadOptions,
+): Promise<LoadedGraph["source"]> {
+  const registry = options.registry;
+  if (options.input !== undefined && options.size !== undefined) {
+    const definition = registry.sources.get("raw");
+    if (!definition) throw new UsageError("--size needs the 'raw' source kind");
+    const typed = /\.(y4m|mp4|avi|mkv|mov|webm|m4v|png|jpe?g)$/i.exec(options.input)?.[1];
+    const folder = await Deno.stat(options.input).then((info) => info.isDirectory, () => false);
+    if (typed || folder) {
+      throw new UsageError(
+        `--size ${options.size} reads --input as raw rgb24 bytes, but '${options.input}' is ${
+          folder ? "a folder" : `a .${typed!.toLowerCase()} file`
+        }; drop --size (it carries its own frame size)`,
+      );
+    }
+    const flags = { path: options.input, size: options.size };
+    return { kind: "raw", definition, params: readParams(yaml, null, definition.params, "source", { flags }) };
+  }
+  if (options.input !== undefined) {
+    for (const definition of registry.sources.values()) {
+      if (definition.input && await definition.input.accepts(options.input)) {
+        const flags = { [definition.input.param]: options.input };
+        const params = readParams(yaml, null, definition.params, "source", { flags });
+        return { kind: definition.kind, definition, params };
+      }
+    }
+    const exists = await Deno.stat(options.input).then(() => true, () => false);
+    if (!exists) throw new UsageError(`--input '${options.input}': no such file or folder`);
+    const layouts = [...registry.sources.values()].flatMap((d) => (d.input ? [d.input.layout] : []));
+    throw new UsageError(`--input '${options.input}': no source reads it; tried ${layouts.join("; ")}`);
+  }
+  if (!node) throw yaml.error(root, "the graph needs a 'source' (or pass --input)");
+  const sourceKinds = [...registry.sources.keys()].join(", ");
+  if (!isMap(node)) {
+    throw yaml.error(
+      node,
+      `'source' must be a mapping such as { kind: synthetic }, got ${showValue(yaml.value(node))}`,
+    );
+  }
+  const kindNode = yaml.get(node, "kind");
+  if (!kindNode) throw yaml.error(node, `the source needs a 'kind' (one of: ${sourceKinds})`);
+  const kind = yaml.string(kindNode, "source.kind");
+  const definition = registry.sources.get(kind);
+  if (!definition) throw yaml.error(kindNode, `unknown source kind '${kind}'${suggest(kind, registry.sources.keys())}`);
+  return { kind, definition, params: readParams(yaml, node, definition.params, "source", { skip: ["kind"] }) };
+}
