@@ -9,6 +9,8 @@ import { registerTestKinds, TestProbe } from "../engine/testing.ts";
 import { type LoadedGraph, loadGraphText } from "../engine/graph.ts";
 import type { Registry } from "../engine/registry.ts";
 import { buildModel, int, int64Tensor, ints, node } from "../engine/onnx/builder.ts";
+import { runGraph } from "../engine/run.ts";
+import type { StatsReport } from "../engine/stats.ts";
 
 /** The project's models folder. */
 export const modelsRoot = resolve(new URL("../models", import.meta.url).pathname);
@@ -24,6 +26,9 @@ export const methodGraphs = [
   "dvsnet",
   "pml-vos",
 ];
+
+/** The frame sizes users bring: qHD, full HD, 854-ish DAVIS, portrait phone video, and odd sides. */
+export const userFrameSizes: [number, number][] = [[960, 540], [1920, 1080], [853, 480], [720, 1280], [321, 239]];
 
 /** The project's root folder. */
 export const projectRoot = resolve(new URL("..", import.meta.url).pathname);
@@ -60,6 +65,56 @@ export function graphFrom(
   extra: { modelSet?: string; overrides?: string[] } = {},
 ): Promise<LoadedGraph> {
   return loadGraphText("test.yaml", text, { registry, modelsRoot, ...extra });
+}
+
+/**
+ * Loads graph `text` as test.yaml (with load options `extra`) and returns the error it is rejected with;
+ * fails the test when it loads.
+ */
+export async function graphError(text: string, extra: Record<string, unknown> = {}): Promise<Error> {
+  const { registry } = testSetup();
+  const error = await loadGraphText("test.yaml", text, { registry, modelsRoot, ...extra }).then(
+    () => undefined,
+    (e: Error) => e,
+  );
+  if (!error) throw new Error("expected the graph to be rejected");
+  return error;
+}
+
+/** The head of a test graph on the `testing` model set over two pattern frames; append `models:` and `stages:`. */
+export const testingGraphHead = `name: t
+model_set: testing
+source: { kind: pattern, frames: 2 }
+`;
+
+/**
+ * Runs the YAML list `stagesYaml` on `frames` fake 16x8 frames (pixel value = frame index) and collects the
+ * named `slots` of each frame as it leaves. `extra` and `models` are YAML lines put before `stages:`.
+ *
+ * @example
+ * ```ts
+ * const { seen } = await collectSlots("  - { id: d, kind: decide, every: 5, out: { key: k } }\n", ["k"]);
+ * ```
+ */
+export async function collectSlots(
+  stagesYaml: string,
+  slots: string[],
+  frames = 12,
+  extra = "",
+  models = "",
+): Promise<{ seen: Record<string, unknown>[]; report: StatsReport }> {
+  const { probe, registry } = testSetup();
+  const seen: Record<string, unknown>[] = [];
+  probe.functions.set("collect", (frame) => {
+    seen.push(Object.fromEntries(slots.map((s) => [s, frame.slots.get(s)])));
+  });
+  const graph = await graphFrom(
+    `source: { kind: fake, frames: ${frames}, width: 16, height: 8 }\n${extra}${models}stages:\n${stagesYaml}` +
+      "  - { id: collect, kind: call, fn: collect }\n",
+    registry,
+  );
+  const report = await runGraph(graph);
+  return { seen, report };
 }
 
 /**

@@ -96,28 +96,3 @@ Deno.test("cli: --ep cuda falls back to CPU with one warning; --ep cuda! fails w
   assert.match(hard.stderr.trim(), /^error: execution provider 'cuda' is not available \(.*\); install the CUDA 12/);
   await Deno.remove("/tmp/segflow-cli-ep", { recursive: true }).catch(() => {});
 });
-
-Deno.test("cli: a jsonl sink on stdout carries only data", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
-    await Deno.writeTextFile(
-      `${dir}/g.yaml`,
-      `name: lines
-model_set: testing
-source: { kind: pattern, frames: 3, width: 32, height: 32 }
-models: { seg: seg }
-stages:
-  - { id: seg, kind: model, model: seg, out: { labels: labels } }
-sinks:
-  - { kind: jsonl, path: "-" }
-`,
-    );
-    const result = await cli(["run", `${dir}/g.yaml`]);
-    assert.equal(result.code, 0, result.stderr);
-    const lines = result.stdout.trim().split("\n").map((l) => JSON.parse(l));
-    assert.deepEqual(lines.map((l) => l.index), [0, 1, 2]);
-    assert.deepEqual(lines[0].slots.labels, { type: "uint8", dims: [1, 32, 32] });
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});

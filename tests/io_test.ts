@@ -89,14 +89,3 @@ Deno.test("runGraph: a frame whose size changes mid-stream fails naming the fram
   await assert.rejects(() => runGraph(graph), /frame 3 \(f3\.png\) is 16x8 but the stream started at 8x8/);
   assert.deepEqual(probe.completed, [0, 1, 2]);
 });
-
-Deno.test("encodeNpy writes a NumPy 1.0 header (64-byte aligned) followed by the raw data", async () => {
-  const { encodeNpy } = await import("../stages/encode_tensors.ts");
-  const bytes = encodeNpy({ type: "float32", dims: [1, 2, 3], data: Float32Array.from([0, 1, 2, 3, 4, 5]) });
-  assert.deepEqual([...bytes.subarray(0, 8)], [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]);
-  const headerLength = bytes[8]! | (bytes[9]! << 8);
-  assert.equal((10 + headerLength) % 64, 0);
-  const header = new TextDecoder().decode(bytes.subarray(10, 10 + headerLength));
-  assert.match(header, /^\{'descr': '<f4', 'fortran_order': False, 'shape': \(1, 2, 3\), \} *\n$/);
-  assert.deepEqual([...new Float32Array(bytes.slice(10 + headerLength).buffer)], [0, 1, 2, 3, 4, 5]);
-});

@@ -97,3 +97,14 @@ Deno.test("mergeRegionFeeds rejects region maps that do not tile their boxes or 
   const feeds = mergeRegionFeeds(64, 48, parts);
   assert.deepEqual([...(feeds.pads_3!.data as BigInt64Array)].map(Number), [0, 0, 1, 2, 0, 0, 0, 0]);
 });
+
+Deno.test("mergeRegionScores: in an overlap the region with the larger max class score wins", () => {
+  const region = (x: number, values: number[]) => ({
+    box: { x, y: 0, width: 2, height: 1 },
+    scores: { type: "float32" as const, dims: [1, 2, 1, 2], data: new Float32Array(values) },
+  });
+  // Frame 3 px wide; the middle pixel is covered by both regions. Channel-major: [c0 x0, c0 x1, c1 x0, c1 x1].
+  const merged = mergeRegionScores(3, 1, [region(0, [1, 5, 0, 0]), region(1, [0, 2, 9, 3])]);
+  // Middle pixel: the left region says (5, 0), max 5; the right one (0, 9), max 9: the right one wins.
+  assert.deepEqual([...merged.data], [1, 0, 2, 0, 9, 3]);
+});

@@ -2,8 +2,6 @@ import assert from "node:assert/strict";
 import { ModelPool } from "../engine/model_pool.ts";
 import { parseProvider } from "../engine/providers.ts";
 import { buildConvnet } from "../models/testing/build.ts";
-import { runGraph } from "../engine/run.ts";
-import { graphFrom, testSetup } from "./_helpers.ts";
 
 Deno.test("parseProvider accepts cpu, cuda, webgpu and a '!' suffix; rejects others", () => {
   assert.deepEqual(parseProvider("cuda!"), { provider: "cuda", required: true });
@@ -60,31 +58,4 @@ Deno.test("ModelPool: the main thread stays responsive (timer gaps < 20 ms) whil
   } finally {
     await pool.close();
   }
-});
-
-Deno.test("segment: the palette model's labels head segments the pattern clip almost perfectly", async () => {
-  const { probe, registry } = testSetup();
-  let correct = 0;
-  let total = 0;
-  probe.functions.set("compare", (frame) => {
-    const labels = frame.slots.get("labels") as { dims: number[]; data: Uint8Array };
-    assert.deepEqual(labels.dims, [1, 48, 64]);
-    const truth = frame.truth!.labels!;
-    for (let i = 0; i < truth.length; i++) correct += labels.data[i] === truth[i] ? 1 : 0;
-    total += truth.length;
-  });
-  const graph = await graphFrom(
-    `
-model_set: testing
-source: { kind: pattern, frames: 6, width: 64, height: 48, noise: 8 }
-models: { seg: seg }
-stages:
-  - { id: seg, kind: model, model: seg, out: { labels: labels, scores: scores } }
-  - { id: compare, kind: call, fn: compare }
-`,
-    registry,
-  );
-  const report = await runGraph(graph);
-  assert.equal(report.models.runs, 6);
-  assert.ok(correct / total > 0.99, `pixel accuracy ${(correct / total).toFixed(4)}`);
 });

@@ -1,6 +1,7 @@
 /**
  * The compiled, typed plan (engine/plan.ts): slot types from cards and engine ops, `check` rejecting each
- * producer/consumer mismatch at `file:line:column`, the feedback edge, and `describe` printing the plan.
+ * producer/consumer mismatch at `file:line:column`, the feedback edge, and `describe` printing the plan. The
+ * types a stage kind declares itself (argmax's scores, warp's flow, fuse's operands) are tested in its own file.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -9,23 +10,10 @@ import { compilePlan } from "../engine/plan.ts";
 import { graphToText } from "../cli/describe.ts";
 import { builtinRegistry } from "../stages/mod.ts";
 import { cli } from "./_cli.ts";
-import { methodGraphs, modelsRoot, testSetup, withTempDir } from "./_helpers.ts";
+import { graphError, methodGraphs, modelsRoot, testingGraphHead, testSetup, withTempDir } from "./_helpers.ts";
 
-const testing = `name: t
-model_set: testing
-source: { kind: pattern, frames: 2 }
-`;
-
-/** Loads graph `text` as test.yaml and returns the message it is rejected with. */
-async function rejection(text: string): Promise<string> {
-  const { registry } = testSetup();
-  const error = await loadGraphText("test.yaml", text, { registry, modelsRoot }).then(
-    () => undefined,
-    (e: Error) => e,
-  );
-  assert.ok(error, "expected the graph to be rejected");
-  return error.message;
-}
+/** The message graph `text` (as test.yaml) is rejected with. */
+const rejection = async (text: string): Promise<string> => (await graphError(text)).message;
 
 async function methodGraph(name: string, modelSet = "synthetic") {
   const { registry } = testSetup();
@@ -78,74 +66,6 @@ Deno.test("compilePlan: knn types its scores at the embedding's stride and objec
   assert.deepEqual(slots.get("labels")!.readers, ["score", "encode", "masks"]);
 });
 
-Deno.test("check: argmax over a label map, or over scores that are not one per class, fails at its 'in'", async () => {
-  const seg = testing + `models: { seg: seg, s1: seg-s1 }
-stages:
-  - { id: seg, kind: model, model: seg, out: { labels: labels } }
-`;
-  assert.match(
-    await rejection(seg + `  - { id: argmax, kind: argmax, in: { scores: labels } }\n`),
-    /^test\.yaml:7:37: stage 'argmax': input 'scores' is slot 'labels', a label map, not class scores \(uint8 NHW label map, stride 1\)$/,
-  );
-  assert.match(
-    await rejection(
-      seg + `  - { id: s1, kind: model, model: s1, out: { feat1: feat1 } }
-  - { id: argmax, kind: argmax, in: { scores: feat1 } }
-`,
-    ),
-    /^test\.yaml:8:37: stage 'argmax': input 'scores' is slot 'feat1' with 8 channels, but the model set has 11 classes \(Sky, Building, \.\.\.\)$/,
-  );
-});
-
-Deno.test("check: warp needs a 2-channel flow grid and a float32 source", async () => {
-  const base = testing + `models: { seg: seg, flow: flow }
-stages:
-  - { id: key, kind: decide, every: 4, out: { key: key } }
-  - { id: seg, kind: model, model: seg, out: { scores: scores, labels: labels } }
-  - { id: flow, kind: flow, model: flow, in: { image: image, key: key }, out: { flow: flow } }
-`;
-  assert.match(
-    await rejection(base + `  - { id: warp, kind: warp, in: { source: scores, flow: scores, key: key } }\n`),
-    /^test\.yaml:9:33: stage 'warp': input 'flow' is slot 'scores' with 11 channels, but a flow field \(dx, dy\) has 2$/,
-  );
-  assert.match(
-    await rejection(base + `  - { id: warp, kind: warp, in: { source: scores, flow: labels, key: key } }\n`),
-    /^test\.yaml:9:33: stage 'warp': input 'flow' is slot 'labels' \(uint8 NHW label map, stride 1\), not a flow grid/,
-  );
-  assert.match(
-    await rejection(base + `  - { id: warp, kind: warp, in: { source: labels, flow: flow, key: key } }\n`),
-    /^test\.yaml:9:33: stage 'warp': input 'source' is slot 'labels' \(uint8 NHW label map, stride 1\), but warp samples float32 maps/,
-  );
-});
-
-Deno.test("check: fuse operands need equal channels, and 'a' the finest grid", async () => {
-  const base = testing + `models: { s1: seg-s1, s3: seg-s3 }
-stages:
-  - { id: s1, kind: model, model: s1, out: { score1: score1, feat1: feat1 } }
-`;
-  assert.match(
-    await rejection(base + `  - { id: fuse, kind: fuse, method: sum, in: { a: score1, b: feat1 } }\n`),
-    /^test\.yaml:7:46: stage 'fuse': inputs 'a' \(slot 'score1', 11 channels\) and 'b' \(slot 'feat1', 8 channels\) must have the same channels$/,
-  );
-  const coarse = base + `  - { id: s3, kind: model, model: s3, in: { feat2: feat2 }, out: { score3: score3 } }\n`;
-  // seg-s3 reads feat2 (8 channels, any stride): feed it feat1 under that name.
-  const graph = coarse.replace("feat1: feat1 }", "feat1: feat2 }");
-  assert.match(
-    await rejection(graph + `  - { id: fuse, kind: fuse, method: mean, in: { a: score3, b: score1 } }\n`),
-    /^test\.yaml:8:47: stage 'fuse': input 'b' is slot 'score1' at stride 8, finer than 'a' \(slot 'score3', stride 32\), whose grid the result takes; bind the finest map to 'a'$/,
-  );
-  // Coarser operands are resized to a's grid: fine.
-  const { registry } = testSetup();
-  await loadGraphText(
-    "test.yaml",
-    graph + `  - { id: fuse, kind: fuse, method: mean, in: { a: score1, b: score3 } }\n`,
-    {
-      registry,
-      modelsRoot,
-    },
-  );
-});
-
 Deno.test("check: a model input fed another dtype, layout or stride than its card's fails at 'in'", async () => {
   await withTempDir(async (dir) => {
     const onnx = join(modelsRoot, "testing", "seg-head.onnx");
@@ -167,7 +87,7 @@ outputs:
       card("{ name: features, dtype: float32, layout: NCHW, shape: [1, 24, h16, w16], stride: 16 }"),
     );
     const graph = (head: string, features: string) =>
-      testing + `models: { seg: seg, features: seg-features, head: ${head} }
+      testingGraphHead + `models: { seg: seg, features: seg-features, head: ${head} }
 stages:
   - { id: seg, kind: model, model: seg, out: { labels: labels } }
   - { id: features, kind: model, model: features, out: { features: features } }

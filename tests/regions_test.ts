@@ -1,10 +1,13 @@
+/**
+ * The `regions` stage: a grid of overlapping regions (DVSNet) on any frame size, each flowing on as its own
+ * stream, and put back losslessly by `merge-regions`.
+ */
 import assert from "node:assert/strict";
 import { runGraph } from "../engine/run.ts";
 import type { Tensor } from "../engine/tensor.ts";
 import type { Frame } from "../engine/frame.ts";
 import { defaultOverlap, regionBoxes, regionOf } from "../stages/regions.ts";
-import { mergeRegionScores } from "./_pixel_ops_reference.ts";
-import { graphFrom, testSetup } from "./_helpers.ts";
+import { graphFrom, testSetup, userFrameSizes } from "./_helpers.ts";
 
 Deno.test("regionBoxes: a 2x2 grid with overlap covers the frame, corners anchored, sides on multiples of 8", () => {
   const boxes = regionBoxes(480, 360, [2, 2], 16, 8);
@@ -18,6 +21,19 @@ Deno.test("regionBoxes: a 2x2 grid with overlap covers the frame, corners anchor
   assert.equal(defaultOverlap(2048), 64);
   assert.equal(defaultOverlap(480), 15);
   assert.throws(() => regionBoxes(481, 360, [2, 2], 16, 8), /multiple of 8/);
+});
+
+Deno.test("regionBoxes tile any frame once padded; a frame too small for the grid is refused", () => {
+  for (const [width, height] of userFrameSizes) {
+    const padded = [Math.ceil(width / 8) * 8, Math.ceil(height / 8) * 8] as const;
+    const boxes = regionBoxes(padded[0], padded[1], [2, 2], 16, 8);
+    assert.equal(boxes.length, 4);
+    const last = boxes[3]!;
+    assert.equal(last.x + last.width, padded[0]);
+    assert.equal(last.y + last.height, padded[1]);
+    for (const box of boxes) assert.ok(box.x % 8 === 0 && box.y % 8 === 0 && box.width % 8 === 0);
+  }
+  assert.throws(() => regionBoxes(8, 8, [2, 2], 0, 8), /too small for a 2x2 grid/);
 });
 
 /** Runs regions -> per-region scores from `scoreOf` -> merge-regions on a fake clip; returns merged maps. */
@@ -82,15 +98,4 @@ Deno.test("regions: each region is its own stream; merge puts position-coded sco
   assert.deepEqual(streams.slice(0, 4), ["fake#r0", "fake#r1", "fake#r2", "fake#r3"]);
   assert.equal(streams.length, 8);
   for (const m of merged) assert.deepEqual([...m.data], Array.from({ length: 48 * 32 }, (_, i) => i));
-});
-
-Deno.test("mergeRegionScores: in an overlap the region with the larger max class score wins", () => {
-  const region = (x: number, values: number[]) => ({
-    box: { x, y: 0, width: 2, height: 1 },
-    scores: { type: "float32" as const, dims: [1, 2, 1, 2], data: new Float32Array(values) },
-  });
-  // Frame 3 px wide; the middle pixel is covered by both regions. Channel-major: [c0 x0, c0 x1, c1 x0, c1 x1].
-  const merged = mergeRegionScores(3, 1, [region(0, [1, 5, 0, 0]), region(1, [0, 2, 9, 3])]);
-  // Middle pixel: the left region says (5, 0), max 5; the right one (0, 9), max 9: the right one wins.
-  assert.deepEqual([...merged.data], [1, 0, 2, 0, 9, 3]);
 });

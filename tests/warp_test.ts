@@ -1,6 +1,13 @@
+/**
+ * The `warp` stage: its ONNX graph (backward bilinear sampling along a flow resized to the map's grid), the
+ * stage warping from the key frame or incrementally, and its checks on the flow and source it is fed.
+ */
 import assert from "node:assert/strict";
 import * as ort from "onnxruntime-node";
+import { runGraph } from "../engine/run.ts";
+import type { Tensor } from "../engine/tensor.ts";
 import { buildWarpGraph, frameSize } from "../stages/warp.ts";
+import { graphError, graphFrom, testingGraphHead, testSetup } from "./_helpers.ts";
 
 /** Warps on a frame of `frame` = [width, height] pixels (default: one pixel per source cell). */
 async function warpWith(
@@ -85,4 +92,86 @@ Deno.test("buildWarpGraph: padded grids of different strides on an odd frame siz
       assert.ok(Math.abs(got - want) < 1e-4, `(${y},${x}): ${got} vs ${want}`);
     }
   }
+});
+
+/**
+ * Runs decide(every 4) -> warp on 8x1 fake frames: the source map is 0..7 along the row (written on every
+ * frame, read on key frames), the flow a constant (1, 0) on the same grid. Returns each frame's warped row.
+ */
+async function warpRows(params: string, frames = 3): Promise<number[][]> {
+  const { probe, registry } = testSetup();
+  probe.functions.set("source", (frame) => {
+    const row = Float32Array.from({ length: 8 }, (_, i) => i);
+    frame.slots.set("source", { type: "float32", dims: [1, 1, 1, 8], data: row });
+  });
+  probe.functions.set("flow", (frame) => {
+    const flow = new Float32Array(16).fill(1, 0, 8);
+    frame.slots.set("flow", { type: "float32", dims: [1, 2, 1, 8], data: flow });
+  });
+  const rows: number[][] = [];
+  probe.functions.set(
+    "keep",
+    (frame) => void rows.push([...(frame.slots.get("warped") as Tensor).data as Float32Array]),
+  );
+  const graph = await graphFrom(
+    `source: { kind: fake, frames: ${frames}, width: 8, height: 1 }
+stages:
+  - { id: key, kind: decide, every: 4, out: { key: key } }
+  - { id: map, kind: call, fn: source, out: { value: source } }
+  - { id: motion, kind: call, fn: flow, out: { value: flow } }
+  - { id: warp, kind: warp, ${params}, in: { source: source, flow: flow, key: key }, out: { warped: warped } }
+  - { id: keep, kind: call, fn: keep }
+`,
+    registry,
+  );
+  await runGraph(graph);
+  return rows;
+}
+
+Deno.test("warp(from: key) passes the key map on and warps it on later frames; 'border' picks zeros or the edge", async () => {
+  const key = [0, 1, 2, 3, 4, 5, 6, 7];
+  assert.deepEqual(await warpRows("from: key"), [key, [1, 2, 3, 4, 5, 6, 7, 0], [1, 2, 3, 4, 5, 6, 7, 0]]);
+  assert.deepEqual(await warpRows("from: key, border: clamp"), [key, [1, 2, 3, 4, 5, 6, 7, 7], [
+    1,
+    2,
+    3,
+    4,
+    5,
+    6,
+    7,
+    7,
+  ]]);
+});
+
+Deno.test("warp(from: previous) warps the previous frame's warped map again (Accel's incremental warping)", async () => {
+  assert.deepEqual(await warpRows("from: previous", 4), [
+    [0, 1, 2, 3, 4, 5, 6, 7],
+    [1, 2, 3, 4, 5, 6, 7, 0],
+    [2, 3, 4, 5, 6, 7, 0, 0],
+    [3, 4, 5, 6, 7, 0, 0, 0],
+  ]);
+});
+
+/** The message graph `text` (as test.yaml) is rejected with. */
+const rejectionOf = async (text: string): Promise<string> => (await graphError(text)).message;
+
+Deno.test("check: warp needs a 2-channel flow grid and a float32 source", async () => {
+  const base = testingGraphHead + `models: { seg: seg, flow: flow }
+stages:
+  - { id: key, kind: decide, every: 4, out: { key: key } }
+  - { id: seg, kind: model, model: seg, out: { scores: scores, labels: labels } }
+  - { id: flow, kind: flow, model: flow, in: { image: image, key: key }, out: { flow: flow } }
+`;
+  assert.match(
+    await rejectionOf(base + `  - { id: warp, kind: warp, in: { source: scores, flow: scores, key: key } }\n`),
+    /^test\.yaml:9:33: stage 'warp': input 'flow' is slot 'scores' with 11 channels, but a flow field \(dx, dy\) has 2$/,
+  );
+  assert.match(
+    await rejectionOf(base + `  - { id: warp, kind: warp, in: { source: scores, flow: labels, key: key } }\n`),
+    /^test\.yaml:9:33: stage 'warp': input 'flow' is slot 'labels' \(uint8 NHW label map, stride 1\), not a flow grid/,
+  );
+  assert.match(
+    await rejectionOf(base + `  - { id: warp, kind: warp, in: { source: labels, flow: flow, key: key } }\n`),
+    /^test\.yaml:9:33: stage 'warp': input 'source' is slot 'labels' \(uint8 NHW label map, stride 1\), but warp samples float32 maps/,
+  );
 });
