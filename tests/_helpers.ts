@@ -8,7 +8,7 @@ import { builtinRegistry } from "../stages/mod.ts";
 import { registerTestKinds, TestProbe } from "../engine/testing.ts";
 import { type LoadedGraph, loadGraphText } from "../engine/graph.ts";
 import type { Registry } from "../engine/registry.ts";
-import { buildModel, int, int64Tensor, ints, node } from "../engine/onnx/builder.ts";
+import { buildModel, float32Scalar, int, int64Tensor, ints, node } from "../engine/onnx/builder.ts";
 import { runGraph } from "../engine/run.ts";
 import type { StatsReport } from "../engine/stats.ts";
 
@@ -147,4 +147,15 @@ export async function writeDifferenceFlowModel(dir: string) {
       `  - { name: current, dtype: uint8, layout: NHWC, shape: [1, H, W, 3] }\n` +
       `outputs:\n  - { name: flow, dtype: float32, layout: NCHW, shape: [1, 2, h, w], stride: 8 }\nmultiple_of: 8\n`,
   );
+}
+
+/** An ONNX model computing y = x * factor on [N, C, h, w] (pool and resident-tensor tests). */
+export function scaleModel(factor: number): Uint8Array {
+  return buildModel({
+    name: `scale-${factor}`,
+    inputs: [{ name: "x", type: "float32", shape: ["N", "C", "h", "w"] }],
+    outputs: [{ name: "y", type: "float32", shape: ["N", "C", "h", "w"] }],
+    initializers: [float32Scalar("factor", factor)],
+    nodes: [node("Mul", ["x", "factor"], ["y"])],
+  });
 }

@@ -6,24 +6,12 @@
 import assert from "node:assert/strict";
 import { FusedRunError, ModelPool } from "../engine/model_pool.ts";
 import { parseProvider } from "../engine/providers.ts";
-import { buildModel, float32Scalar, node } from "../engine/onnx/builder.ts";
 import { loadGraph } from "../engine/graph.ts";
 import { runGraph } from "../engine/run.ts";
 import { isHandle, type Tensor, type TensorHandle } from "../engine/tensor.ts";
-import { modelsRoot, testSetup } from "./_helpers.ts";
+import { modelsRoot, scaleModel, testSetup } from "./_helpers.ts";
 
 const cpu = parseProvider("cpu");
-
-/** y = x * factor on [N, C, h, w]. */
-function scaleModel(factor: number): Uint8Array {
-  return buildModel({
-    name: `scale-${factor}`,
-    inputs: [{ name: "x", type: "float32", shape: ["N", "C", "h", "w"] }],
-    outputs: [{ name: "y", type: "float32", shape: ["N", "C", "h", "w"] }],
-    initializers: [float32Scalar("factor", factor)],
-    nodes: [node("Mul", ["x", "factor"], ["y"])],
-  });
-}
 
 const image = (): Tensor => ({ type: "float32", dims: [1, 2, 3, 4], data: new Float32Array(24).fill(1) });
 
