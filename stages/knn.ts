@@ -1,14 +1,19 @@
 /**
  * The `knn` stage: PML's nearest-neighbour classification (Chen et al., CVPR 2018). Every pixel of the
  * current embedding map takes the majority label of its k nearest reference embeddings (squared Euclidean
- * distance), computed in one ONNX graph: `2 q.p - |p|^2` by MatMul, TopK over the pool, the neighbours'
- * labels one-hot summed into votes, ArgMax. Optional spatio-temporal channels (normalised row and column,
- * times `position_weight`) are appended to query and pool so nearby pixels match more easily.
+ * distance), with optional spatio-temporal channels (normalised row and column, times `position_weight`)
+ * appended to query and pool so nearby pixels match more easily.
  *
  * The reference pool: the first frame of each stream (its ground-truth object mask, or a `mask` slot) seeds
  * it; with `adapt: true`, pixels of later frames whose k votes were unanimous join it (online adaptation),
  * at most `pool_size` entries, the oldest additions evicted first (the first frame's pixels are kept), so the
  * cost stays flat over long videos.
+ *
+ * The pool lives in the model worker (`_knn_graph.ts`): the first frame's graph makes it from the embedding there,
+ * each later frame's graph searches it and returns it grown, as resident tensors the stage holds per stream
+ * (released when the stream's pool is replaced or evicted, and at close). So a frame sends a few counters, the
+ * embedding stays where the model made it, and only the scores come back. The search itself is one MatMul per
+ * chunk of queries with the norms precomputed, and a TopK.
  *
  * The first frame's mask comes from the `mask` slot if bound, else from `first_mask` (a PNG: DAVIS 2017 palette
  * ids or 2016 0/255), else from the source's ground truth. `scores` gives each object's share of the k votes
@@ -16,237 +21,52 @@
  *
  * @module
  */
-import { defineStage, perFrame, readSlot } from "../engine/stage.ts";
-import { buildModel, int, int64Tensor, node } from "../engine/onnx/builder.ts";
-import type { Tensor } from "../engine/tensor.ts";
+import { defineStage, type OnnxRunner, perFrame, readSlot, type StageContext } from "../engine/stage.ts";
+import { isHandle, type Tensor, type TensorLike } from "../engine/tensor.ts";
 import type { Frame } from "../engine/frame.ts";
+import { StreamState } from "../engine/stream_state.ts";
 import { checkFirstMaskIds, checkFirstMaskSize } from "./_mask_size.ts";
-import { gridStride } from "../engine/grid.ts";
-import { oneHotOp } from "./_one_hot_graph.ts";
 import { labelsType } from "../engine/graph_channels.ts";
 import { readFirstMask } from "./_first_mask_file.ts";
+import {
+  buildSearchGraph,
+  buildSeedGraph,
+  buildShapeGraph,
+  type KnnGraphOptions,
+  searchChunks,
+  searchGraphKey,
+  seedGraphKey,
+  shapeGraphKey,
+} from "./_knn_graph.ts";
+import { maskOnGrid, positionRows, seedRows } from "./_knn_seed.ts";
 
-/**
- * Builds the kNN graph: `query` [M,D], `pool` [N,D], `pool_labels` [N] (int64), `k` [1] -> `labels` [M],
- * `votes` [M] (the winner's count) and `shares` [objects, M] (each object's share of the k votes, object-major so
- * it is already the [1, objects, h, w] score map).
- */
-export function buildKnnGraph(objects: number): Uint8Array {
-  return buildModel({
-    name: "knn",
-    opset: 17,
-    inputs: [
-      { name: "query", type: "float32", shape: ["M", "D"] },
-      { name: "pool", type: "float32", shape: ["N", "D"] },
-      { name: "pool_labels", type: "int64", shape: ["N"] },
-      { name: "k", type: "int64", shape: [1] },
-    ],
-    outputs: [
-      { name: "labels", type: "uint8", shape: ["M"] },
-      { name: "votes", type: "float32", shape: ["M"] },
-      { name: "shares", type: "float32", shape: [objects, "M"] },
-    ],
-    initializers: [
-      int64Tensor("depth", [1], [objects]),
-      int64Tensor("one_hot_values", [2], [0, 1]),
-      int64Tensor("axis1", [1], [1]),
-    ],
-    nodes: [
-      // -|q - p|^2 = 2 q.p - |p|^2 - |q|^2; |q|^2 is the same for every p, so it does not change the ranking.
-      node("Transpose", ["pool"], ["pool_t"], { perm: { kind: "ints", value: [1, 0] } }),
-      node("MatMul", ["query", "pool_t"], ["dots"]),
-      node("Add", ["dots", "dots"], ["dots2"]),
-      node("Mul", ["pool", "pool"], ["pool_sq"]),
-      node("ReduceSum", ["pool_sq", "axis1"], ["pool_norm"], { keepdims: int(0) }),
-      node("Sub", ["dots2", "pool_norm"], ["similarity"]),
-      node("TopK", ["similarity", "k"], ["top_values", "top_indices"], { axis: int(1), largest: int(1) }),
-      node("Gather", ["pool_labels", "top_indices"], ["neighbour_labels"], { axis: int(0) }),
-      node("OneHot", ["neighbour_labels", "depth", "one_hot_values"], ["one_hot"], { axis: int(-1) }),
-      node("Cast", ["one_hot"], ["one_hot_f"], { to: int(1) }),
-      node("ReduceSum", ["one_hot_f", "axis1"], ["vote_counts"], { keepdims: int(0) }),
-      node("ArgMax", ["vote_counts"], ["winner"], { axis: int(1), keepdims: int(0) }),
-      node("Cast", ["winner"], ["labels"], { to: int(2) }),
-      node("ReduceMax", ["vote_counts"], ["votes"], { axes: { kind: "ints", value: [1] }, keepdims: int(0) }),
-      node("Transpose", ["vote_counts"], ["counts_by_object"], { perm: { kind: "ints", value: [1, 0] } }),
-      node("Cast", ["k"], ["k_float"], { to: int(1) }),
-      node("Div", ["counts_by_object", "k_float"], ["shares"]),
-    ],
-  });
-}
-
-/**
- * Most query-pool distances one kNN run holds (2^27 floats, 512 MiB): a DAVIS frame (6,420 queries against a full
- * 10,516-entry pool) is one run; larger frames run in chunks of queries.
- */
-export const maxDistancesPerRun = 2 ** 27;
-
-/**
- * Runs the kNN graph over `query` rows in chunks, so that the [M, N] distance matrix of a large frame (1080p:
- * 32,400 queries against a 12,000-entry pool) never takes more than {@linkcode maxDistancesPerRun} floats;
- * returns the labels, winning votes and (with `withShares`) the object-major shares of all rows.
- */
-export async function classifyInChunks(
-  run: (query: Tensor, fetches: string[]) => Promise<Record<string, Tensor>>,
-  query: Tensor,
-  poolSize: number,
-  objects: number,
-  withShares: boolean,
-  maxDistances = maxDistancesPerRun,
-): Promise<{ labels: Uint8Array; votes: Float32Array; shares?: Float32Array }> {
-  const [rows, depth] = query.dims as [number, number];
-  const chunk = Math.max(1, Math.floor(maxDistances / Math.max(1, poolSize)));
-  const fetches = withShares ? ["labels", "votes", "shares"] : ["labels", "votes"];
-  const data = query.data as Float32Array;
-  if (rows <= chunk) {
-    const out = await run(query, fetches);
-    return {
-      labels: out.labels!.data as Uint8Array,
-      votes: out.votes!.data as Float32Array,
-      ...(withShares ? { shares: out.shares!.data as Float32Array } : {}),
-    };
-  }
-  const labels = new Uint8Array(rows), votes = new Float32Array(rows);
-  const shares = withShares ? new Float32Array(objects * rows) : undefined;
-  for (let start = 0; start < rows; start += chunk) {
-    const count = Math.min(chunk, rows - start);
-    const part = data.subarray(start * depth, (start + count) * depth);
-    const out = await run({ type: "float32", dims: [count, depth], data: part }, fetches);
-    labels.set(out.labels!.data as Uint8Array, start);
-    votes.set(out.votes!.data as Float32Array, start);
-    if (shares) {
-      const partShares = out.shares!.data as Float32Array;
-      for (let o = 0; o < objects; o++) shares.set(partShares.subarray(o * count, (o + 1) * count), o * rows + start);
-    }
-  }
-  return { labels, votes, ...(shares ? { shares } : {}) };
-}
-
-/** Embedding map [1,D,h,w] to rows [h*w, D(+2)], with optional (row, column) channels scaled by `weight`. */
-export function embeddingRows(embedding: Tensor, positionWeight: number): Float32Array {
-  const [, depth, h, w] = embedding.dims as [number, number, number, number];
-  const extra = positionWeight > 0 ? 2 : 0;
-  const stride = depth + extra;
-  const rows = new Float32Array(h * w * stride);
-  const data = embedding.data as Float32Array;
-  for (let c = 0; c < depth; c++) {
-    const plane = c * h * w;
-    for (let p = 0; p < h * w; p++) rows[p * stride + c] = data[plane + p]!;
-  }
-  if (extra) {
-    for (let y = 0; y < h; y++) {
-      for (let x = 0; x < w; x++) {
-        const p = y * w + x;
-        rows[p * stride + depth] = (positionWeight * (y + 0.5)) / h;
-        rows[p * stride + depth + 1] = (positionWeight * (x + 0.5)) / w;
-      }
-    }
-  }
-  return rows;
-}
-
-/**
- * Nearest-neighbour downsampling of a full-size mask to the embedding grid: each cell takes the pixel at its
- * centre (a padded grid's last cells, past the frame's edge, take the edge pixel, as the padded input did).
- */
-export function maskOnGrid(mask: Uint8Array, width: number, height: number, w: number, h: number): Uint8Array {
-  const out = new Uint8Array(w * h);
-  const strideX = gridStride(width, w), strideY = gridStride(height, h);
-  for (let y = 0; y < h; y++) {
-    const sy = Math.min(height - 1, Math.floor((y + 0.5) * strideY));
-    for (let x = 0; x < w; x++) {
-      out[y * w + x] = mask[sy * width + Math.min(width - 1, Math.floor((x + 0.5) * strideX))]!;
-    }
-  }
-  return out;
-}
-
-/** The fewest seed rows an object keeps when a large first frame's seed is thinned. */
-export const minSeedPerObject = 256;
-
-/**
- * Which of a first frame's rows seed the pool: all of them up to `limit`; above it, per object, evenly spaced
- * rows in proportion to the object's area (at least {@linkcode minSeedPerObject}, or all the object has).
- */
-export function seedRows(labels: Uint8Array, limit: number): number[] {
-  const all = Array.from(labels.keys());
-  if (labels.length <= limit) return all;
-  const byObject = new Map<number, number[]>();
-  for (const row of all) {
-    const list = byObject.get(labels[row]!);
-    if (list) list.push(row);
-    else byObject.set(labels[row]!, [row]);
-  }
-  const keep: number[] = [];
-  for (const list of byObject.values()) {
-    const count = Math.min(list.length, Math.max(minSeedPerObject, Math.round((list.length * limit) / labels.length)));
-    for (let i = 0; i < count; i++) keep.push(list[Math.floor((i * list.length) / count)]!);
-  }
-  return keep.sort((a, b) => a - b);
-}
-
-/**
- * The reference pool: seed entries (first frame) kept, adapted entries in a ring of bounded size.
- * Rows are stored packed; `take()` returns the pool as one tensor pair for the graph.
- */
-export class ReferencePool {
-  readonly #dims: number;
-  readonly #capacity: number;
-  #seed: { rows: Float32Array; labels: BigInt64Array } = { rows: new Float32Array(0), labels: new BigInt64Array(0) };
-  readonly #ring: Float32Array;
-  readonly #ringLabels: BigInt64Array;
-  #ringCount = 0;
-  #ringNext = 0;
-
-  constructor(dims: number, capacity: number) {
-    this.#dims = dims;
-    this.#capacity = capacity;
-    this.#ring = new Float32Array(capacity * dims);
-    this.#ringLabels = new BigInt64Array(capacity);
-  }
-
-  /** Entries now in the pool. */
-  get size(): number {
-    return this.#seed.labels.length + this.#ringCount;
-  }
-
-  /**
-   * Replaces the seed with the first frame's rows and labels (and empties the adapted ring). With more than
-   * `limit` rows (a large frame's grid), each object keeps evenly spaced rows in proportion to its area, at
-   * least {@linkcode minSeedPerObject} (or all it has), so every kNN query costs the same on any frame size.
-   */
-  seed(rows: Float32Array, labels: Uint8Array, limit = Infinity): void {
-    const keep = seedRows(labels, limit);
-    const d = this.#dims;
-    const seedRowsData = new Float32Array(keep.length * d);
-    keep.forEach((row, i) => seedRowsData.set(rows.subarray(row * d, (row + 1) * d), i * d));
-    this.#seed = { rows: seedRowsData, labels: BigInt64Array.from(keep, (row) => BigInt(labels[row]!)) };
-    this.#ringCount = 0;
-    this.#ringNext = 0;
-  }
-
-  /** Adds one row (online adaptation), evicting the oldest added row when full. */
-  add(rows: Float32Array, index: number, label: number): void {
-    if (this.#capacity === 0) return;
-    this.#ring.set(rows.subarray(index * this.#dims, (index + 1) * this.#dims), this.#ringNext * this.#dims);
-    this.#ringLabels[this.#ringNext] = BigInt(label);
-    this.#ringNext = (this.#ringNext + 1) % this.#capacity;
-    this.#ringCount = Math.min(this.#capacity, this.#ringCount + 1);
-  }
-
-  /** The pool as tensors. */
-  take(): { pool: Tensor; labels: Tensor } {
-    const n = this.size, d = this.#dims, s = this.#seed.labels.length;
-    const rows = new Float32Array(n * d);
-    rows.set(this.#seed.rows);
-    rows.set(this.#ring.subarray(0, this.#ringCount * d), s * d);
-    const labels = new BigInt64Array(n);
-    labels.set(this.#seed.labels);
-    labels.set(this.#ringLabels.subarray(0, this.#ringCount), s);
-    return { pool: { type: "float32", dims: [n, d], data: rows }, labels: { type: "int64", dims: [n], data: labels } };
-  }
-}
-
+export { maskOnGrid, minSeedPerObject, positionRows, seedRows } from "./_knn_seed.ts";
+// The host-side implementation the worker graphs replaced, re-exported for the tests that check them against it.
+export { buildKnnGraph, classifyInChunks, embeddingRows, maxDistancesPerRun, ReferencePool } from "./_knn_reference.ts";
 export { readFirstMask } from "./_first_mask_file.ts";
+
+/** Streams whose pools are kept (least recently used dropped first): about 1.5 MB of worker memory each at 480p. */
+const streamLimit = 16;
+
+/** One stream's pool, resident in its worker. */
+interface PoolState {
+  /** The embedding grid (h, w); a stream keeps its frame size. */
+  h: number;
+  w: number;
+  positions?: TensorLike;
+  seed: TensorLike;
+  seedLabels: TensorLike;
+  seedCount: number;
+  ring?: TensorLike;
+  ringLabels?: TensorLike;
+  ringCount: number;
+  ringNext: number;
+  /** Coarse to fine: the last frame's labels [h*w], and the cells its search still had to search after the coarse pass. */
+  cellLabels?: TensorLike;
+  unsettled: number;
+}
+
+const int64 = (value: number): Tensor => ({ type: "int64", dims: [1], data: BigInt64Array.of(BigInt(value)) });
 
 /** The `knn` stage kind. */
 export const knn = defineStage({
@@ -269,11 +89,18 @@ export const knn = defineStage({
       default: 8192,
       doc: "most first-frame entries kept (a larger grid is thinned evenly per object; 854x480 has 6,420)",
     },
+    search_stride: {
+      type: "integer",
+      min: 1,
+      max: 4,
+      default: 1,
+      doc: "1: search every cell; n: every n-th cell first, then only cells between searched ones that disagree",
+    },
     objects: { type: "integer", min: 2, max: 255, default: 8, doc: "label ids 0..objects-1 (0 = background)" },
     first_mask: { type: "string", doc: "PNG with the first frame's object ids (else the mask slot or ground truth)" },
   },
   inputs: [
-    { name: "embedding", doc: "L2-normalised embeddings [1,D,h,w]", type: "tensor" },
+    { name: "embedding", doc: "L2-normalised embeddings [1,D,h,w]", type: "tensor", resident: true },
     {
       name: "mask",
       doc: "first-frame object ids (default: the source's ground-truth mask)",
@@ -305,9 +132,21 @@ export const knn = defineStage({
   },
   async create(ctx) {
     const { k, position_weight: positionWeight, adapt, pool_size: poolSize, objects } = ctx.params;
-    const graph = await ctx.op(`knn-${objects}`, () => buildKnnGraph(objects));
-    const oneHot = oneHotOp(ctx, objects);
-    let state: { stream: string; pool: ReferencePool } | undefined;
+    const options: KnnGraphOptions = {
+      objects,
+      positions: positionWeight > 0,
+      ringCapacity: adapt ? poolSize : 0,
+      searchStride: ctx.params.search_stride,
+    };
+    const op = graphCache(ctx);
+    const release = (value: TensorLike | undefined) => isHandle(value) && ctx.release(value);
+    const forget = (state: PoolState | undefined) => {
+      if (!state) return;
+      const held = [state.positions, state.seed, state.seedLabels, state.ring, state.ringLabels, state.cellLabels];
+      for (const value of held) release(value);
+    };
+    const pools = new StreamState<PoolState | undefined>(() => undefined, streamLimit, forget);
+    ctx.onClose(() => pools.clear());
     const fileMask = ctx.params.first_mask ? await readFirstMask(ctx.params.first_mask) : undefined;
     const firstMask = (frame: Frame, w: number, h: number): Uint8Array => {
       if (fileMask && !ctx.inputs.mask) {
@@ -326,56 +165,134 @@ export const knn = defineStage({
       }
       return maskOnGrid(truth, frame.image.width, frame.image.height, w, h);
     };
-    return perFrame(ctx, async (frame) => {
-      const embedding = readSlot<Tensor>(frame, ctx.inputs.embedding!);
-      const [, depth, h, w] = embedding.dims as [number, number, number, number];
-      const rows = embeddingRows(embedding, positionWeight);
-      const dims = depth + (positionWeight > 0 ? 2 : 0);
-      if (!state || state.stream !== frame.stream) {
-        const labels = firstMask(frame, w, h);
-        const pool = new ReferencePool(dims, adapt ? poolSize : 0);
-        pool.seed(rows, labels, ctx.params.seed_size);
-        state = { stream: frame.stream, pool };
-        frame.slots.set(ctx.outputs.labels!, { type: "uint8", dims: [1, h, w], data: labels });
-        if (ctx.outputs.scores) frame.slots.set(ctx.outputs.scores, await oneHot(labels, h, w, frame));
-        if (ctx.outputs.votes) {
-          frame.slots.set(ctx.outputs.votes, {
-            type: "float32",
-            dims: [1, h, w],
-            data: new Float32Array(h * w).fill(1),
-          });
-        }
-        return;
-      }
-      const { pool, labels: poolLabels } = state.pool.take();
-      const kk = Math.min(k, poolLabels.dims[0]!);
-      const out = await classifyInChunks(
-        (query, fetches) =>
-          graph.run(
-            {
-              query,
-              pool,
-              pool_labels: poolLabels,
-              k: { type: "int64", dims: [1], data: BigInt64Array.of(BigInt(kk)) },
-            },
-            fetches,
-            frame,
-          ),
-        { type: "float32", dims: [h * w, dims], data: rows },
-        poolLabels.dims[0]!,
-        objects,
-        ctx.outputs.scores !== undefined,
+    // The grid of an embedding the model is still making (a fused call) is asked for once per stream.
+    const gridOf = async (embedding: TensorLike, frame: Frame): Promise<[number, number]> => {
+      if (!isHandle(embedding) || embedding.ready) return embedding.dims.slice(-2) as [number, number];
+      const probe = await op(shapeGraphKey, buildShapeGraph);
+      const { shape } = await probe.run({ embedding }, ["shape"], frame);
+      return Array.from((shape as Tensor).data as BigInt64Array, Number).slice(-2) as [number, number];
+    };
+
+    /** A stream's first frame: its mask is the answer, and its pool is made in the worker. */
+    const seed = async (frame: Frame, embedding: TensorLike): Promise<PoolState> => {
+      const [h, w] = await gridOf(embedding, frame);
+      const labels = firstMask(frame, w, h);
+      const rows = seedRows(labels, ctx.params.seed_size);
+      const graph = await op(seedGraphKey(options), () => buildSeedGraph(options));
+      const ring = options.ringCapacity > 0 ? ["ring", "ring_labels"] : [];
+      const kept = ["seed", "seed_labels", ...ring, ...(options.searchStride > 1 ? ["cell_labels"] : [])];
+      const out = await graph.run(
+        {
+          embedding,
+          ...(options.positions
+            ? { positions: { type: "float32", dims: [h * w, 2], data: positionRows(h, w, positionWeight) } }
+            : {}),
+          seed_rows: { type: "int64", dims: [rows.length], data: BigInt64Array.from(rows, BigInt) },
+          labels: { type: "uint8", dims: [1, h, w], data: labels },
+        },
+        [...kept, ...(ctx.outputs.scores ? ["scores"] : [])],
+        frame,
+        {
+          keep: Object.fromEntries(kept.map((name) => [name, {}])),
+          ...(options.positions ? { keepFeeds: ["positions"] } : {}),
+          owner: null,
+        },
       );
-      const labels = out.labels;
-      const votes = out.votes;
-      if (adapt) { for (let p = 0; p < labels.length; p++) if (votes[p] === kk) state.pool.add(rows, p, labels[p]!); }
-      frame.slots.set(ctx.outputs.labels!, { type: "uint8", dims: [1, h, w], data: labels });
+      if (ctx.outputs.labels) frame.slots.set(ctx.outputs.labels, { type: "uint8", dims: [1, h, w], data: labels });
+      if (ctx.outputs.scores) frame.slots.set(ctx.outputs.scores, out.scores!);
       if (ctx.outputs.votes) {
-        frame.slots.set(ctx.outputs.votes, { type: "float32", dims: [1, h, w], data: votes.map((v) => v / kk) });
+        frame.slots.set(ctx.outputs.votes, { type: "float32", dims: [1, h, w], data: new Float32Array(h * w).fill(1) });
       }
-      if (ctx.outputs.scores) {
-        frame.slots.set(ctx.outputs.scores, { type: "float32", dims: [1, objects, h, w], data: out.shares! });
+      return {
+        h,
+        w,
+        ...(options.positions ? { positions: out["@feed:positions"]! } : {}),
+        seed: out.seed!,
+        seedLabels: out.seed_labels!,
+        seedCount: rows.length,
+        ...(ring.length ? { ring: out.ring!, ringLabels: out.ring_labels! } : {}),
+        ...(options.searchStride > 1 ? { cellLabels: out.cell_labels! } : {}),
+        ringCount: 0,
+        ringNext: 0,
+        unsettled: Math.ceil((h * w) / 4),
+      };
+    };
+
+    /** A later frame: classified against the pool, which then takes its unanimously voted pixels. */
+    const search = async (frame: Frame, embedding: TensorLike, state: PoolState): Promise<void> => {
+      const capacity = options.ringCapacity, stride = options.searchStride, entries = state.seedCount + capacity;
+      const coarse = Math.ceil(state.h / stride) * Math.ceil(state.w / stride);
+      const chunks = searchChunks(coarse, entries);
+      // Coarse to fine: the cells left to search after the coarse pass, as many as last frame (a power of two of
+      // chunks, so that a stream needs few graphs).
+      const refineChunks = stride > 1 ? 2 ** Math.ceil(Math.log2(searchChunks(state.unsettled, entries))) : 1;
+      const graph = await op(
+        searchGraphKey(options, chunks, refineChunks),
+        () => buildSearchGraph(options, chunks, refineChunks),
+      );
+      const kk = Math.min(k, state.seedCount + state.ringCount);
+      const wanted = (["labels", "votes", "scores"] as const).filter((port) => ctx.outputs[port]);
+      const ring = capacity > 0 ? ["ring_out", "ring_labels_out"] : [];
+      const states = stride > 1 ? ["cell_labels"] : [];
+      const out = await graph.run(
+        {
+          embedding,
+          ...(state.positions ? { positions: state.positions } : {}),
+          seed: state.seed,
+          seed_labels: state.seedLabels,
+          ...(state.ring
+            ? {
+              ring: state.ring,
+              ring_labels: state.ringLabels!,
+              ring_count: int64(state.ringCount),
+              ring_next: int64(state.ringNext),
+            }
+            : {}),
+          k: int64(kk),
+          ...(state.cellLabels ? { previous_labels: state.cellLabels } : {}),
+        },
+        [...wanted, "searched", ...(ring.length ? ["added", ...ring] : []), ...states],
+        frame,
+        { keep: Object.fromEntries([...ring, ...states].map((name) => [name, {}])), owner: null },
+      );
+      if (state.cellLabels) {
+        release(state.cellLabels);
+        state.cellLabels = out.cell_labels!;
       }
+      for (const port of wanted) frame.slots.set(ctx.outputs[port]!, out[port]!);
+      const searched = Number(((out.searched as Tensor).data as BigInt64Array)[0]!);
+      state.unsettled = searched - coarse;
+      ctx.count("knn_cells", state.h * state.w);
+      ctx.count("knn_cells_searched", searched);
+      if (!ring.length) return;
+      const added = Number(((out.added as Tensor).data as BigInt64Array)[0]!);
+      release(state.ring);
+      release(state.ringLabels);
+      state.ring = out.ring_out!;
+      state.ringLabels = out.ring_labels_out!;
+      state.ringNext = (state.ringNext + added) % capacity;
+      state.ringCount = Math.min(capacity, state.ringCount + added);
+    };
+
+    return perFrame(ctx, async (frame) => {
+      const embedding = readSlot<TensorLike>(frame, ctx.inputs.embedding!);
+      const state = pools.get(frame.stream);
+      if (state) return await search(frame, embedding, state);
+      pools.set(frame.stream, await seed(frame, embedding));
     });
   },
 });
+
+/** The stage's graphs, each built and loaded on first use (the search graph: one per chunk count). */
+function graphCache(ctx: Pick<StageContext, "op">): (key: string, build: () => Uint8Array) => Promise<OnnxRunner> {
+  const graphs = new Map<string, Promise<OnnxRunner>>();
+  return (key, build) => {
+    let graph = graphs.get(key);
+    if (!graph) {
+      graph = ctx.op(key, build);
+      graph.catch(() => graphs.delete(key));
+      graphs.set(key, graph);
+    }
+    return graph;
+  };
+}
