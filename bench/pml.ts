@@ -1,17 +1,19 @@
 /**
  * PML video object segmentation on DAVIS: the paper's ablation (spatio-temporal channels, online adaptation), the
- * kNN's speed/accuracy option (`search_stride`), and the two baselines it must beat, measured side by side in one
- * run, as a markdown table.
+ * kNN's search (`search_stride`: the graph's coarse to fine, every cell, every 2nd cell first), and the two baselines
+ * it must beat, measured side by side in one run, as a markdown table.
  *
  * `deno run -A bench/pml.ts [--input ../shared/data/davis2016] [--models synthetic] [--frames N] [--before]`
  *
  * J and F are the official DAVIS definitions (means over frames without the first and last, then over
  * sequences and objects); ms/frame is end-to-end wall time per frame without sinks; kNN ms is the `knn` stage's
- * work per frame (its worker time included); calls and MB are what crossed between the main thread and the model
- * workers per frame (`threads_traffic`).
+ * work per frame (its worker time included); cells searched is the share of grid cells the kNN searched (coarse to
+ * fine searches some); calls and MB are what crossed between the main thread and the model workers per frame
+ * (`threads_traffic`).
  *
- * `--before` measures only the default graph, twice in alternation with the `knn` stage as it ran before its pool
- * moved into the worker (`stages/_knn_host_pool.ts`), and counts the label pixels on which the two differ.
+ * `--before` measures the default graph three ways, in turn, twice: with the `knn` stage as it ran before its pool
+ * moved into the worker (`bench/_knn_host_pool.ts`, exhaustive search), with today's stage searching exhaustively
+ * (`search_stride: 1`), and with the graph's settings; and counts the label pixels that differ from before.
  *
  * @module
  */
@@ -42,8 +44,9 @@ export const variants: { label: string; graph: string; set?: string[] }[] = [
 
 /** The table's header rows. */
 export const pmlHeader = [
-  "| method | J | F | J&F | ms/frame | kNN ms/frame | worker calls/frame | MB to / from workers per frame |",
-  "|---|---|---|---|---|---|---|---|",
+  "| method | J | F | J&F | ms/frame | kNN ms/frame | cells searched | worker calls/frame | MB to / from workers " +
+  "per frame |",
+  "|---|---|---|---|---|---|---|---|---|",
 ];
 
 function mean(record: unknown): number {
@@ -58,9 +61,11 @@ export function pmlRow(label: string, r: StatsReport): string {
   const pct = (v: number) => (v * 100).toFixed(1);
   const knn = Object.entries(r.stages).find(([id]) => id === "pml")?.[1];
   const t = r.threads_traffic;
+  const cells = r.counters.knn_cells, searched = r.counters.knn_cells_searched;
+  const share = cells && searched !== undefined ? `${((100 * searched) / cells).toFixed(0)}%` : "-";
   return `| ${label} | ${pct(mean(m.j))} | ${pct(mean(m.f))} | ${pct(m.jf as number)} | ${
     (1000 * r.seconds / r.frames).toFixed(0)
-  } | ${knn ? knn.ms_mean.toFixed(0) : "-"} | ${t.worker_calls_per_frame.toFixed(2)} | ${
+  } | ${knn ? knn.ms_mean.toFixed(0) : "-"} | ${share} | ${t.worker_calls_per_frame.toFixed(2)} | ${
     t.mb_to_workers_per_frame.toFixed(2)
   } / ${t.mb_from_workers_per_frame.toFixed(2)} |`;
 }
@@ -132,17 +137,24 @@ if (import.meta.main) {
   if (values.before) {
     const graph = variants[0]!.graph;
     await runPml(graph, { ...options, frames: 3 }); // warm-up
-    const runs = { before: new Map<string, Uint8Array>(), after: new Map<string, Uint8Array>() };
-    // before, after, before, after: the machine's load shifts during a long run; the better of each pair is kept.
-    const best: Record<string, StatsReport> = {};
-    for (const which of ["before", "after", "before", "after"] as const) {
-      const r = await runPml(graph, { ...options, hostPool: which === "before" }, runs[which]);
-      if (!best[which] || r.seconds < best[which]!.seconds) best[which] = r;
+    const runs = [
+      { label: "before: the pool on the main thread, sent every frame", hostPool: true, set: ["pml.search_stride=1"] },
+      { label: "after, exhaustive search (search_stride 1)", hostPool: false, set: ["pml.search_stride=1"] },
+      { label: "after, this graph's settings", hostPool: false, set: [] },
+    ].map((run) => ({ ...run, labels: new Map<string, Uint8Array>(), best: undefined as StatsReport | undefined }));
+    // Twice in turn: the machine's load shifts during a long run; the faster of each pair is kept.
+    for (let round = 0; round < 2; round++) {
+      for (const run of runs) {
+        const r = await runPml(graph, { ...options, set: run.set, hostPool: run.hostPool }, run.labels);
+        if (!run.best || r.seconds < run.best.seconds) run.best = r;
+      }
     }
-    report(pmlRow("before: the pool on the main thread, sent every frame", best.before!));
-    report(pmlRow("after: the pool in the worker (this graph's defaults)", best.after!));
-    const [differ, total] = labelDifference(runs.before, runs.after);
-    lines.push("", `Label pixels that differ: ${differ} of ${total}.`);
+    for (const run of runs) report(pmlRow(run.label, run.best!));
+    lines.push("");
+    for (const run of runs.slice(1)) {
+      const [differ, total] = labelDifference(runs[0]!.labels, run.labels);
+      lines.push(`Label pixels that differ from before, ${run.label}: ${differ} of ${total}.`);
+    }
   } else {
     for (const v of variants) {
       await runPml(v.graph, { ...options, frames: 3 }); // warm-up

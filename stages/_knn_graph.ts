@@ -14,6 +14,9 @@
  * Within a chunk, TopK is taken by blocks of {@linkcode topKBlock} entries (block maxima, then the entries of the k
  * best blocks): the same neighbours as one TopK over the pool, with a fraction of TopK's scalar work.
  *
+ * Coarse to fine (`searchStride` > 1, {@linkcode buildSearchGraph}): the searched cells are every s-th one, then
+ * those the coarse votes leave open; the grid's other cells take their object from their neighbours.
+ *
  * The pool is two resident tensors: the seed (the first frame's rows, thinned on a large frame) and the ring of
  * adapted entries (`capacity` rows, oldest overwritten first, `count` of them valid, the next write at `next`).
  * The search graph appends the unanimously voted pixels of this frame to the ring with a ScatterND and returns the
@@ -43,8 +46,12 @@ export const topKBlock = 64;
 /** The similarity of a padding entry: below any real entry's (at least -|p|^2 / 2 - |q| |p|, about -2). */
 const fillerSimilarity = -1e30;
 
-/** Most query chunks a search graph has (a 1080p frame against a full pool: 1,000 MB of distances, 256 chunks). */
-export const maxChunks = 256;
+/**
+ * Most query chunks a search graph has: a 1080p frame against a full pool (1,600 MB of distances) takes 128 chunks of
+ * 12 MB; onnxruntime takes superlinearly longer to set up larger graphs (0.2 s at 65 chunks, 0.7 s at 128, 2.4 s at
+ * 256).
+ */
+export const maxChunks = 128;
 
 /** What a kNN graph is built for. */
 export interface KnnGraphOptions {
@@ -114,8 +121,8 @@ const shared: InitializerSpec[] = [
 ];
 
 /**
- * Nodes turning `embedding` [1,D,h,w] (and `positions`) into `entries` [M,E] (pool rows: the row, then
- * `-|row|^2 / 2`), `grid_hw` [2] (h, w) and, for a search, `queries` [M,E] (the row, then 1).
+ * Nodes turning `embedding` [1,D,h,w] (and `positions`) into `rows` [M,D'], `entries` [M,E] (pool rows: the row,
+ * then `-|row|^2 / 2`) and, for a search, `queries` [M,E] (the row, then 1).
  */
 function rowNodes(o: KnnGraphOptions, withQueries: boolean): NodeSpec[] {
   return [
@@ -152,11 +159,12 @@ function readBy(nodes: NodeSpec[], initializers: InitializerSpec[]): Initializer
  * Builds the seed graph, run on a stream's first frame: `embedding` [1,D,h,w], `positions` [M,2] (with position
  * channels), `seed_rows` int64 [S] (which pixels seed the pool) and `labels` uint8 [1,h,w] (the first mask on the
  * grid) -> `seed` [S,E], `seed_labels` int64 [S], the empty ring `ring` [C,E] and `ring_labels` int64 [C] (with a
- * ring), and `scores` float32 [1,objects,h,w] (the mask one-hot).
+ * ring), `scores` float32 [1,objects,h,w] (the mask one-hot) and `cell_labels` int64 [M] (the mask, for a coarse to
+ * fine search of the next frame).
  *
  * @example
  * ```ts
- * const bytes = buildSeedGraph({ objects: 8, positions: true, ringCapacity: 4096 });
+ * const bytes = buildSeedGraph({ objects: 8, positions: true, ringCapacity: 4096, searchStride: 1 });
  * ```
  */
 export function buildSeedGraph(o: KnnGraphOptions): Uint8Array {
@@ -223,18 +231,19 @@ export function buildSeedGraph(o: KnnGraphOptions): Uint8Array {
  * `seed_labels` int64 [S], with a ring also `ring` [C,E], `ring_labels` int64 [C], `ring_count` and `ring_next`
  * int64 [1], and `k` int64 [1] (at most the pool's size) -> `labels` uint8 [1,h,w] (the majority of the k nearest
  * entries), `votes` float32 [1,h,w] (the winner's share of the k votes), `scores` float32 [1,objects,h,w] (each
- * object's share), `searched` int64 [1] (cells searched), and with a ring `added` int64 [1] (cells whose k votes
- * were unanimous: they joined the ring), `ring_out` and `ring_labels_out` (the grown ring).
+ * object's share), `searched` int64 [1] (cells searched), and with a ring `added` int64 [1] (searched cells whose
+ * k votes were unanimous: they joined the ring), `ring_out` and `ring_labels_out` (the grown ring).
  *
  * With `searchStride` s > 1 the search is coarse to fine (input `previous_labels` int64 [M], the last frame's
  * labels; output `cell_labels`, this frame's): every s-th cell in each direction is searched first (in `chunks`
  * chunks); a cell whose surrounding searched cells (the up to 4 it lies between) all voted unanimously for the object
- * it had in the previous frame takes that object, unanimously; every other cell is searched as well (in
- * `refineChunks` chunks), so an object too small for the coarse cells to see, or one moving, is still searched.
+ * it had in the previous frame takes that object (all k votes, but it does not join the ring: it was not searched);
+ * every other cell is searched as well (in `refineChunks` chunks), so an object too small for the coarse cells to
+ * see, or one moving, is still searched.
  *
  * @example
  * ```ts
- * const bytes = buildSearchGraph({ objects: 8, positions: true, ringCapacity: 4096, searchStride: 1 }, 65);
+ * const bytes = buildSearchGraph({ objects: 8, positions: true, ringCapacity: 4096, searchStride: 3 }, 8, 16);
  * ```
  */
 export function buildSearchGraph(o: KnnGraphOptions, chunks: number, refineChunks = 1, block = topKBlock): Uint8Array {

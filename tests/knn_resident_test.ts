@@ -114,7 +114,7 @@ stages:
 const options = { k: 3, positionWeight: 0.5, poolSize: 7, objects: 3 };
 const knnParams = { k: 3, position_weight: 0.5, adapt: true, pool_size: 7, objects: 3 };
 
-Deno.test("knn (pool in the worker) gives the host pool's labels, votes and scores, online adaptation included", async () => {
+Deno.test("knn gives the host pool's labels, votes and scores, online adaptation included", async () => {
   const [depth, h, w] = [6, 5, 6];
   const embeddings = Array.from({ length: 7 }, (_, i) => embeddingOf(i, 0, depth, h, w));
   // Object 1 on the left half, 2 in the bottom-right corner, background elsewhere.
@@ -151,7 +151,7 @@ Deno.test("knn keeps one pool per stream: interleaved streams each match their o
   }
 });
 
-Deno.test("knn search graph: chunks and TopK by blocks are exact; coarse to fine searches the cells that need it", async () => {
+Deno.test("knn search graph: chunks and blocked TopK are exact; coarse to fine searches the cells it needs", async () => {
   const o = { objects: 3, positions: true, ringCapacity: 5, searchStride: 1 };
   const [depth, h, w] = [4, 7, 9];
   const embedding = embeddingOf(1, 0, depth, h, w), first = embeddingOf(0, 0, depth, h, w);
@@ -238,32 +238,43 @@ Deno.test("knn search graph: chunks and TopK by blocks are exact; coarse to fine
   assert.equal(searchChunks(10, 10), 1);
 });
 
-Deno.test("pml-vos: the pool and the embeddings stay in the worker, a frame sends only its image and scores", async () => {
+Deno.test("pml-vos: pool and embeddings stay in the worker; a frame sends its image and scores, few counters", async () => {
   const dir = await Deno.makeTempDir();
   try {
     const [width, height, frames] = [64, 48, 6];
     const entries = await writeSyntheticDataset(dir, { width, height, frames, fps: 15, seed: 11 }, 2);
-    const { registry } = testSetup();
-    const graph = await loadGraph("graphs/pml-vos.yaml", { registry, modelsRoot, modelSet: "testing", input: dir });
-    graph.sinks.length = 0;
-    const probe: ResidentProbe = {};
-    const held: number[] = [];
-    const report = await runGraph(graph, {
-      quiet: true,
-      warn: () => {},
-      residentProbe: probe,
-      onFrame: () => void held.push(probe.registry!.count),
-    });
-    assert.equal(report.frames, entries.length * frames);
-    assert.ok(probe.slots!.has("embedding"), "the embedding is made and read in the worker");
-    // Each stream's pool is 5 handles (positions, seed and its labels, ring and its labels); frames hold theirs.
-    assert.ok(Math.max(...held) <= 2 * 5 + 4 * 2, `${Math.max(...held)} handles held`);
-    assert.equal(probe.registry!.count, 0, "every handle released at close");
-    // Per frame: the image to the embedding and to refine, the scores to refine, a few counters to the kNN.
-    const cells = Math.ceil(width / 8) * Math.ceil(height / 8);
-    const perFrame = 2 * width * height * 3 + 8 * cells * 4 + 256;
-    const sent = report.threads_traffic.bytes_to_workers / report.frames;
-    assert.ok(sent <= perFrame, `${sent} bytes to the workers per frame`);
+    for (const stride of [1, 2]) {
+      const { registry } = testSetup();
+      const graph = await loadGraph("graphs/pml-vos.yaml", {
+        registry,
+        modelsRoot,
+        modelSet: "testing",
+        input: dir,
+        overrides: [`pml.search_stride=${stride}`],
+      });
+      graph.sinks.length = 0;
+      const probe: ResidentProbe = {};
+      const held: number[] = [];
+      const report = await runGraph(graph, {
+        quiet: true,
+        warn: () => {},
+        residentProbe: probe,
+        onFrame: () => void held.push(probe.registry!.count),
+      });
+      assert.equal(report.frames, entries.length * frames);
+      assert.ok(probe.slots!.has("embedding"), "the embedding is made and read in the worker");
+      // A stream's pool is 5 handles (positions, seed and its labels, ring and its labels), 6 with the last labels
+      // (coarse to fine); the frames in flight hold theirs.
+      assert.ok(Math.max(...held) <= 2 * 6 + 4 * 2, `${Math.max(...held)} handles held`);
+      assert.equal(probe.registry!.count, 0, "every handle released at close");
+      // Per frame: the image to the embedding and to refine, the scores to refine, a few counters to the kNN.
+      const cells = Math.ceil(width / 8) * Math.ceil(height / 8);
+      const perFrame = 2 * width * height * 3 + 8 * cells * 4 + 256;
+      const sent = report.threads_traffic.bytes_to_workers / report.frames;
+      assert.ok(sent <= perFrame, `${sent} bytes to the workers per frame`);
+      const searched = report.counters.knn_cells_searched! / report.counters.knn_cells!;
+      assert.ok(stride === 1 ? searched === 1 : searched < 1, `stride ${stride} searched ${searched} of the cells`);
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
