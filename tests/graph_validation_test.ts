@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
-import { GraphError } from "../engine/errors.ts";
-import { graphFrom, testSetup } from "./_helpers.ts";
+import { relative, resolve } from "node:path";
+import { GraphError, UsageError } from "../engine/errors.ts";
+import { graphFrom, modelsRoot, testSetup } from "./_helpers.ts";
 
 async function errorOf(text: string, extra: { overrides?: string[]; modelSet?: string } = {}): Promise<Error> {
   const { registry } = testSetup();
@@ -154,6 +155,44 @@ Deno.test("loadGraph: --set overrides parameters and names the flag in its error
     overrides: ["s.concurrency=-1"],
   });
   assert.equal(badValue.message, "--set s.concurrency=-1: stage 's': 'concurrency' must be at least 1, got -1");
+});
+
+Deno.test("loadGraph: --set models.<alias>=<card> re-points a model alias, checked like the file's value", async () => {
+  const { registry } = testSetup();
+  const graph = `${base}  lite: seg-lite
+stages:
+  - { id: s, kind: model, model: seg }
+`;
+  const swapped = await graphFrom(graph, registry, { overrides: ["models.seg=seg-lite"] });
+  assert.equal(swapped.models.get("seg")!.name, "seg-lite");
+  assert.match(swapped.models.get("seg")!.cardFile, /models\/testing\/seg-lite\.yaml$/);
+  assert.equal(swapped.models.get("lite")!.name, "seg-lite");
+  // A card path on the command line is the working directory's, not the graph file's.
+  const card = relative(Deno.cwd(), resolve(modelsRoot, "testing", "seg-lite.yaml"));
+  const byPath = await graphFrom(graph, registry, { overrides: [`models.seg=${card}`] });
+  assert.equal(byPath.models.get("seg")!.name, "seg-lite");
+
+  const unknown = await errorOf(graph, { overrides: ["models.sge=seg-lite"] });
+  assert.ok(unknown instanceof UsageError);
+  assert.equal(unknown.message, "--set models.sge=seg-lite: no model 'sge' under 'models' (did you mean 'seg'?)");
+  const missing = await errorOf(graph, { overrides: ["models.seg=seg-large"] });
+  assert.ok(missing instanceof UsageError);
+  assert.match(
+    missing.message,
+    /^--set models\.seg=seg-large: model 'seg': no card at '.*models\/testing\/seg-large\.yaml' in model set 'testing' \(choose another with --models\)$/,
+  );
+  const notAName = await errorOf(graph, { overrides: ["models.seg=[1]"] });
+  assert.equal(notAName.message, "--set models.seg=[1]: 'models.seg' must be a non-empty string, got [1]");
+  const none = await errorOf("source: { kind: pattern, frames: 2 }\nstages: []\n", {
+    overrides: ["models.seg=seg"],
+  });
+  assert.equal(
+    none.message,
+    "--set models.seg=seg: no model 'seg' under 'models' (the graph lists no models; --set models.<alias> re-points " +
+      "one it lists)",
+  );
+  const misspeltTarget = await errorOf(graph, { overrides: ["model.seg=seg"] });
+  assert.equal(misspeltTarget.message, "--set model.seg=seg: no stage or sink 'model' (did you mean 'models'?)");
 });
 
 Deno.test("loadGraph: a card whose output names differ from the ONNX file is rejected at the card's line", async () => {
