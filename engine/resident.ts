@@ -63,7 +63,23 @@ export function residentSlots(
     if (Array.isArray(named)) { for (const slot of named) if (typeof slot === "string") host.add(slot); }
   }
   // A slot nobody reads is the caller's (a run without sinks, read in `onFrame`): on the host.
-  return new Set([...candidates].filter((slot) => read.has(slot) && !host.has(slot)));
+  for (const slot of candidates) if (!read.has(slot)) host.add(slot);
+  // An output that may be its input passed on unchanged puts that input on the host when it is there itself.
+  const passed: [string, string][] = [];
+  for (const node of nodes) {
+    for (const port of ports(node, "outputs")) {
+      const output = node.outputs[port.name];
+      const input = port.passes ? node.inputs[port.passes] : undefined;
+      if (output && input) passed.push([output, input]);
+    }
+  }
+  for (let changed = true; changed;) {
+    changed = false;
+    for (const [output, input] of passed) {
+      if (host.has(output) && !host.has(input)) changed = Boolean(host.add(input));
+    }
+  }
+  return new Set([...candidates].filter((slot) => !host.has(slot)));
 }
 
 /** The scope a frame's handles belong to; region frames copy the property and so share their parent's. */

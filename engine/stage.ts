@@ -57,6 +57,11 @@ export interface PortDecl {
    * its writers and all its readers say so (`engine/resident.ts`).
    */
   resident?: boolean;
+  /**
+   * Outputs: the input port whose value the stage may write here unchanged (warp's key-frame map, hold's
+   * cached value), so the input's slot stays on the host whenever this output's slot must.
+   */
+  passes?: string;
 }
 
 /** What a stage kind can look at while the graph is validated. */

@@ -30,6 +30,7 @@ export const hold = defineStage({
     type: "any",
     gaps: true,
     resident: true,
+    passes: "value",
   }],
   types: (_p, _env, inputs) => ({ outputs: { value: inputs.value?.type } }),
   state: {

@@ -171,7 +171,13 @@ export const warp = defineStage({
     },
     { name: "key", doc: "true on key frames", type: "boolean", gaps: true },
   ],
-  outputs: [{ name: "warped", doc: "the map moved to this frame [1,C,h,w]", type: "tensor", resident: true }],
+  outputs: [{
+    name: "warped",
+    doc: "the map moved to this frame [1,C,h,w]",
+    type: "tensor",
+    resident: true,
+    passes: "source",
+  }],
   types(_p, _env, inputs) {
     const { source, flow } = inputs;
     const needs: TypeNeed[] = [{ port: "flow", channels: 2, by: "a flow field (dx, dy) has 2" }];

@@ -159,3 +159,11 @@ export function scaleModel(factor: number): Uint8Array {
     nodes: [node("Mul", ["x", "factor"], ["y"])],
   });
 }
+
+/**
+ * `--set` flags a method graph needs on the `testing` set: its `seg` is a stride-1 network, so DFF and Accel
+ * (which warp the key frame's class scores) use the staged one, `seg-staged` (= seg-head(seg-features)).
+ */
+export function testingSetOverrides(graph: string): string[] {
+  return /(^|\/)(dff|accel)(\.yaml)?$/.test(graph) ? ["models.seg=seg-staged"] : [];
+}

@@ -11,7 +11,7 @@ import { runGraph } from "../engine/run.ts";
 import type { Tensor } from "../engine/tensor.ts";
 import { cropGrid, gridCoverage, gridStride } from "../engine/grid.ts";
 import { maskOnGrid } from "../stages/knn.ts";
-import { graphFrom, methodGraphs, modelsRoot, testSetup, userFrameSizes } from "./_helpers.ts";
+import { graphFrom, methodGraphs, modelsRoot, testingSetOverrides, testSetup, userFrameSizes } from "./_helpers.ts";
 import { shell } from "./_cli.ts";
 
 /** Runs a method graph on `frames` synthetic frames of `width` x `height`, keeping the labels in memory. */
@@ -22,7 +22,12 @@ async function runAtSize(graph: string, width: number, height: number, modelSet:
     registry,
     modelsRoot,
     modelSet,
-    overrides: [`source.width=${width}`, `source.height=${height}`, `source.frames=${frames}`],
+    overrides: [
+      ...(modelSet === "testing" ? testingSetOverrides(graph) : []),
+      `source.width=${width}`,
+      `source.height=${height}`,
+      `source.frames=${frames}`,
+    ],
   });
   loaded.sinks.length = 0;
   probe.functions.set("keep", (frame) => void labels.push(frame.slots.get("labels") as Tensor));

@@ -9,7 +9,7 @@ import { parseProvider } from "../engine/providers.ts";
 import { loadGraph } from "../engine/graph.ts";
 import { runGraph } from "../engine/run.ts";
 import { isHandle, type Tensor, type TensorHandle } from "../engine/tensor.ts";
-import { modelsRoot, scaleModel, testSetup } from "./_helpers.ts";
+import { modelsRoot, scaleModel, testingSetOverrides, testSetup } from "./_helpers.ts";
 
 const cpu = parseProvider("cpu");
 
@@ -83,7 +83,7 @@ async function dff(overrides: string[]) {
     registry,
     modelsRoot,
     modelSet: "testing",
-    overrides: ["source.width=96", "source.height=72", "source.frames=10", ...overrides],
+    overrides: [...testingSetOverrides("dff"), "source.width=96", "source.height=72", "source.frames=10", ...overrides],
   });
   graph.sinks.length = 0;
   return graph;

@@ -115,7 +115,7 @@ Deno.test("check and run: a source that declares an implausible frame size fails
 });
 
 Deno.test("check: argmax over a map that is not one score per class names the slot, channels and classes", async () => {
-  const dff = (await Deno.readTextFile(new URL("../graphs/dff.yaml", import.meta.url))).replace(
+  const dff = (await Deno.readTextFile(new URL("../graphs/dff-features.yaml", import.meta.url))).replace(
     "in: { scores: scores }",
     "in: { scores: key_features }",
   );
@@ -173,7 +173,16 @@ stages:
   );
   const { registry } = testSetup();
   for (
-    const name of ["per-frame", "dff", "accel", "clockwork", "clockwork-adaptive", "clockwork-pipelined", "dvsnet"]
+    const name of [
+      "per-frame",
+      "dff",
+      "dff-features",
+      "accel",
+      "clockwork",
+      "clockwork-adaptive",
+      "clockwork-pipelined",
+      "dvsnet",
+    ]
   ) {
     const text = await Deno.readTextFile(new URL(`../graphs/${name}.yaml`, import.meta.url));
     for (const modelSet of ["testing", "synthetic", "camvid"]) {

@@ -8,13 +8,14 @@ import { loadGraph } from "../engine/graph.ts";
 import { runGraph } from "../engine/run.ts";
 import { writeSyntheticDataset } from "../datasets/synthetic/write.ts";
 import type { Tensor } from "../engine/tensor.ts";
-import { modelsRoot, testSetup } from "./_helpers.ts";
+import { modelsRoot, testingSetOverrides, testSetup } from "./_helpers.ts";
 
 const clipDir = await Deno.makeTempDir();
 await writeSyntheticDataset(clipDir, { width: 128, height: 96, frames: 8, fps: 15, seed: 5 }, 1);
 
 async function runMethod(graph: string, overrides: string[] = [], input = clipDir) {
   const { registry } = testSetup();
+  overrides = [...testingSetOverrides(graph), ...overrides];
   const labels: Tensor[] = [];
   const graphFile = graph.startsWith("/") ? `${graph}.yaml` : `graphs/${graph}.yaml`;
   const loaded = await loadGraph(graphFile, {
@@ -35,14 +36,23 @@ async function runMethod(graph: string, overrides: string[] = [], input = clipDi
 }
 
 for (
-  const graph of ["per-frame", "dff", "accel", "clockwork", "clockwork-adaptive", "clockwork-pipelined", "dvsnet"]
+  const graph of [
+    "per-frame",
+    "dff",
+    "dff-features",
+    "accel",
+    "clockwork",
+    "clockwork-adaptive",
+    "clockwork-pipelined",
+    "dvsnet",
+  ]
 ) {
   Deno.test(`graphs/${graph}.yaml runs end to end on the testing cuts`, async () => {
     const { report, labels } = await runMethod(graph);
     assert.equal(report.frames, 8);
     assert.equal(labels.length, 8);
     for (const l of labels) assert.deepEqual(l.dims, [1, 96, 128]);
-    if (graph === "dff" || graph === "accel") assert.equal(report.keyframes, 2); // frames 0 and 5
+    if (graph.startsWith("dff") || graph === "accel") assert.equal(report.keyframes, 2); // frames 0 and 5
     if (graph === "clockwork") assert.equal(report.keyframes, 4); // S3 every 2nd frame
     if (graph === "clockwork-adaptive") assert.ok(report.keyframes! >= 1 && report.keyframes! <= 8);
     if (graph === "dvsnet") {
@@ -62,9 +72,17 @@ Deno.test("graphs/dff.yaml: --set decide.every=1 makes every frame a key frame",
   assert.equal(report.stages.warp!.calls, 8);
 });
 
-Deno.test("graphs/dff.yaml: the task head is its own stage on the warped map; labels as on the main thread", async () => {
-  const resident = await runMethod("dff");
-  const host = await runMethod("dff", ["execution.resident_tensors=false"]);
+Deno.test("graphs/dff.yaml warps the scores: the labels of warping the features and then running the head", async () => {
+  const scores = await runMethod("dff");
+  const features = await runMethod("dff-features", ["warp.border=clamp"]);
+  assert.equal(scores.report.stages.head, undefined);
+  assert.equal(scores.labels.length, 8);
+  assert.deepEqual(scores.labels.map((l) => [...l.data]), features.labels.map((l) => [...l.data]));
+});
+
+Deno.test("graphs/dff-features.yaml: the task head is its own stage on the warped map; labels as on the main thread", async () => {
+  const resident = await runMethod("dff-features");
+  const host = await runMethod("dff-features", ["execution.resident_tensors=false"]);
   assert.equal(resident.report.frames, 8);
   assert.ok(resident.report.stages.head!.calls === 8, "the head runs on every frame, key frames too");
   assert.deepEqual(resident.labels.map((l) => [...l.data]), host.labels.map((l) => [...l.data]));

@@ -22,7 +22,7 @@ async function methodGraph(name: string, modelSet = "synthetic") {
 }
 
 Deno.test("compilePlan: DFF's slots carry kind, dtype, layout, channels, stride, location, writer and readers", async () => {
-  const graph = await methodGraph("dff");
+  const graph = await methodGraph("dff-features");
   assert.ok(graph.plan, "loading a graph compiles its plan");
   const slot = (name: string) => {
     const found = graph.plan!.slots.get(name);
@@ -50,6 +50,10 @@ Deno.test("compilePlan: DFF's slots carry kind, dtype, layout, channels, stride,
   for (const s of graph.plan!.slots.values()) assert.ok(["main", "worker"].includes(s.location));
   // The plan is the same compiled again (describe on an already loaded graph).
   assert.deepEqual(compilePlan(graph).slots, graph.plan!.slots);
+  // DFF on scores: the warped map is the key frame's class scores.
+  const lean = (await methodGraph("dff")).plan!.slots;
+  assert.equal(lean.get("key_scores")!.type.channels, 11);
+  assert.deepEqual(lean.get("scores")!.type, lean.get("key_scores")!.type);
 });
 
 Deno.test("compilePlan: knn types its scores at the embedding's stride and objects, refine its labels at the frame's", async () => {
