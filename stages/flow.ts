@@ -18,6 +18,17 @@
  * handle, held by the stage until replaced, its stream is forgotten or the run ends. With `reference: decided` each
  * frame is kept there until the next frame's decision says whether it is the new key.
  *
+ * Cached encoder (`encoder: auto`, the default, when the flow card has cuts next to it: `<stem>-encode.yaml` and
+ * `<stem>-decode.yaml`, e.g. `flow-encode`/`flow-decode` beside `flow.yaml`; `encoder: cached` requires them,
+ * `encoder: whole` never uses them): the whole model encodes both frames with one shared pyramid on every run, so
+ * the stage instead runs the encoder cut once per frame, on the current frame, keeps the reference's encoding as
+ * stream state in place of the reference frame (the last key's, the previous frame's, or the region's key), and
+ * runs the decoder cut on the two encodings: same outputs to float rounding (the cuts have the whole model's
+ * weights), the reference never encoded twice. The encoder's outputs (`pyramid8`, ...) feed the decoder's inputs
+ * named `<reference_input>_<output>` and `<current_input>_<output>`. They stay in the worker with the flow, so
+ * a frame's encoder and decoder runs are fused into its worker call with the stages after them; a replaced
+ * encoding is handed to the frame that replaced it and freed with it, after its call.
+ *
  * @module
  */
 import {
@@ -30,6 +41,9 @@ import {
   type StageEnvironment,
 } from "../engine/stage.ts";
 import { perStream } from "../engine/stage_state.ts";
+import { loadModelCard, type ModelCard } from "../engine/model_card.ts";
+import { basename, dirname, join } from "node:path";
+import { readFile } from "node:fs/promises";
 import { assertModelFits, imageToTensor, padToMultiple } from "../engine/image_tensor.ts";
 import { cropGrid } from "../engine/grid.ts";
 import { shrinkImage } from "../engine/image_resize.ts";
@@ -39,6 +53,9 @@ import { buildPoolGraph, gridPooler, poolGraphKey, poolingWeights } from "./_poo
 import { specType } from "../engine/graph_channels.ts";
 import type { SlotType } from "../engine/plan_types.ts";
 
+/** A frame's encoding (the encoder cut's outputs by name): worker-resident handles, or host tensors. */
+type Encoding = Record<string, TensorLike>;
+
 interface FlowState {
   reference?: FlowInput;
   /** The reference frame kept in the model worker (when the flow slot stays there): sent once, fed by handle. */
@@ -46,14 +63,87 @@ interface FlowState {
   /** `reference: decided`: the stream's latest frame, the reference if its decision makes it the key. */
   latest?: FlowInput;
   latestHandle?: TensorHandle;
+  /** Cached encoder: the reference frame's encoding (the stage holds its handles). */
+  referenceEncoding?: Encoding;
+  /** Cached encoder, `reference: decided`: the latest frame's encoding, the reference if it becomes the key. */
+  latestEncoding?: Encoding;
 }
 
-/** Drops the stage's holds on the frames it keeps in the worker. */
+/** The resident handles of an encoding. */
+const encodingHandles = (encoding: Encoding | undefined): TensorHandle[] =>
+  Object.values(encoding ?? {}).filter(isHandle);
+
+/** Drops the stage's holds on the frames and encodings it keeps in the worker. */
 function forgetHandles(ctx: { release(handle: TensorHandle): void }, state: FlowState): void {
   if (state.referenceHandle) ctx.release(state.referenceHandle);
   if (state.latestHandle) ctx.release(state.latestHandle);
+  for (const handle of [...encodingHandles(state.referenceEncoding), ...encodingHandles(state.latestEncoding)]) {
+    ctx.release(handle);
+  }
   delete state.referenceHandle;
   delete state.latestHandle;
+  delete state.referenceEncoding;
+  delete state.latestEncoding;
+}
+
+/** Where the encoder and decoder cuts of a flow card would be: `<stem>-encode.yaml`, `<stem>-decode.yaml` beside it. */
+export function flowCutFiles(card: Pick<ModelCard, "cardFile">): { encoder: string; decoder: string } {
+  const stem = basename(card.cardFile).replace(/\.ya?ml$/, "");
+  const dir = dirname(card.cardFile);
+  return { encoder: join(dir, `${stem}-encode.yaml`), decoder: join(dir, `${stem}-decode.yaml`) };
+}
+
+const exists = (path: string) => {
+  try {
+    return Deno.statSync(path).isFile;
+  } catch {
+    return false;
+  }
+};
+
+/** The cuts' cards, checked against the whole model's contract; undefined: run the whole model. */
+async function loadFlowCuts(
+  card: ModelCard,
+  params: { encoder: string; reference_input: string; current_input: string; model: string },
+  fetches: string[],
+): Promise<{ encoder: ModelCard; decoder: ModelCard } | undefined> {
+  if (params.encoder === "whole") return undefined;
+  const files = flowCutFiles(card);
+  const found = [files.encoder, files.decoder].filter(exists);
+  if (found.length === 0 && params.encoder === "auto") return undefined;
+  if (found.length < 2) {
+    const missing = [files.encoder, files.decoder].filter((f) => !found.includes(f));
+    throw new TypeError(
+      `flow model '${params.model}': 'encoder: ${params.encoder}' needs the cuts ${
+        missing.map((f) => `'${f}'`).join(" and ")
+      } (or set 'encoder: whole')`,
+    );
+  }
+  const [encoder, decoder] = [await loadModelCard(files.encoder), await loadModelCard(files.decoder)];
+  const fail = (what: string) => {
+    throw new TypeError(`flow cuts of model '${params.model}' (${files.encoder}, ${files.decoder}): ${what}`);
+  };
+  if (encoder.inputs.length !== 1 || encoder.inputs[0]!.dtype !== "uint8") {
+    fail(`the encoder must take one uint8 image, it takes [${encoder.inputs.map((i) => `${i.name} ${i.dtype}`)}]`);
+  }
+  if (encoder.multipleOf !== card.multipleOf) {
+    fail(`the encoder's multiple_of ${encoder.multipleOf} is not the whole model's ${card.multipleOf}`);
+  }
+  const wanted = [params.reference_input, params.current_input].flatMap((side) =>
+    encoder.outputs.map((o) => `${side}_${o.name}`)
+  );
+  const given = decoder.inputs.map((i) => i.name);
+  if (wanted.length !== given.length || !wanted.every((name) => given.includes(name))) {
+    fail(`the decoder's inputs [${given}] must be the encoder's outputs for both frames: [${wanted}]`);
+  }
+  for (const port of fetches) {
+    const whole = card.outputs.find((o) => o.name === port)!;
+    const cut = decoder.outputs.find((o) => o.name === port);
+    if (!cut || (cut.stride ?? 1) !== (whole.stride ?? 1)) {
+      fail(`the decoder must output '${port}' with stride ${whole.stride ?? 1}, as the whole model does`);
+    }
+  }
+  return { encoder, decoder };
 }
 
 const params = {
@@ -65,6 +155,13 @@ const params = {
     doc: "flow back to the last key frame, the previous frame, or the key a later decide stage picks",
   },
   features_grid: { type: "numbers", doc: "average-pool the 'features' output to [rows, cols]" },
+  encoder: {
+    type: "string",
+    oneOf: ["auto", "cached", "whole"],
+    default: "auto",
+    doc: "auto: with cuts <stem>-encode/-decode beside the model's card, encode each frame once and keep the " +
+      "reference's encoding, else the whole model; cached: the cuts (required); whole: the whole model",
+  },
   reference_input: { type: "string", default: "reference", doc: "model input that takes the reference frame" },
   current_input: { type: "string", default: "current", doc: "model input that takes the current frame" },
   scale: {
@@ -216,6 +313,17 @@ export const flow = defineStage({
       }
     }
     if (card.inputs.length !== 2) throw new TypeError(`flow model '${p.model}' must take exactly two frames`);
+    if (p.encoder === "cached") {
+      const files = flowCutFiles(card);
+      const missing = [files.encoder, files.decoder].filter((f) => !exists(f));
+      if (missing.length) {
+        throw new TypeError(
+          `'encoder: cached' needs the cuts of model '${p.model}' beside its card: no ${
+            missing.map((f) => `'${f}'`).join(" or ")
+          } (use 'encoder: auto' to fall back to the whole model)`,
+        );
+      }
+    }
     const grid = p.features_grid;
     if (grid && (grid.length !== 2 || !grid.every((n) => Number.isInteger(n) && n >= 1))) {
       throw new TypeError(`'features_grid' must be [rows, cols] with positive whole numbers, got [${grid}]`);
@@ -224,11 +332,13 @@ export const flow = defineStage({
   state: { initial: (): FlowState => ({}), dispose: (state, ctx) => forgetHandles(ctx, state) },
   async create(ctx) {
     const card = ctx.card(ctx.params.model);
-    const model = await ctx.model(ctx.params.model);
+    const fetches = Object.keys(ctx.outputs);
+    const cuts = await loadFlowCuts(card, ctx.params, fetches);
+    // The whole model is opened only when it runs (with the cuts, only its card is read).
+    const model = cuts ? undefined : await ctx.model(ctx.params.model);
     const referenceSpec = card.inputs.find((i) => i.name === ctx.params.reference_input)!;
     const currentSpec = card.inputs.find((i) => i.name === ctx.params.current_input)!;
     const flowSpec = card.outputs.find((o) => o.name === "flow");
-    const fetches = Object.keys(ctx.outputs);
     const mode = ctx.params.reference;
     const grid = ctx.params.features_grid;
     const pool = gridPooler(ctx); // features_grid: adaptive average pooling, an ONNX graph (_pool_graph.ts)
@@ -252,6 +362,24 @@ export const flow = defineStage({
       const [h, w] = input.cells(flowSpec.stride ?? 1);
       frame.slots.set(slot, { type: "float32", dims: [1, 2, h, w], data: new Float32Array(2 * h * w) });
     };
+    /** Writes the model's outputs to their slots: kept ones as they are (features pooled in the worker), host ones cropped. */
+    const writeOutputs = async (frame: Frame, input: FlowInput, outputs: Record<string, TensorLike>) => {
+      for (const port of fetches) {
+        const [rows, cols] = input.cells(strides.get(port)!);
+        const output = outputs[port]!;
+        if (isHandle(output)) {
+          const pooled = port === "features" && grid && (await poolResident(output, input, grid, frame));
+          frame.slots.set(ctx.outputs[port]!, pooled || output);
+          continue;
+        }
+        const value = cropGrid(output, rows, cols);
+        frame.slots.set(
+          ctx.outputs[port]!,
+          port === "features" && grid ? await pool(value, grid[0]!, grid[1]!, frame) : value,
+        );
+      }
+    };
+    const keepOutputs = (input: FlowInput) => keepResident(ctx, fetches, (port) => input.cells(strides.get(port)!));
     /** Runs the model (the reference fed by `referenceHandle` when given); returns the handle of a kept feed. */
     const runModel = async (
       frame: Frame,
@@ -270,27 +398,15 @@ export const flow = defineStage({
         : keepFeed === "reference"
         ? referenceSpec.name
         : undefined;
-      const outputs = await model.run(feeds, fetches, frame, {
-        keep: keepResident(ctx, fetches, (port) => input.cells(strides.get(port)!)),
+      const outputs = await model!.run(feeds, fetches, frame, {
+        keep: keepOutputs(input),
         ...(kept ? { keepFeeds: [kept] } : {}),
       });
-      for (const port of fetches) {
-        const [rows, cols] = input.cells(strides.get(port)!);
-        const output = outputs[port]!;
-        if (isHandle(output)) {
-          const pooled = port === "features" && grid && (await poolResident(output, input, grid, frame));
-          frame.slots.set(ctx.outputs[port]!, pooled || output);
-          continue;
-        }
-        const value = cropGrid(output, rows, cols);
-        frame.slots.set(
-          ctx.outputs[port]!,
-          port === "features" && grid ? await pool(value, grid[0]!, grid[1]!, frame) : value,
-        );
-      }
+      await writeOutputs(frame, input, outputs);
       return kept ? outputs[`@feed:${kept}`] as TensorHandle : undefined;
     };
     // Regions are streams of their own: each runs in order, different streams overlap in the workers.
+    if (cuts) return perStream(ctx, await cachedEncoder(cuts));
     return perStream(ctx, async (frame, state) => {
       const image = prepare(readSlot<RgbImage>(frame, ctx.inputs.image!));
       if (mode === "decided") {
@@ -337,5 +453,80 @@ export const flow = defineStage({
       if (kept) setReferenceHandle(state, kept);
       if (mode === "previous") state.reference = image;
     });
+
+    /**
+     * The cached encoder's `process`: each frame is encoded once (the encoder cut), the reference's encoding is
+     * stream state, and the decoder cut runs on the two encodings (module doc).
+     */
+    async function cachedEncoder(
+      { encoder: encoderCard, decoder: decoderCard }: { encoder: ModelCard; decoder: ModelCard },
+    ): Promise<(frame: Frame, state: FlowState) => Promise<void>> {
+      const open = async (cut: ModelCard) => {
+        const bytes = await readFile(cut.onnxFile);
+        return await ctx.op(cut.onnxFile, () => bytes);
+      };
+      const [encoder, decoder] = [await open(encoderCard), await open(decoderCard)];
+      const imageSpec = encoderCard.inputs[0]!;
+      const names = encoderCard.outputs.map((o) => o.name);
+      // Encodings stay in the worker with the model's outputs; with those on the host (`resident_tensors: false`)
+      // they come back too and are fed to the decoder from the main thread.
+      const residentState = fetches.some((port) => ctx.resident(port));
+      const keepEncoding = residentState ? Object.fromEntries(names.map((name) => [name, {}])) : undefined;
+      const encode = async (frame: Frame, input: FlowInput): Promise<Encoding> => {
+        const feeds = {
+          [imageSpec.name]: imageToTensor(input.image, imageSpec, encoderCard.preprocessing, encoderCard.multipleOf),
+        };
+        const outputs = await encoder.run(feeds, names, frame, keepEncoding ? { keep: keepEncoding } : {});
+        return Object.fromEntries(names.map((name) => [name, outputs[name]!]));
+      };
+      const decode = async (frame: Frame, input: FlowInput, reference: Encoding, current: Encoding) => {
+        const feeds: Record<string, TensorLike> = {};
+        for (const name of names) {
+          feeds[`${ctx.params.reference_input}_${name}`] = reference[name]!;
+          feeds[`${ctx.params.current_input}_${name}`] = current[name]!;
+        }
+        await writeOutputs(frame, input, await decoder.run(feeds, fetches, frame, { keep: keepOutputs(input) }));
+      };
+      // The stage's holds. A hold given up goes to the frame that gave it up, freed with that frame's other
+      // handles once its credit returns: freeing it now would send the frame's open fused call early.
+      const hold = (encoding: Encoding) => {
+        for (const handle of encodingHandles(encoding)) ctx.retain(handle);
+        return encoding;
+      };
+      const letGo = (encoding: Encoding | undefined, frame: Frame) => {
+        for (const handle of encodingHandles(encoding)) ctx.own(handle, frame);
+      };
+      const setReference = (state: FlowState, encoding: Encoding, frame: Frame) => {
+        letGo(state.referenceEncoding, frame);
+        state.referenceEncoding = encoding;
+      };
+      return async (frame, state) => {
+        const image = prepare(readSlot<RgbImage>(frame, ctx.inputs.image!));
+        if (mode === "decided") {
+          // The decision on the stream's previous frame (unset on its first): a new key is the reference from now on.
+          if (frame.slots.get(ctx.inputs.decided!) === true && state.latestEncoding) {
+            setReference(state, state.latestEncoding, frame);
+          } else {
+            letGo(state.latestEncoding, frame);
+          }
+          delete state.latestEncoding;
+          const current = await encode(frame, image);
+          await decode(frame, image, state.referenceEncoding ?? current, current);
+          state.latestEncoding = hold(current);
+          return;
+        }
+        const isKey = ctx.inputs.key ? readSlot<boolean>(frame, ctx.inputs.key) : false;
+        const current = await encode(frame, image);
+        if (!state.referenceEncoding || isKey) {
+          setReference(state, hold(current), frame);
+          // Bound deep features still need the decoder (the frame against itself); the flow is exactly zero.
+          if (ctx.outputs.features) await decode(frame, image, current, current);
+          zeroFlow(frame, image);
+          return;
+        }
+        await decode(frame, image, state.referenceEncoding, current);
+        if (mode === "previous") setReference(state, hold(current), frame);
+      };
+    }
   },
 });

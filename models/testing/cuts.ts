@@ -1,9 +1,9 @@
 /**
  * The `testing` set's method cuts: a tiny staged FCN with seeded random weights, exported whole, as
  * Clockwork stages (`seg-s1/s2/s3/fuse`) and as DFF/Accel cuts (`seg-features`, `seg-head`), plus `seg-lite`,
- * a block-difference `flow` and an averaging `fusion`, all with the same names, shapes and strides as the
- * trained model sets. Their outputs are meaningless; they let tests run every method graph end to end on any
- * machine, in milliseconds.
+ * a block-difference `flow` (and its cuts `flow-encode`, `flow-decode`) and an averaging `fusion`, all with the
+ * same names, shapes and strides as the trained model sets. Their outputs are meaningless; they let tests run
+ * every method graph end to end on any machine, in milliseconds.
  *
  * @module
  */
@@ -116,7 +116,7 @@ function model(name: string, inputs: Spec[], outputs: Spec[], part: Part): Uint8
 /** Every cut: file stem -> [bytes, card inputs/outputs with strides]. */
 export function buildCuts(): Record<
   string,
-  { bytes: Uint8Array; task: string; inputs: Spec[]; outputs: (Spec & { stride?: number })[] }
+  { bytes: Uint8Array; task: string; inputs: (Spec & { stride?: number })[]; outputs: (Spec & { stride?: number })[] }
 > {
   const s1 = join(stage1(), conv("s1", "feat1", "score1", W.s1, width, classes));
   const s2 = join(stage2(), conv("s2", "feat2", "score2", W.s2, width, classes));
@@ -219,6 +219,33 @@ export function buildCuts(): Record<
       inputs: [{ ...image, name: "reference" }, { ...image, name: "current" }],
       outputs: [{ ...map("flow", 2, "8"), stride: 8 }, { ...map("features", 3, "8"), stride: 8 }],
     },
+    // The flow's cuts: encode = the frame's 8x8 block means, decode = their difference (as above, where
+    // pool(current - reference) = pool(current) - pool(reference) exactly: sums of 64 bytes, a power-of-two mean).
+    "flow-encode": {
+      bytes: model("flow-encode", [image], [map("pyramid8", 3, "8")], {
+        init: [],
+        nodes: [...imageIn, pool("x", "pyramid8", 8)],
+      }),
+      task: "optical-flow-encoder",
+      inputs: [image],
+      outputs: [{ ...map("pyramid8", 3, "8"), stride: 8 }],
+    },
+    "flow-decode": {
+      bytes: model("flow-decode", [map("reference_pyramid8", 3, "8"), map("current_pyramid8", 3, "8")], [
+        map("flow", 2, "8"),
+        map("features", 3, "8"),
+      ], {
+        init: [floatTensor("flow_scale", [1], [0.01])],
+        nodes: [
+          node("Sub", ["current_pyramid8", "reference_pyramid8"], ["features"]),
+          node("Slice", ["features", "c0", "c2", "ch"], ["flow_raw"]),
+          node("Mul", ["flow_raw", "flow_scale"], ["flow"]),
+        ],
+      }),
+      task: "optical-flow-decoder",
+      inputs: [{ ...map("reference_pyramid8", 3, "8"), stride: 8 }, { ...map("current_pyramid8", 3, "8"), stride: 8 }],
+      outputs: [{ ...map("flow", 2, "8"), stride: 8 }, { ...map("features", 3, "8"), stride: 8 }],
+    },
     "embed": {
       // Stride-8 mean colour, L2-normalised: a stand-in embedding with the trained one's contract.
       bytes: model("embed", [image], [map("embedding", 3, "8")], {
@@ -261,7 +288,7 @@ export function buildCuts(): Record<
         ),
       ),
       task: "fusion",
-      inputs: [map("reference", classes, "8"), map("update", classes, "8")],
+      inputs: [{ ...map("reference", classes, "8"), stride: 8 }, { ...map("update", classes, "8"), stride: 8 }],
       outputs: [{ ...map("scores", classes, "8"), stride: 8 }],
     },
   };

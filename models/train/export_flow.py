@@ -2,18 +2,30 @@
 """ONNX export of FlowNet-lite (`flow.onnx`) and its model card (`flow.yaml`).
 
   /usr/bin/python3 models/train/export_flow.py --ckpt models/train/ckpt-flow.pt --out models/camvid [--card]
+  /usr/bin/python3 models/train/export_flow.py --from-onnx models/camvid/flow.onnx --out models/camvid
 
 `export()` is also called at the end of train_flow.py. `--card` (re)writes `<out>/flow.yaml` from
 `<out>/flow.train.json` (written by train_flow.py) so the card's numbers are the run's numbers.
+`--from-onnx` takes the weights from an exported flow.onnx instead of a checkpoint (its initializers carry the
+parameter names; see `state_dict_from_onnx`), i.e. re-exports a trained model with the current formulation.
 Opset 16 (GridSample), dynamic H and W (multiples of 8).
+
+`--cuts` exports, instead of flow.onnx, its two cuts from the same weights with their cards: `flow-encode.onnx`
+(image -> pyramid8, pyramid16) and `flow-decode.onnx` (reference_pyramid8/16, current_pyramid8/16 -> flow,
+features), checked in torch against the whole network at several sizes first; the flow stage runs them to
+encode each frame once (stages/flow.ts, `encoder`):
+
+  /usr/bin/python3 models/train/export_flow.py --from-onnx models/camvid/flow.onnx --out models/camvid --cuts
 """
 import argparse
 import json
 import os
 import sys
 
+import numpy as np
 import onnx
 import torch
+from onnx import numpy_helper
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import flownet  # noqa: E402
@@ -30,11 +42,191 @@ def export(net, out, name="flow.onnx", opset=16):
         dynamic_axes={"reference": {1: "H", 2: "W"}, "current": {1: "H", 2: "W"},
                       "flow": {2: "h", 3: "w"}, "features": {2: "h16", 3: "w16"}})
     model = onnx.load(path)
+    name_padded_weights(model, net)
+    onnx.save(model, path)
     onnx.checker.check_model(model)
     ops = sorted({n.op_type for n in model.graph.node})
     print(f"exported {path} ({os.path.getsize(path) / 1024:.0f} KiB, opset {opset}; ops {', '.join(ops)})",
           flush=True)
     return path
+
+
+def padded_convs(net):
+    return [(name, m) for name, m in net.named_modules() if isinstance(m, flownet.ZeroGapConv2d)]
+
+
+def name_padded_weights(model, net):
+    """Constant folding turns each ZeroGapConv2d's padded weight into an anonymous initializer: give it the
+    parameter's name back (`dec16.0.weight`, with the zero columns), so the file names all its parameters."""
+    by_name = {i.name: i for i in model.graph.initializer}
+    for name, m in padded_convs(net):
+        want = m.full_weight().detach().numpy()
+        hits = [i for i in model.graph.initializer
+                if tuple(i.dims) == want.shape and np.array_equal(numpy_helper.to_array(i), want)]
+        if len(hits) != 1 or f"{name}.weight" in by_name:
+            raise RuntimeError(f"cannot find the exported weight of {name} ({len(hits)} candidates)")
+        old, new = hits[0].name, f"{name}.weight"
+        hits[0].name = new
+        for node in model.graph.node:
+            node.input[:] = [new if i == old else i for i in node.input]
+
+
+def state_dict_from_onnx(path, net=None):
+    """The parameters of a flow.onnx as a FlowNetLite state dict: initializers named as the parameters (files of
+    this and the original per-displacement formulation alike); a ZeroGapConv2d weight stored with its zero
+    columns comes back without them."""
+    net = net or flownet.FlowNetLite()
+    inits = {i.name: numpy_helper.to_array(i) for i in onnx.load(path).graph.initializer}
+    gaps = {f"{name}.weight": m.gap for name, m in padded_convs(net)}
+    state = {}
+    for name, param in net.state_dict().items():
+        if name not in inits:
+            raise KeyError(f"{path}: no initializer named '{name}'")
+        value = inits[name]
+        if name in gaps and value.shape != tuple(param.shape):
+            at, n = gaps[name]
+            if value.shape[1] != param.shape[1] + n or np.any(value[:, at:at + n]):
+                raise ValueError(f"{path}: '{name}' {value.shape} is not {tuple(param.shape)} with {n} zero columns")
+            value = np.concatenate([value[:, :at], value[:, at + n:]], 1)
+        if value.shape != tuple(param.shape):
+            raise ValueError(f"{path}: '{name}' has shape {value.shape}, the network {tuple(param.shape)}")
+        state[name] = torch.from_numpy(value.copy())
+    return state
+
+
+ENCODE_NAMES = ["pyramid8", "pyramid16"]
+CUT_SIZES = [(184, 240), (360, 480), (168, 232), (720, 1280), (16, 16)]
+
+
+def export_cuts(net, out, opset=16):
+    """Exports `flow-encode.onnx` and `flow-decode.onnx` (flownet.FlowEncode/FlowDecode: net's own modules, so the
+    same weights and parameter names), after checking in torch that decode(encode(r), encode(c)) == net(r, c) at
+    CUT_SIZES on random frames and on a frame shifted by a few pixels."""
+    net = net.eval()
+    encoder, decoder = flownet.FlowEncode(net).eval(), flownet.FlowDecode(net).eval()
+    check_cuts(net, encoder, decoder)
+    os.makedirs(out, exist_ok=True)
+    x = torch.zeros(1, 64, 96, 3, dtype=torch.uint8)
+    with torch.no_grad():
+        p8, p16 = encoder(x)
+    grids = {"pyramid8": {2: "h", 3: "w"}, "pyramid16": {2: "h16", 3: "w16"}}
+    ref = [f"reference_{n}" for n in ENCODE_NAMES]
+    cur = [f"current_{n}" for n in ENCODE_NAMES]
+    paths = []
+    for name, module, args, inputs, outputs, axes in [
+        ("flow-encode.onnx", encoder, (x,), ["image"], ENCODE_NAMES, {"image": {1: "H", 2: "W"}, **grids}),
+        ("flow-decode.onnx", decoder, (p8, p16, p8, p16), ref + cur, ["flow", "features"],
+         {**{f"{side}_{n}": grids[n] for side in ("reference", "current") for n in ENCODE_NAMES},
+          "flow": {2: "h", 3: "w"}, "features": {2: "h16", 3: "w16"}}),
+    ]:
+        path = os.path.join(out, name)
+        torch.onnx.export(module, args, path, opset_version=opset, do_constant_folding=True,
+                          input_names=inputs, output_names=outputs, dynamic_axes=axes)
+        model = onnx.load(path)
+        name_padded_weights(model, module)
+        onnx.save(model, path)
+        onnx.checker.check_model(model)
+        ops = sorted({n.op_type for n in model.graph.node})
+        print(f"exported {path} ({os.path.getsize(path) / 1024:.0f} KiB, {len(model.graph.node)} nodes; "
+              f"ops {', '.join(ops)})", flush=True)
+        paths.append(path)
+    return paths
+
+
+def check_cuts(net, encoder, decoder, tol=1e-4):
+    """decode(encode(reference), encode(current)) against the whole network, in torch: max |difference| of flow (in
+    stride-8 cells) and features at each of CUT_SIZES; raises above `tol`."""
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for h, w in CUT_SIZES:
+            ref = torch.randint(0, 256, (1, h, w, 3), dtype=torch.uint8, generator=g)
+            smooth = torch.nn.functional.avg_pool2d(ref.permute(0, 3, 1, 2).float(), 5, 1, 2)
+            smooth = smooth.round().to(torch.uint8).permute(0, 2, 3, 1)
+            for reference, current in [(ref, torch.randint(0, 256, ref.shape, dtype=torch.uint8, generator=g)),
+                                       (smooth, torch.roll(smooth, (3, -5), (1, 2)))]:
+                flow, features = net(reference, current)
+                flow2, features2 = decoder(*encoder(reference), *encoder(current))
+                df, dg = (flow - flow2).abs().max().item(), (features - features2).abs().max().item()
+                print(f"cuts at {h}x{w}: max |flow difference| {df:.2e} (|flow| <= {flow.abs().max().item():.1f}), "
+                      f"max |features difference| {dg:.2e}", flush=True)
+                if not (df < tol and dg < tol):
+                    raise RuntimeError(f"the cuts differ from the whole network at {h}x{w}: {df}, {dg}")
+
+
+CUT_CARD = """\
+name: {name}
+task: {task}
+description: >-
+  {description}
+file: {name}.onnx
+inputs:
+{inputs}outputs:
+{outputs}multiple_of: 8
+min_size: 16
+cost:
+  gflops: {gflops}
+  at: [360, 480]
+training:
+  command: {command}
+  data: >-
+    None of its own: the weights of flow.onnx (trained as flow.yaml says), cut by
+    /usr/bin/python3 models/train/export_flow.py --from-onnx {out}/flow.onnx --out {out} --cuts
+notes: >-
+  Cuts of flow.onnx, same weights (models/train/flownet.py, FlowEncode and FlowDecode):
+  flow-decode(flow-encode(reference), flow-encode(current)) == flow(reference, current) up to float rounding
+  (export_flow.py checks it in torch before exporting; tests/flow_test.ts with onnxruntime-node). Cost at 360x480
+  (2 x conv MACs by hooks): flow.onnx {whole} = 2 x flow-encode {enc} + flow-decode {dec} ({dec_cv} with the
+  cost-volume multiplies). The flow stage (`encoder: auto`, stages/flow.ts) encodes each frame once and keeps the
+  reference's encoding, so a frame costs flow-encode + flow-decode = {cached} GFLOPs instead of {whole}.
+"""
+
+
+def tensor_yaml(name, dtype, layout, shape, stride=None):
+    text = f"  - name: {name}\n    dtype: {dtype}\n    layout: {layout}\n    shape: [{', '.join(map(str, shape))}]\n"
+    return text + (f"    stride: {stride}\n" if stride else "")
+
+
+def write_cut_cards(out):
+    """Writes `flow-encode.yaml` and `flow-decode.yaml` (the training command from `<out>/flow.train.json`)."""
+    net = flownet.FlowNetLite()
+    enc, dec = flownet.cut_macs(net, 360, 480)
+    macs, corr = flownet.cost_macs(net, 360, 480)
+    assert macs == 2 * enc + dec, (macs, enc, dec)
+    info = json.load(open(os.path.join(out, "flow.train.json")))
+    c8, c16 = net.enc8[0][0].out_channels, net.enc16[1][0].out_channels
+    pyramid = [("pyramid8", c8, "h", "w", 8), ("pyramid16", c16, "h16", "w16", 16)]
+    maps = lambda prefix: "".join(tensor_yaml(f"{prefix}{n}", "float32", "NCHW", [1, c, h, w], s)
+                                  for n, c, h, w, s in pyramid)
+    image = tensor_yaml("image", "uint8", "NHWC", [1, "H", "W", 3])
+    flow_out = (tensor_yaml("flow", "float32", "NCHW", [1, 2, "h", "w"], 8) +
+                tensor_yaml("features", "float32", "NCHW", [1, net.features_channels, "h16", "w16"], 16))
+    r = lambda m: round(2 * m / 1e9, 3)
+    common = dict(command=info["command"], out=os.path.relpath(out), whole=r(macs), enc=r(enc), dec=r(dec),
+                  dec_cv=r(dec + corr), cached=r(enc + dec))
+    cards = {
+        "flow-encode": dict(
+            task="optical-flow-encoder", inputs=image, outputs=maps(""), gflops=r(enc),
+            description="Encoder cut of flow.onnx (same weights): one frame through FlowNet-lite's shared conv "
+                        "pyramid\n  (stride 2/4/8/16) to the stride-8 and stride-16 maps its decoder reads, "
+                        "normalisation inside the graph\n  as in flow.onnx. Run once per frame; flow-decode takes "
+                        "two such encodings."),
+        "flow-decode": dict(
+            task="optical-flow-decoder", inputs=maps("reference_") + maps("current_"), outputs=flow_out,
+            gflops=r(dec),
+            description="Decoder cut of flow.onnx (same weights): the reference's and the current frame's "
+                        "flow-encode maps\n  -> the stride-16 cost volume, coarse decoder (`features`), warp of "
+                        "the reference's stride-8 map,\n  stride-8 cost volume and residual flow: flow.onnx's "
+                        "outputs, same contract (backward flow\n  from the current frame to the reference, in "
+                        "stride-8 cells)."),
+    }
+    paths = []
+    for name, fields in cards.items():
+        path = os.path.join(out, f"{name}.yaml")
+        with open(path, "w") as f:
+            f.write(CUT_CARD.format(name=name, **fields, **common))
+        print(f"wrote {path}")
+        paths.append(path)
+    return paths
 
 
 CARD = """\
@@ -105,6 +297,9 @@ notes: >-
   `features` ({features} channels, stride 16 = ceil(H/16) x ceil(W/16)) is the coarse decoder's hidden state after the
   stride-16 cost volume (motion-aware, the analogue of FlowNet's conv6). Inputs are raw uint8 RGB; normalisation is
   inside the graph ((x / 255 - mean) / std, mean {mean}, std {std}). ONNX opset 16 (GridSample), dynamic H and W.
+  The graph is written for onnxruntime's CPU kernels (models/train/flownet.py): each cost volume is one Gather and one
+  batched MatMul over 8-pixel row tiles with a skew read-out (not a Slice/Mul/ReduceSum per displacement), and the
+  decoder inputs carry zero channels up to 128 and 64 so that the decoder convs run in the blocked NCHWc layout.
 """
 
 
@@ -157,14 +352,25 @@ def write_card(out):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--ckpt", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "ckpt-flow.pt"))
+    ap.add_argument("--from-onnx", help="take the weights from this flow.onnx instead of --ckpt")
     ap.add_argument("--out", required=True)
     ap.add_argument("--card", action="store_true", help="also write <out>/flow.yaml from <out>/flow.train.json")
-    ap.add_argument("--no-export", action="store_true", help="only write the card")
+    ap.add_argument("--no-export", action="store_true", help="only write the card(s)")
+    ap.add_argument("--cuts", action="store_true",
+                    help="export flow-encode.onnx + flow-decode.onnx and their cards instead of flow.onnx")
     args = ap.parse_args()
     if not args.no_export:
         net = flownet.FlowNetLite()
-        net.load_state_dict(torch.load(args.ckpt, map_location="cpu")["state_dict"])
-        export(net, args.out)
+        if args.from_onnx:
+            net.load_state_dict(state_dict_from_onnx(args.from_onnx, net))
+        else:
+            net.load_state_dict(torch.load(args.ckpt, map_location="cpu")["state_dict"])
+        if args.cuts:
+            export_cuts(net, args.out)
+        else:
+            export(net, args.out)
+    if args.cuts:
+        write_cut_cards(args.out)
     if args.card:
         write_card(args.out)
 

@@ -9,9 +9,25 @@ Contract (see models/train/README.md, section "flow"):
 
 Architecture: a shared conv pyramid (stride 2/4/8/16), a cost volume at stride 16 (+-4, i.e. +-64 image px)
 -> coarse flow; upsample x2, warp the reference's stride-8 features (GridSample), a +-2 cost volume at
-stride 8 -> residual flow. Cost volumes are plain shifted products averaged over channels (Pad, Slice, Mul,
-ReduceSum, Concat), so the graph is ordinary ONNX (opset 16 for GridSample) and runs in onnxruntime.
-No BatchNorm (nothing to fold); LeakyReLU(0.1) as PWC-Net.
+stride 8 -> residual flow. No BatchNorm (nothing to fold); LeakyReLU(0.1) as PWC-Net.
+
+Written for onnxruntime's CPU kernels; the same code trains (same parameters, same function as the original
+per-displacement formulation, up to float rounding):
+- each cost volume is a handful of batched ops instead of a Slice/Mul/ReduceSum per displacement (106 of
+  each before): rows of the map are cut into tiles of 8 pixels, ONE Gather collects, for every tile, the block
+  of the zero-padded other map its displacements reach, ONE batched MatMul multiplies each tile with its block,
+  and the (2r+1)^2 wanted products are read off by a skew (pad, reshape, slice; see cost_volume);
+- the volumes carry a few all-zero channels so that the decoder convs see a multiple of 8 input channels
+  (121 -> 128, 59 -> 64): their weights get zero columns there (`ZeroGapConv2d`, same parameters), and
+  onnxruntime runs them in its blocked NCHWc layout like the encoder instead of a plain im2col conv;
+- both frames go through normalisation (one BatchNormalization op) and the pyramid as one batch, the
+  stride-16 features are L2-normalised once for both, and the cost volumes and decoder inputs are built
+  channels-last, which onnxruntime folds into its layout reorders.
+Plain ONNX ops (opset 16 for GridSample), dynamic H and W.
+
+Cuts of the same weights, for a flow stage that encodes each frame once (models/train/README.md, "flow"):
+FlowEncode (one frame -> its stride-8 and stride-16 pyramid features) and FlowDecode (the reference's and the
+current frame's features -> flow, features); FlowDecode(FlowEncode(reference), FlowEncode(current)) == forward.
 """
 import torch
 import torch.nn as nn
@@ -23,32 +39,85 @@ STRIDE = 8
 FEATURE_STRIDE = 16
 
 
-def conv(cin, cout, stride=1, act=True):
-    layers = [nn.Conv2d(cin, cout, 3, stride, 1)]
+class ZeroGapConv2d(nn.Conv2d):
+    """A Conv2d whose input has `gap[1]` extra all-zero channels inserted at channel `gap[0]`: the weight gets
+    zero columns there. Same parameters (and state-dict keys) as the plain Conv2d, same result; it only lets the
+    input have a multiple of 8 channels, which onnxruntime's blocked (NCHWc) conv kernels need."""
+
+    def __init__(self, cin, cout, k, stride, padding, gap):
+        super().__init__(cin, cout, k, stride, padding)
+        self.gap = gap
+
+    def full_weight(self):
+        """The weight with the zero columns, [out, in + gap[1], kh, kw]."""
+        at, n = self.gap
+        w = self.weight
+        return torch.cat([w[:, :at], w.new_zeros(w.shape[0], n, *w.shape[2:]), w[:, at:]], 1) if n else w
+
+    def forward(self, x):
+        return self._conv_forward(x, self.full_weight(), self.bias)
+
+
+def conv(cin, cout, stride=1, act=True, gap=None):
+    layers = [nn.Conv2d(cin, cout, 3, stride, 1) if gap is None else ZeroGapConv2d(cin, cout, 3, stride, 1, gap)]
     if act:
         layers.append(nn.LeakyReLU(0.1))
     return nn.Sequential(*layers)
 
 
-def unit(f):
+def unit(f, dim=1):
     """Per-pixel L2 normalisation over channels, so the cost volume is a cosine similarity in [-1, 1]."""
-    return f * torch.rsqrt((f * f).sum(1, keepdim=True) + 1e-6)
+    return f / torch.sqrt((f * f).sum(dim, keepdim=True) + 1e-6)
 
 
-def correlation(a, b, r):
-    """Cost volume: out[:, k] = sum_c a(p) * b(p + d_k), d_k = (dx, dy), k = (dy + r) * (2r+1) + (dx + r).
+def pad8(n):
+    """Zero channels that bring n up to a multiple of 8."""
+    return -n % 8
 
-    Inputs are unit-normalised per pixel first (cosine similarity). b is zero outside the map. Plain
-    Pad/Slice/Mul/ReduceSum ops (no custom correlation op).
+
+def cost_volume(a, b, r, slots=None, tile=8):
+    """Cost volume of channels-last maps a, b [N, h, w, C], channels last too: out[..., k] = sum_c a(p) b(p + d_k),
+    d_k = (dx, dy), k = (dy + r) * (2r+1) + (dx + r); b is zero outside the map; [N, h, w, slots], channels
+    (2r+1)^2 .. slots-1 zeros.
+
+    As one batched matrix product, not per-displacement ops. The map is cut into tiles of `tile` pixels of a row;
+    for each tile, its [tile, C] block of a times the [(2r+1) (tile+2r), C] block of the zero-padded b that its
+    displacements reach (rows y-r .. y+r, columns x0-r .. x0+tile-1+r; one Gather for all tiles) gives every
+    product a(x) . b(x'); the (2r+1)^2 wanted ones (x' = x + dx) are read off by the skew trick: flatten each
+    tile's [tile, (2r+1) L] block (L = tile + 2r), append `tile` values (never read), view it as
+    [tile, (2r+1) L + 1]: the entry for (dy, dx) is then column dy L + dx of row x. L/(2r+1) x the direct form's
+    multiplies, as GEMMs instead of elementwise ops over a [D, h, w, C] tensor.
     """
-    a, b = unit(a), unit(b)
-    h, w = a.shape[-2:]
-    bp = F.pad(b, (r, r, r, r))
-    out = []
-    for dy in range(2 * r + 1):
-        for dx in range(2 * r + 1):
-            out.append((a * bp[:, :, dy:dy + h, dx:dx + w]).sum(1, keepdim=True))
-    return torch.cat(out, 1)
+    n, h, w, c = a.shape
+    k = 2 * r + 1
+    t = tile
+    span = t + 2 * r
+    tiles = (w + t - 1) // t
+    wb = w + 2 * r + t - 1  # b's padded width: the last tile's window fits
+    dev = a.device
+    rows = (torch.arange(h, device=dev).view(h, 1, 1, 1) + torch.arange(k, device=dev).view(1, 1, k, 1)) * wb
+    cols = torch.arange(tiles, device=dev).view(1, tiles, 1, 1) * t + torch.arange(span, device=dev).view(1, 1, 1, span)
+    bp = F.pad(b, (0, 0, r, r + t - 1, r, r)).reshape(n, -1, c)  # [N, (h+2r) wb, C]
+    band = bp.index_select(1, (rows + cols).reshape(-1)).reshape(-1, k * span, c)  # [N h tiles, (2r+1) L, C]
+    at = F.pad(a, (0, 0, 0, t - 1))[:, :, :tiles * t].reshape(-1, t, c)  # [N h tiles, tile, C]
+    prod = torch.matmul(at, band.transpose(1, 2)).reshape(-1, t * k * span)
+    prod = F.pad(prod, (0, t)).reshape(-1, t, k * span + 1)[:, :, :k * span]  # skew: (dy, dx) at dy L + dx
+    out = prod.reshape(-1, t, k, span)[..., :k].reshape(n, h, -1, k * k)[:, :, :w]
+    slots = slots or k * k
+    return F.pad(out, (0, slots - k * k)) if slots > k * k else out
+
+
+def nhwc(x):
+    return x.permute(0, 2, 3, 1)
+
+
+def nchw(x):
+    return x.permute(0, 3, 1, 2)
+
+
+def correlation(a, b, r, slots=None):
+    """Cost volume of the unit-normalised NCHW maps (cosine similarity), NCHW; see cost_volume."""
+    return nchw(cost_volume(unit(nhwc(a), 3), unit(nhwc(b), 3), r, slots))
 
 
 def warp(x, flow):
@@ -80,9 +149,13 @@ class FlowNetLite(nn.Module):
         self.enc16 = nn.Sequential(conv(c3, c4, 2), conv(c4, c5))    # stride 16
         n16 = (2 * r16 + 1) ** 2
         n8 = (2 * r8 + 1) ** 2
-        self.dec16 = conv(n16 + c5, hid16)
+        # Cost volumes padded with zero channels so the decoders' inputs have a multiple of 8 channels (121 -> 128,
+        # 59 -> 64); the decoder weights get zero columns there (ZeroGapConv2d): same parameters, same outputs.
+        self.slots16 = n16 + pad8(n16 + c5)
+        self.slots8 = n8 + pad8(n8 + c3 + 2)
+        self.dec16 = conv(n16 + c5, hid16, gap=(n16, self.slots16 - n16))
         self.flow16 = conv(hid16, 2, act=False)
-        self.dec8 = conv(n8 + c3 + 2, hid8)
+        self.dec8 = conv(n8 + c3 + 2, hid8, gap=(n8, self.slots8 - n8))
         self.flow8 = conv(hid8, 2, act=False)
         self.features_channels = hid16
         self.register_buffer("mean", torch.tensor(MEAN).view(1, 3, 1, 1) * 255, persistent=False)
@@ -97,26 +170,98 @@ class FlowNetLite(nn.Module):
     def prep(self, img):
         """uint8 (or 0..255 float) NHWC -> normalised float NCHW."""
         x = img.permute(0, 3, 1, 2).float()
-        return (x - self.mean) / self.std
+        # (x - mean) / std as one op (BatchNormalization in ONNX)
+        return F.batch_norm(x, self.mean.flatten(), (self.std * self.std).flatten(), eps=0.0)
 
     def forward_nchw(self, ref, cur):
         """ref, cur: normalised float NCHW. Returns (flow8, flow16, features16), flows in own-grid pixels."""
-        n = ref.shape[0]
-        f8, f16 = self.encode(torch.cat([cur, ref], 0))  # one batched pass through the shared pyramid
+        return self.decode(torch.cat([cur, ref], 0))
+
+    def decode(self, x):
+        """x: the current frames then the reference frames, normalised float NCHW [2N,3,H,W]."""
+        n = x.shape[0] // 2
+        f8, f16 = self.encode(x)  # one batched pass through the shared pyramid
         c8, r8 = f8[:n], f8[n:]
-        c16, r16 = f16[:n], f16[n:]
-        h16 = self.dec16(torch.cat([correlation(c16, r16, self.r16), c16], 1))
+        f16 = nhwc(f16)  # channels last from here to the decoder's input
+        u16 = unit(f16, 3)  # both frames normalised at once
+        h16 = self.dec16(nchw(torch.cat([cost_volume(u16[:n], u16[n:], self.r16, self.slots16), f16[:n]], 3)))
         flow16 = self.flow16(h16)
         up = resize(flow16, c8) * 2.0
-        cv8 = correlation(c8, warp(r8, up), self.r8)
-        h8 = self.dec8(torch.cat([cv8, c8, up], 1))
+        a8 = nhwc(c8)
+        cv8 = cost_volume(unit(a8, 3), unit(nhwc(warp(r8, up)), 3), self.r8, self.slots8)
+        h8 = self.dec8(nchw(torch.cat([cv8, a8, nhwc(up)], 3)))
         flow8 = up + self.flow8(h8)
         return flow8, flow16, h16
 
     def forward(self, reference, current):
         """ONNX entry: uint8 NHWC reference/current -> (flow [N,2,H/8,W/8], features [N,32,H/16,W/16])."""
-        flow8, _, feats = self.forward_nchw(self.prep(reference), self.prep(current))
+        flow8, _, feats = self.decode(self.prep(torch.cat([current, reference], 0)))
         return flow8, feats
+
+
+class FlowEncode(nn.Module):
+    """The `flow-encode` cut of a FlowNetLite (its own modules, so the same weights and parameter names): one frame,
+    uint8 NHWC [N,H,W,3] -> its pyramid features `pyramid8` [N,32,H/8,W/8] and `pyramid16` [N,40,ceil(H/16),
+    ceil(W/16)], exactly what FlowNetLite.decode computes for each frame of its batch (same prep, same encode)."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.enc2, self.enc4, self.enc8, self.enc16 = net.enc2, net.enc4, net.enc8, net.enc16
+        self.register_buffer("mean", net.mean, persistent=False)
+        self.register_buffer("std", net.std, persistent=False)
+
+    prep = FlowNetLite.prep
+    encode = FlowNetLite.encode
+
+    def forward(self, image):
+        return self.encode(self.prep(image))
+
+
+class FlowDecode(nn.Module):
+    """The `flow-decode` cut of a FlowNetLite: the reference's and the current frame's pyramid features (FlowEncode)
+    -> (flow [N,2,H/8,W/8], features [N,32,ceil(H/16),ceil(W/16)]), the rest of FlowNetLite.decode after its
+    batched encode, op for op (the per-pixel L2 normalisation of both stride-16 maps, done there on the batch of
+    both frames, is done here on each), so decode(encode(reference), encode(current)) == forward(reference, current)
+    up to float rounding."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.dec16, self.flow16, self.dec8, self.flow8 = net.dec16, net.flow16, net.dec8, net.flow8
+        self.r16, self.r8, self.slots16, self.slots8 = net.r16, net.r8, net.slots16, net.slots8
+
+    def forward(self, reference8, reference16, current8, current16):
+        c16, r16 = nhwc(current16), nhwc(reference16)  # channels last from here to the decoder's input
+        cv16 = cost_volume(unit(c16, 3), unit(r16, 3), self.r16, self.slots16)
+        h16 = self.dec16(nchw(torch.cat([cv16, c16], 3)))
+        flow16 = self.flow16(h16)
+        up = resize(flow16, current8) * 2.0
+        a8 = nhwc(current8)
+        cv8 = cost_volume(unit(a8, 3), unit(nhwc(warp(reference8, up)), 3), self.r8, self.slots8)
+        h8 = self.dec8(nchw(torch.cat([cv8, a8, nhwc(up)], 3)))
+        flow8 = up + self.flow8(h8)
+        return flow8, h16
+
+
+def cut_macs(net, h, w):
+    """Conv MACs of the two cuts at 1x3xHxW: (flow-encode on one frame, flow-decode on one pair). The whole model
+    is 2 x encode + decode (its cost volumes, in the decoder, are apart: see cost_macs)."""
+    total = {"enc": 0, "dec": 0}
+
+    def hook(part):
+        def count(m, inp, out):
+            k = m.kernel_size[0] * m.kernel_size[1] * (m.in_channels // m.groups)
+            total[part] += out.numel() * k
+        return count
+
+    encoder, decoder = FlowEncode(net).eval(), FlowDecode(net).eval()
+    hs = [m.register_forward_hook(hook("enc")) for m in encoder.modules() if isinstance(m, nn.Conv2d)]
+    hs += [m.register_forward_hook(hook("dec")) for m in decoder.modules() if isinstance(m, nn.Conv2d)]
+    with torch.no_grad():
+        p8, p16 = encoder(torch.zeros(1, h, w, 3))
+        decoder(p8, p16, p8, p16)
+    for hd in hs:
+        hd.remove()
+    return total["enc"], total["dec"]
 
 
 def cost_macs(net, h, w):
