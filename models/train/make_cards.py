@@ -98,7 +98,7 @@ def scalar(x):
     return s
 
 
-def metrics_block(stats_path):
+def metrics_block(stats_path, eval_cmd=None):
     if not stats_path or not os.path.exists(stats_path):
         return None
     st = json.load(open(stats_path))
@@ -110,9 +110,15 @@ def metrics_block(stats_path):
         f"pixel_acc_{x}": round(m["pixel_acc"], 4),
         f"mean_class_acc_{x}": round(m["mean_class_acc"], 4) if m.get("mean_class_acc") is not None else None,
         f"per_class_iou_{x}": {k: (round(v, 4) if v is not None else None) for k, v in per.items()},
-        "eval": DOMAIN["eval"],
+        "eval": eval_cmd or DOMAIN["eval"],
         "fps_cpu_2cores": round(st.get("fps", 0), 1),
     }
+
+
+def eval_with(arch):
+    """The domain's eval command with the per-frame graph's seg alias pointed at `arch`'s card."""
+    import re
+    return re.sub(r"(--models \S+)", rf"\1 --set models.seg={arch}", DOMAIN["eval"], count=1)
 
 
 def write(out, name, task, desc, inputs, outputs, train, gflops, metrics=None, notes=None):
@@ -164,50 +170,101 @@ def stage_costs(arch):
             "head_gflops": round(2 * 45 * 60 * sum(c) * 11 / 1e9, 3)}
 
 
+def staged_cards(o, arch, stats, init_note=None):
+    """Cards of a staged arch: the whole network and its Clockwork / DFF-Accel cuts (export_seg.py's files)."""
+    t = json.load(open(os.path.join(o, f"{arch}.train.json")))
+    t.update(stage_costs(arch))
+    t["init_note"] = init_note
+    g = t["gflops_360x480"]
+    c1, c2, c3 = t["channels"]
+    sc = lambda n, s: tensor(n, "float32", "NCHW", [1, 11, "h", "w"], s)  # noqa: E731
+    ft = lambda n, c, s: tensor(n, "float32", "NCHW", [1, c, "h", "w"], s)  # noqa: E731
+    fp16 = bool(t.get("export", {}).get("fp16_weights"))
+    same = f"Same weights as {arch}.onnx (BN folded{', float16' if fp16 else ''})."
+    if arch == "seg":
+        m = metrics_block(stats)
+        st1, st2, st3 = 8, 16, 32
+        desc = (f"{DOMAIN['title']} staged FCN trained from scratch: three stages (stride 8/16/32, ResNet-style 3x3 "
+                "blocks, dilated and pooled context in S3) with FCN-8s skip fusion scores = score1 + up2(score2 + "
+                "up2(score3)).")
+        fuse_desc = "scores = score1 + up2(score2 + up2(score3)), bilinear, size-matched"
+        feat_desc = "concat(F1, up2(F2), up2(up2(F3)))"
+        fuse_gflops = 0.001
+        notes = None
+    else:
+        import sys
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import segnet
+        ac = segnet.ARCHS[arch]
+        assert segnet.arch_strides(arch) == (1, 1), f"{arch}: cards written for stride-keeping archs only"
+        d2, d3 = ac["dilations"]
+        m = metrics_block(stats, eval_with(arch))
+        st1 = st2 = st3 = 8
+        desc = (f"Accurate {DOMAIN['title']} staged FCN trained from scratch, DeepLab-style output stride 8: S1 "
+                f"image -> stride 8 ({c1} ch), S2 and S3 stay at stride 8 with dilation {d2} and {d3} ({c2}, {c3} ch, "
+                "ResNet-style 3x3 blocks, pooled context in S3); all three score maps share the stride-8 grid, "
+                "scores = score1 + score2 + score3 (no resize).")
+        fuse_desc = "scores = score1 + score2 + score3 (one stride-8 grid, no resize)"
+        feat_desc = "concat(F1, F2, F3) (all stride 8, no resize)"
+        fuse_gflops = round(2 * 11 * 45 * 60 / 1e9, 4)
+        notes = []
+        if os.path.exists(os.path.join(o, "seg.train.json")):
+            gs = json.load(open(os.path.join(o, "seg.train.json")))["gflops_360x480"]
+            notes.append(f"{g / gs:.1f}x the FLOPs of seg ({gs} GFLOPs).")
+        notes.append(f"Stage GFLOPs S1/S2/S3 {t['stage_gflops'][0]}/{t['stage_gflops'][1]}/{t['stage_gflops'][2]}: "
+                     "the deep stages (what Clockwork skips) hold most of the cost.")
+        if fp16:
+            notes.append("Weights stored as float16, each followed by a Cast to float32 (onnxruntime folds the casts "
+                         "at load: compute, inputs and outputs stay float32/uint8).")
+        notes = " ".join(notes)
+    if fp16:
+        desc += " Float16 weights (cast to float32 at load)."
+    write(o, arch, "segmentation", desc, [IMAGE], [sc("scores", 8)], t, g, m, notes)
+    write(o, f"{arch}-s1", "clockwork-stage",
+          f"Clockwork stage 1 of {arch}: image -> stride-{st1} features and score1. " + same,
+          [IMAGE], [ft("feat1", c1, st1), sc("score1", st1)], t, t["stage_gflops"][0])
+    write(o, f"{arch}-s2", "clockwork-stage",
+          f"Clockwork stage 2 of {arch}: feat1 -> stride-{st2} features and score2. " + same,
+          [ft("feat1", c1, st1)], [ft("feat2", c2, st2), sc("score2", st2)], t, t["stage_gflops"][1])
+    write(o, f"{arch}-s3", "clockwork-stage", f"Clockwork stage 3 of {arch}: feat2 -> score3 at stride {st3}. " + same,
+          [ft("feat2", c2, st2)], [sc("score3", st3)], t, t["stage_gflops"][2])
+    write(o, f"{arch}-fuse", "clockwork-stage",
+          f"Clockwork fusion of {arch}: {fuse_desc}. Any of the inputs may be a cached (stale) stage output.",
+          [sc("score1", st1), sc("score2", st2), sc("score3", st3)], [sc("scores", 8)], t, fuse_gflops)
+    write(o, f"{arch}-features", "features",
+          f"DFF/Accel feature cut of {arch}: {feat_desc} at stride 8 "
+          f"({c1}+{c2}+{c3} = {c1 + c2 + c3} channels). " + same,
+          [IMAGE], [ft("features", c1 + c2 + c3, 8)], t, round(g - t["head_gflops"], 3))
+    write(o, f"{arch}-head", "segmentation-head",
+          f"DFF/Accel head of {arch}: one 1x1 conv with weights [W1 | W2 | W3] and bias b1+b2+b3, so that "
+          f"{arch}-head({arch}-features(x)) == {arch}(x) (checked to < 1e-{6 if arch == 'seg' else 5} with "
+          "onnxruntime-node).",
+          [ft("features", c1 + c2 + c3, 8)], [sc("scores", 8)], t, t["head_gflops"])
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
     ap.add_argument("--seg-stats")
     ap.add_argument("--lite-stats")
+    ap.add_argument("--large-stats", help="engine --stats JSON of per-frame.yaml with --set models.seg=seg-large")
+    ap.add_argument("--arch", action="append", choices=["seg", "seg-lite", "seg-large"],
+                    help="only these archs' cards (repeatable; default: every arch with a <arch>.train.json in --out)")
     ap.add_argument("--domain", choices=list(DOMAINS), default="camvid")
     ap.add_argument("--seg-init-note", help="how the checkpoint given to seg's --init was trained (continued runs)")
     a = ap.parse_args()
     global DOMAIN
     DOMAIN = DOMAINS[a.domain]
     o = a.out
-    if os.path.exists(os.path.join(o, "seg.train.json")):
-        t = json.load(open(os.path.join(o, "seg.train.json")))
-        t.update(stage_costs("seg"))
-        t["init_note"] = a.seg_init_note
-        g = t["gflops_360x480"]
-        c1, c2, c3 = t["channels"]
-        m = metrics_block(a.seg_stats)
-        same = "Same weights as seg.onnx (BN folded)."
-        sc = lambda n, s: tensor(n, "float32", "NCHW", [1, 11, "h", "w"], s)  # noqa: E731
-        ft = lambda n, c, s: tensor(n, "float32", "NCHW", [1, c, "h", "w"], s)  # noqa: E731
-        write(o, "seg", "segmentation",
-              f"{DOMAIN['title']} staged FCN trained from scratch: three stages (stride 8/16/32, ResNet-style 3x3 blocks, dilated "
-              "and pooled context in S3) with FCN-8s skip fusion scores = score1 + up2(score2 + up2(score3)).",
-              [IMAGE], [sc("scores", 8)], t, g, m)
-        write(o, "seg-s1", "clockwork-stage", "Clockwork stage 1 of seg: image -> stride-8 features and score1. " + same,
-              [IMAGE], [ft("feat1", c1, 8), sc("score1", 8)], t, t["stage_gflops"][0])
-        write(o, "seg-s2", "clockwork-stage", "Clockwork stage 2 of seg: feat1 -> stride-16 features and score2. " + same,
-              [ft("feat1", c1, 8)], [ft("feat2", c2, 16), sc("score2", 16)], t, t["stage_gflops"][1])
-        write(o, "seg-s3", "clockwork-stage", "Clockwork stage 3 of seg: feat2 -> score3 at stride 32. " + same,
-              [ft("feat2", c2, 16)], [sc("score3", 32)], t, t["stage_gflops"][2])
-        write(o, "seg-fuse", "clockwork-stage",
-              "Clockwork fusion of seg: scores = score1 + up2(score2 + up2(score3)), bilinear, size-matched. "
-              "Any of the inputs may be a cached (stale) stage output.",
-              [sc("score1", 8), sc("score2", 16), sc("score3", 32)], [sc("scores", 8)], t, 0.001)
-        write(o, "seg-features", "features",
-              "DFF/Accel feature cut of seg: concat(F1, up2(F2), up2(up2(F3))) at stride 8 "
-              f"({c1}+{c2}+{c3} = {c1 + c2 + c3} channels). " + same,
-              [IMAGE], [ft("features", c1 + c2 + c3, 8)], t, round(g - t["head_gflops"], 3))
-        write(o, "seg-head", "segmentation-head",
-              "DFF/Accel head of seg: one 1x1 conv with weights [W1 | W2 | W3] and bias b1+b2+b3, so that "
-              "seg-head(seg-features(x)) == seg(x) (checked to < 1e-6 with onnxruntime-node).",
-              [ft("features", c1 + c2 + c3, 8)], [sc("scores", 8)], t, t["head_gflops"])
-    if os.path.exists(os.path.join(o, "seg-lite.train.json")):
+
+    def want(arch):
+        return (not a.arch or arch in a.arch) and os.path.exists(os.path.join(o, f"{arch}.train.json"))
+
+    if want("seg"):
+        staged_cards(o, "seg", a.seg_stats, a.seg_init_note)
+    if want("seg-large"):
+        staged_cards(o, "seg-large", a.large_stats)
+    if want("seg-lite"):
         t = json.load(open(os.path.join(o, "seg-lite.train.json")))
         notes = None
         if os.path.exists(os.path.join(o, "seg.train.json")):

@@ -17,12 +17,36 @@ STD = (0.29, 0.30, 0.30)
 ARCHS = {
     "seg": dict(stem=(24, 48), s1=(80, 2), s2=(128, 3), s3=(192, 2)),
     "seg-lite": dict(stem=(16, 32), s1=(48, 1), s2=(96, 1), s3=(128, 1)),
+    # DeepLab-style output stride 8: S2 and S3 stay at stride 8 with dilated convs (more context at stride 8),
+    # so the deep stages hold most of the cost (what Clockwork skips) and all three score maps share one grid.
+    "seg-large": dict(stem=(32, 64), s1=(128, 4), s2=(192, 4), s3=(256, 4), strides=(1, 1), dilations=(2, 4)),
 }
 
 
 def up2(x, ref):
     """Bilinear x2 upsampling to exactly ref's spatial size (align_corners=False). Shape-safe for odd sizes."""
     return F.interpolate(x, size=ref.shape[-2:], mode="bilinear", align_corners=False)
+
+
+def arch_strides(arch):
+    """(S2, S3) stride relative to the previous stage: (2, 2) for seg/seg-lite, (1, 1) for seg-large."""
+    return tuple(ARCHS[arch].get("strides", (2, 2)))
+
+
+def fuse_scores(s1, s2, s3, strides=(2, 2)):
+    """FCN-8s skip fusion s1 + up2(s2 + up2(s3)); a stage that keeps its input's stride (1 in `strides`, known from
+    the arch, not from runtime shapes) is already on the finer grid, so its resize is left out (no Resize node)."""
+    st2, st3 = strides
+    x = s2 + (s3 if st3 == 1 else up2(s3, s2))
+    return s1 + (x if st2 == 1 else up2(x, s1))
+
+
+def upsample_features(f1, f2, f3, strides=(2, 2)):
+    """F2, F3 on F1's grid with the same resize sequence as fuse_scores (F3 -> F2 size -> F1 size)."""
+    st2, st3 = strides
+    g2 = f2 if st2 == 1 else up2(f2, f1)
+    g3 = f3 if st3 == 1 else up2(f3, f2)
+    return f1, g2, (g3 if st2 == 1 else up2(g3, f1))
 
 
 class CBR(nn.Module):
@@ -48,9 +72,9 @@ class ResBlock(nn.Module):
         return F.relu(x + self.bn(self.conv(self.a(x))))
 
 
-def make_stage(cin, c, n, dilation=1):
+def make_stage(cin, c, n, dilation=1, stride=2):
     # stride-2 3x3 conv with padding 1: out = ceil(in / 2) for any input size
-    layers = [CBR(cin, c, 2)]
+    layers = [CBR(cin, c, stride, 1 if stride == 2 else dilation)]
     for _ in range(n // 2):
         layers.append(ResBlock(c, dilation))
     if n % 2:
@@ -77,8 +101,10 @@ class StagedFCN(nn.Module):
         (c1, n1), (cc2, n2), (c3, n3) = a["s1"], a["s2"], a["s3"]
         # S1: image -> stride 8
         self.stage1 = nn.Sequential(CBR(3, c2, 2), CBR(c2, c4, 2), make_stage(c4, c1, n1))
-        self.stage2 = make_stage(c1, cc2, n2)
-        self.stage3 = nn.Sequential(make_stage(cc2, c3, n3, dilation=2), PoolContext(c3))
+        (st2, st3), (d2, d3) = a.get("strides", (2, 2)), a.get("dilations", (1, 2))
+        self.strides = (st2, st3)  # plain attribute: not in the state dict
+        self.stage2 = make_stage(c1, cc2, n2, d2, st2)
+        self.stage3 = nn.Sequential(make_stage(cc2, c3, n3, d3, st3), PoolContext(c3))
         self.score1 = nn.Conv2d(c1, NUM_CLASSES, 1)
         self.score2 = nn.Conv2d(cc2, NUM_CLASSES, 1)
         self.score3 = nn.Conv2d(c3, NUM_CLASSES, 1)
@@ -91,9 +117,8 @@ class StagedFCN(nn.Module):
         f3 = self.stage3(f2)
         return f1, f2, f3
 
-    @staticmethod
-    def fuse(s1, s2, s3):
-        return s1 + up2(s2 + up2(s3, s2), s1)
+    def fuse(self, s1, s2, s3):
+        return fuse_scores(s1, s2, s3, self.strides)
 
     def forward(self, x):
         f1, f2, f3 = self.feats(x)
@@ -166,8 +191,14 @@ class S3(nn.Module):
 
 
 class Fuse(nn.Module):
+    """Clockwork fusion; `strides` from the arch (segnet.arch_strides or net.strides), default seg's (2, 2)."""
+
+    def __init__(self, strides=(2, 2)):
+        super().__init__()
+        self.strides = tuple(strides)
+
     def forward(self, score1, score2, score3):
-        return StagedFCN.fuse(score1, score2, score3)
+        return fuse_scores(score1, score2, score3, self.strides)
 
 
 class Features(nn.Module):
@@ -177,8 +208,8 @@ class Features(nn.Module):
 
     def forward(self, image):
         f1, f2, f3 = self.net.feats(self.pre(image))
-        # identical up2 sequence to fuse(): F3 -> F2 size -> F1 size
-        return torch.cat([f1, up2(f2, f1), up2(up2(f3, f2), f1)], dim=1)
+        # identical up2 sequence to fuse(): F3 -> F2 size -> F1 size (none for a stride-keeping arch)
+        return torch.cat(upsample_features(f1, f2, f3, self.net.strides), dim=1)
 
 
 def make_head(net):

@@ -122,6 +122,14 @@ def main():
     ap.add_argument("--size", type=int, nargs=2, default=None, help="resize frames to H W on load (smoke tests)")
     ap.add_argument("--ckpt", default=None, help="checkpoint path (default: <out>/../train/ckpt-<arch>.pt)")
     ap.add_argument("--init", default=None, help="start from this checkpoint's weights (continued training)")
+    ap.add_argument("--state", default=None,
+                    help="resumable training state, written after every epoch and read at start if present "
+                         "(default: models/train/state-<arch>.pt; deleted when training ends)")
+    ap.add_argument("--max-seconds", type=float, default=0,
+                    help="stop after this much training in this process (state saved; run again to resume)")
+    ap.add_argument("--reschedule", action="store_true",
+                    help="resume a state saved with another --epochs/--iters on this command's schedule")
+    ap.add_argument("--eval-every", type=int, default=500, help="python-side val mIoU every N iterations")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -150,8 +158,36 @@ def main():
     crit = torch.nn.CrossEntropyLoss(weight=torch.from_numpy(w), ignore_index=segnet.IGNORE)
     crop = [min(args.crop[0], imgs.shape[1]), min(args.crop[1], imgs.shape[2])]
 
-    t_train = time.time()
-    it, run_loss = 0, 0.0
+    state_path = args.state or os.path.join(os.path.dirname(os.path.abspath(__file__)), f"state-{args.arch}.pt")
+    it, run_loss, trained_before, rescheduled = 0, 0.0, 0.0, None
+    keep_state = not args.limit or args.state
+    if os.path.exists(state_path) and keep_state:
+        st = torch.load(state_path, map_location="cpu")
+        assert st["arch"] == args.arch, f"{state_path} holds a {st['arch']} run; remove it"
+        rescheduled = st.get("rescheduled")
+        if st["total"] != total:
+            # The cosine schedule is a function of the total: a new total continues the run on the new schedule
+            # (exactly the new command's schedule when changed before the warm-up ends).
+            assert args.reschedule, f"{state_path} is a run of {st['total']} iterations, not {total}: " \
+                "pass --reschedule to continue it on the new schedule, or remove it"
+            print(f"rescheduled at iteration {st['it']}: {st['total']} -> {total} iterations", flush=True)
+            rescheduled = {"at_iteration": st["it"], "from_iterations": st["total"]}
+        net.load_state_dict(st["state_dict"])
+        opt.load_state_dict(st["opt"])
+        sched.load_state_dict(st["sched"])
+        rng.bit_generator.state = st["numpy_rng"]
+        torch.set_rng_state(st["torch_rng"])
+        it, trained_before = st["it"], st["train_seconds"]
+        print(f"resumed from {state_path} at iteration {it}/{total} ({trained_before:.0f}s trained before)", flush=True)
+
+    def save_state():
+        tmp = state_path + ".tmp"
+        torch.save({"arch": args.arch, "total": total, "it": it, "state_dict": net.state_dict(),
+                    "opt": opt.state_dict(), "sched": sched.state_dict(), "numpy_rng": rng.bit_generator.state,
+                    "torch_rng": torch.get_rng_state(), "rescheduled": rescheduled, "train_seconds": trained_before + time.time() - t_train}, tmp)
+        os.replace(tmp, state_path)
+
+    t_train, st_it0 = time.time(), it
     net.train()
     while it < total:
         perm = rng.permutation(len(imgs))
@@ -171,14 +207,22 @@ def main():
             run_loss += loss.item()
             if it % 50 == 0 or it == total:
                 el = time.time() - t_train
-                print(f"it {it}/{total} ep {it / steps_per_epoch:.1f} loss {run_loss / (50 if it % 50 == 0 else it % 50):.3f} "
-                      f"lr {sched.get_last_lr()[0]:.2e} {el:.0f}s eta {el / it * (total - it):.0f}s", flush=True)
+                done = it - st_it0
+                since = it - max(st_it0, (it - 1) // 50 * 50)
+                print(f"it {it}/{total} ep {it / steps_per_epoch:.1f} loss {run_loss / max(1, since):.3f} "
+                      f"lr {sched.get_last_lr()[0]:.2e} {el:.0f}s eta {el / max(1, done) * (total - it):.0f}s", flush=True)
                 run_loss = 0.0
-            if it % 500 == 0 and not args.limit:
+            if it % args.eval_every == 0 and not args.limit:
                 miou, acc, _ = evaluate(net, vimgs, vlabs)
                 print(f"  val(python) mIoU {miou:.4f} acc {acc:.4f}", flush=True)
                 net.train()
-    train_s = time.time() - t_train
+        if keep_state:
+            save_state()
+        if args.max_seconds and time.time() - t_train > args.max_seconds and it < total:
+            print(f"stopping at iteration {it}/{total} after {time.time() - t_train:.0f}s (--max-seconds); "
+                  f"state in {state_path}: run the same command again to resume", flush=True)
+            return
+    train_s = trained_before + time.time() - t_train
 
     miou, acc, per = evaluate(net, vimgs, vlabs)
     print(f"final val(python) mIoU {miou:.4f} pixel acc {acc:.4f} per-class {np.round(per, 3).tolist()}", flush=True)
@@ -186,6 +230,8 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     ckpt = args.ckpt or os.path.join(os.path.dirname(os.path.abspath(__file__)), f"ckpt-{args.arch}.pt")
     torch.save({"arch": args.arch, "state_dict": net.state_dict()}, ckpt)
+    if keep_state and os.path.exists(state_path):
+        os.remove(state_path)
     files = export_all(net, args.arch, args.out, verify_size=(args.size or (360, 480)))
     macs = segnet.conv_macs(segnet.StagedFCN(args.arch), 360, 480)
     info = {
@@ -197,6 +243,7 @@ def main():
         "crop": crop,
         "seed": args.seed,
         "init": args.init,
+        "rescheduled": rescheduled,
         "train_seconds": round(train_s),
         "total_seconds": round(time.time() - t_start),
         "gflops_360x480": round(2 * macs / 1e9, 3),
