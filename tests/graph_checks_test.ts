@@ -10,7 +10,15 @@ import { runGraph } from "../engine/run.ts";
 import { encodeIndexedPng } from "../datasets/png.ts";
 import { parseY4mHeader } from "../datasets/y4m.ts";
 import { cli, errorLine } from "./_cli.ts";
-import { graphError, graphFrom, modelsRoot, testingGraphHead, testSetup, withTempDir } from "./_helpers.ts";
+import {
+  graphError,
+  graphFrom,
+  modelsRoot,
+  testingGraphHead,
+  testingSetOverrides,
+  testSetup,
+  withTempDir,
+} from "./_helpers.ts";
 import type { Registry } from "../engine/registry.ts";
 
 /** A PML graph (testing set's embed model, then knn) over 32x16 fake frames with `firstMask` as its first mask. */
@@ -186,7 +194,8 @@ stages:
   ) {
     const text = await Deno.readTextFile(new URL(`../graphs/${name}.yaml`, import.meta.url));
     for (const modelSet of ["testing", "synthetic", "camvid"]) {
-      await loadGraphText(`${name}.yaml`, text, { registry, modelsRoot, modelSet });
+      const overrides = modelSet === "testing" ? testingSetOverrides(name) : [];
+      await loadGraphText(`${name}.yaml`, text, { registry, modelsRoot, modelSet, overrides });
     }
   }
 });
