@@ -43,10 +43,18 @@ export function labelHead(scores: string, size: "image" | "native" = "image"): G
   if (size === "native") return nativeLabelHead(scores);
   const b = new HeadBuilder();
   const grid = gridGeometry(b, scores);
-  // Whole batches go one way or the other: the other way gets an empty batch and costs nothing.
+  // Whole batches go one way or the other: the other way gets an empty batch and costs nothing. A grid at the
+  // frame's own resolution (stride 1) has nothing to interpolate: the full path's Resize keeps its size.
+  const coarse = b.op("Greater", [grid.stride, b.ints([1])], "coarse_axes");
   const blockwise = b.op("And", [
-    b.op("Slice", [grid.padded, b.ints([0]), b.ints([1])], "padded_rows"),
-    b.op("Slice", [grid.padded, b.ints([1]), b.ints([2])], "padded_cols"),
+    b.op("And", [
+      b.op("Slice", [grid.padded, b.ints([0]), b.ints([1])], "padded_rows"),
+      b.op("Slice", [grid.padded, b.ints([1]), b.ints([2])], "padded_cols"),
+    ], "padded_grid_both"),
+    b.op("Or", [
+      b.op("Slice", [coarse, b.ints([0]), b.ints([1])], "coarse_rows"),
+      b.op("Slice", [coarse, b.ints([1]), b.ints([2])], "coarse_cols"),
+    ], "coarse_grid"),
   ], "blockwise");
   const blockBatch = b.op(
     "Mul",
@@ -60,11 +68,10 @@ export function labelHead(scores: string, size: "image" | "native" = "image"): G
     grid,
     fullBatch,
   );
-  const blocks = b.op(
-    "Slice",
-    [blockLabels(b, scores, grid, blockwise), b.ints([0]), blockBatch, b.ints([0])],
-    "block_labels",
-  );
+  // The blockwise path gets only its batch, so that a frame taking the full path (e.g. scores at stride 1, whose
+  // coarse grid is the frame) costs it nothing.
+  const blockScores = b.op("Slice", [scores, b.ints([0]), blockBatch, b.ints([0])], "blockwise_scores");
+  const blocks = blockLabels(b, blockScores, { ...grid, batch: blockBatch }, blockwise);
   b.op("Concat", [full, blocks], labelsPort, { axis: int(0) }, false);
   return b.extension();
 }

@@ -20,7 +20,7 @@ import {
 import type { ModelCard, TensorSpec } from "../engine/model_card.ts";
 import { assertModelFits, imageToTensor } from "../engine/image_tensor.ts";
 import { cropGrid } from "../engine/grid.ts";
-import { imageSizeTensor, labelHead, labelSizeInput } from "./_label_head.ts";
+import { fullResizeLabelHead, imageSizeTensor, labelHead, labelSizeInput } from "./_label_head.ts";
 import { isHandle, isTensor, type TensorLike } from "../engine/tensor.ts";
 import type { Frame, RgbImage } from "../engine/frame.ts";
 import { classesBy, labelsType, specChannels, specType } from "../engine/graph_channels.ts";
@@ -155,7 +155,8 @@ export const model = defineStage({
     const runner = wantsLabels && scores
       ? await ctx.model(ctx.params.model, {
         key: `labels:${scores.name}:${ctx.params.labels_size}`,
-        build: () => labelHead(scores.name, ctx.params.labels_size),
+        // Scores at the frame's own resolution have nothing to interpolate: the full-resize head is an argmax.
+        build: () => (scores.stride === 1 ? fullResizeLabelHead : labelHead)(scores.name, ctx.params.labels_size),
       })
       : await ctx.model(ctx.params.model);
     const fetches = Object.keys(ctx.outputs);
