@@ -27,6 +27,18 @@ export const methodGraphs = [
   "pml-vos",
 ];
 
+/** The semantic-segmentation method graphs and their variants (`methodGraphs` without PML, plus `dff-features`). */
+export const segmentationGraphs = [
+  "per-frame",
+  "dff",
+  "dff-features",
+  "accel",
+  "clockwork",
+  "clockwork-adaptive",
+  "clockwork-pipelined",
+  "dvsnet",
+];
+
 /** The frame sizes users bring: qHD, full HD, 854-ish DAVIS, portrait phone video, and odd sides. */
 export const userFrameSizes: [number, number][] = [[960, 540], [1920, 1080], [853, 480], [720, 1280], [321, 239]];
 

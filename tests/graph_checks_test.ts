@@ -14,6 +14,7 @@ import {
   graphError,
   graphFrom,
   modelsRoot,
+  segmentationGraphs,
   testingGraphHead,
   testingSetOverrides,
   testSetup,
@@ -180,18 +181,7 @@ stages:
     /stage 'fuse': inputs 'a' \(slot 'score1', 11 channels\) and 'b' \(slot 'feat1', 8 channels\)/,
   );
   const { registry } = testSetup();
-  for (
-    const name of [
-      "per-frame",
-      "dff",
-      "dff-features",
-      "accel",
-      "clockwork",
-      "clockwork-adaptive",
-      "clockwork-pipelined",
-      "dvsnet",
-    ]
-  ) {
+  for (const name of segmentationGraphs) {
     const text = await Deno.readTextFile(new URL(`../graphs/${name}.yaml`, import.meta.url));
     for (const modelSet of ["testing", "synthetic", "camvid"]) {
       const overrides = modelSet === "testing" ? testingSetOverrides(name) : [];

@@ -8,7 +8,7 @@ import { loadGraph } from "../engine/graph.ts";
 import { runGraph } from "../engine/run.ts";
 import { writeSyntheticDataset } from "../datasets/synthetic/write.ts";
 import type { Tensor } from "../engine/tensor.ts";
-import { modelsRoot, testingSetOverrides, testSetup } from "./_helpers.ts";
+import { modelsRoot, segmentationGraphs, testingSetOverrides, testSetup } from "./_helpers.ts";
 
 const clipDir = await Deno.makeTempDir();
 await writeSyntheticDataset(clipDir, { width: 128, height: 96, frames: 8, fps: 15, seed: 5 }, 1);
@@ -35,18 +35,7 @@ async function runMethod(graph: string, overrides: string[] = [], input = clipDi
   return { report, labels };
 }
 
-for (
-  const graph of [
-    "per-frame",
-    "dff",
-    "dff-features",
-    "accel",
-    "clockwork",
-    "clockwork-adaptive",
-    "clockwork-pipelined",
-    "dvsnet",
-  ]
-) {
+for (const graph of segmentationGraphs) {
   Deno.test(`graphs/${graph}.yaml runs end to end on the testing cuts`, async () => {
     const { report, labels } = await runMethod(graph);
     assert.equal(report.frames, 8);
