@@ -41,6 +41,8 @@ export interface MethodRow {
   set?: string[];
   /** Model aliases a scale leaves on their card (Accel's update branches: seg-lite, seg at every scale). */
   keep?: string[];
+  /** Card replacements of this row that take precedence over its scale's (Accel's fusion layer for its update branch). */
+  cards?: Readonly<Record<string, string>>;
 }
 
 /** The graphs compared at the `seg` scale, with the settings the table names; the first row is the reference. */
@@ -75,7 +77,8 @@ const accelUpdate = ["update", "update_full"];
 /**
  * The `seg-large` scale's cards, by the `seg` card each replaces: the per-frame network, its DFF/Accel cuts,
  * Clockwork's stages, Accel's fusion layer (trained over the large reference branch) and DVSNet's decision
- * network (trained on the large network's confidence scores). The one place these names are written.
+ * network (trained on the large network's confidence scores). With {@linkcode largeFusionSeg}, the one place these
+ * names are written.
  */
 export const largeCards: Readonly<Record<string, string>> = {
   seg: "seg-large",
@@ -88,6 +91,12 @@ export const largeCards: Readonly<Record<string, string>> = {
   fusion: "fusion-large",
   decision: "decision-large",
 };
+
+/**
+ * Accel's fusion layer at the `seg-large` scale when the update branch is `seg` (`update.model=update_full`): a fusion
+ * layer is trained for one update branch, and `fusion-large` is seg-lite's.
+ */
+export const largeFusionSeg = "fusion-large-seg";
 
 /** A backbone scale: which cards replace the graphs' cards, and the rows measured at it. */
 export interface Scale {
@@ -102,7 +111,7 @@ export interface Scale {
 /**
  * The scales measured, each with its own per-frame reference row. `seg`: the graphs as they are. `seg-large`:
  * every `seg` card swapped for its `seg-large` twin ({@linkcode largeCards}); Accel twice, with the update branch
- * `seg-lite` and `seg`.
+ * `seg-lite` and `seg` (whose fusion layer is {@linkcode largeFusionSeg}).
  */
 export const scales: Scale[] = [
   { name: "seg", reference: "seg", cards: {}, rows: methods },
@@ -113,7 +122,13 @@ export const scales: Scale[] = [
     rows: methods.flatMap((row) =>
       row.graph !== "graphs/accel.yaml" ? [row] : [
         { label: "Accel @5 (update seg-lite)", graph: row.graph, keep: accelUpdate },
-        { label: "Accel @5 (update seg)", graph: row.graph, set: ["update.model=update_full"], keep: accelUpdate },
+        {
+          label: "Accel @5 (update seg)",
+          graph: row.graph,
+          set: ["update.model=update_full"],
+          keep: accelUpdate,
+          cards: { fusion: largeFusionSeg },
+        },
       ]
     ),
   },
@@ -180,7 +195,9 @@ async function graphModels(graph: string): Promise<Record<string, unknown>> {
 /** The `--set models.<alias>=<card>` flags that put `row`'s graph at `scale`. */
 export async function scaleOverrides(row: MethodRow, scale: Scale): Promise<string[]> {
   return Object.entries(await graphModels(row.graph)).flatMap(([alias, card]) => {
-    const swapped = typeof card === "string" && !row.keep?.includes(alias) ? scale.cards[card] : undefined;
+    const swapped = typeof card === "string" && !row.keep?.includes(alias)
+      ? row.cards?.[card] ?? scale.cards[card]
+      : undefined;
     return swapped ? [`models.${alias}=${swapped}`] : [];
   });
 }

@@ -11,12 +11,15 @@ by key frame: the cases of every 5th key frame (clip) are held out, so none shar
 held-out mean absolute error (DVSNet's target: <= 6) next to predicting the training mean (the baseline).
 
 Model (as DVSNet's: one conv, then fully connected layers): 1x1 conv C -> 32, ReLU, flatten, FC 256 -> 1.
-Exports <out>/decision.onnx (input `features` [1, C, rows, cols]; output `score` [1, 1]), decision.train.json
-and the card decision.yaml.
+Exports <out>/<name>.onnx (input `features` [1, C, rows, cols]; output `score` [1, 1]), <name>.train.json
+and the card <name>.yaml (`--name`, default `decision`). The targets are one segmentation network's: `--pipeline`
+(the command that made the cases, written into the card) names it with its `--set models.seg=<card>` (else the tool
+graph's seg); decision-large (seg-large's confidence scores) is made by models/train/export_large.sh.
 """
 import argparse
 import json
 import os
+import re
 import sys
 import time
 
@@ -54,13 +57,13 @@ class Decision(torch.nn.Module):
 
 
 CARD = """\
-name: decision
+name: {name}
 task: decision
 description: >-
   DVSNet's decision network for the {domain} set: the flow model's deep features (stride 16, pooled to {rows}x{cols}
   by the flow stage's features_grid) -> the expected confidence score (0..100) of warping a region's key-frame
   output to the current frame. 1x1 conv {channels} -> 32, ReLU, FC {flat} -> 256, ReLU, FC -> 1.
-file: decision.onnx
+file: {name}.onnx
 inputs:
   - {{ name: features, dtype: float32, layout: NCHW, shape: [1, {channels}, {rows}, {cols}] }}
 outputs:
@@ -93,6 +96,18 @@ DATA = {
 }
 
 
+def pipeline_seg(pipeline):
+    """The card `--set models.seg=<card>` in the pipeline command gives the tool graph's seg (the last flag wins)."""
+    found = re.findall(r"--set[ =]['\"]?models\.seg=([^\s'\"]+)", pipeline)
+    return found[-1] if found else "seg"
+
+
+def data_text(domain, pipeline):
+    """The card's data line: the domain's, plus the network whose segmentations gave the targets unless seg."""
+    seg = pipeline_seg(pipeline)
+    return DATA[domain] + ("" if seg == "seg" else f"; confidence scores of {seg}'s segmentations")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--cases", required=True)
@@ -102,6 +117,7 @@ def main():
     ap.add_argument("--every", type=int, default=11, help="the test-case graph's key-frame interval")
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--name", default="decision", help="the card's name: writes <out>/<name>.onnx, .yaml, .train.json")
     ap.add_argument("--pipeline", default="deno task run graphs/tools/dvsnet-testcases.yaml --quiet",
                     help="the command that made --cases, for the card")
     args = ap.parse_args()
@@ -137,25 +153,26 @@ def main():
     with torch.no_grad():
         mae = (model(xh) - yh).abs().mean().item()
     os.makedirs(args.out, exist_ok=True)
-    torch.onnx.export(model, (x[:1],), os.path.join(args.out, "decision.onnx"), input_names=["features"],
+    torch.onnx.export(model, (x[:1],), os.path.join(args.out, f"{args.name}.onnx"), input_names=["features"],
                       output_names=["score"], opset_version=17)
     argv = sys.argv[1:]
     if "--pipeline" in argv:  # the card names the pipeline command in front, not as an argument
         i = argv.index("--pipeline")
         argv = argv[:i] + argv[i + 2:]
+    argv = [a for a in argv if not a.startswith("--pipeline=")]
     command = f"{args.pipeline} && /usr/bin/python3 models/train/train_decision.py " + " ".join(argv)
     info = {"command": command, "cases": len(x), "train_cases": int(len(xt)), "heldout_cases": int(len(xh)),
             "epochs": args.epochs, "seconds": round(time.time() - t0), "seed": args.seed, "mae_heldout": mae,
             "mae_heldout_mean_baseline": baseline}
-    with open(os.path.join(args.out, "decision.train.json"), "w") as f:
+    with open(os.path.join(args.out, f"{args.name}.train.json"), "w") as f:
         json.dump(info, f, indent=1)
     flat = 32 * rows * cols
     gflops = round(2 * (channels * 32 * rows * cols + flat * 256 + 256) / 1e9, 4)
-    with open(os.path.join(args.out, "decision.yaml"), "w") as f:
-        f.write(CARD.format(domain=args.domain, rows=rows, cols=cols, channels=channels, flat=flat, gflops=gflops,
-                            command=command, data=DATA[args.domain], epochs=args.epochs, seconds=info["seconds"],
-                            seed=args.seed, mae=round(mae, 2), baseline=round(baseline, 2), held=len(xh),
-                            train=len(xt)))
+    with open(os.path.join(args.out, f"{args.name}.yaml"), "w") as f:
+        f.write(CARD.format(name=args.name, domain=args.domain, rows=rows, cols=cols, channels=channels, flat=flat,
+                            gflops=gflops, command=command, data=data_text(args.domain, args.pipeline),
+                            epochs=args.epochs, seconds=info["seconds"], seed=args.seed, mae=round(mae, 2),
+                            baseline=round(baseline, 2), held=len(xh), train=len(xt)))
     print(json.dumps({k: info[k] for k in ("cases", "mae_heldout", "mae_heldout_mean_baseline", "seconds")}))
 
 
