@@ -18,12 +18,17 @@ import { parseArgs } from "node:util";
 import * as ort from "onnxruntime-node";
 import sharp from "sharp";
 import { extendModel, type GraphExtension } from "../engine/onnx/inspect.ts";
-import { buildModel } from "../engine/onnx/builder.ts";
 import { sessionOptions } from "../engine/session_options.ts";
 import type { RgbImage } from "../engine/frame.ts";
 import { listImages, readRgbImage } from "../datasets/image_files.ts";
 import { patternFrames } from "../datasets/pattern.ts";
-import { fullResizeLabelHead, imageSizeTensor, labelHead, labelSizeInput } from "../stages/_label_head.ts";
+import {
+  fullResizeLabelHead,
+  imageSizeTensor,
+  labelHead,
+  labelHeadGraph,
+  labelSizeInput,
+} from "../stages/_label_head.ts";
 import { type CallTimes, median, timeOnce } from "./_cpu_timing.ts";
 
 const models = new URL("../models/camvid/", import.meta.url).pathname;
@@ -49,16 +54,8 @@ async function scaled(image: RgbImage, width: number, height: number): Promise<R
   return { width, height, data: new Uint8Array(data.buffer, data.byteOffset, data.length) };
 }
 
-/** A graph of `head` alone over `scores` [N, C, h, w]. */
-function headGraph(head: GraphExtension): Uint8Array {
-  return buildModel({
-    inputs: [{ name: "scores", type: "float32", shape: ["N", "C", "h", "w"] }, ...(head.inputs ?? [])],
-    outputs: head.outputs,
-    initializers: head.initializers ?? [],
-    nodes: head.nodes,
-    opset: 13,
-  });
-}
+/** A graph of `head` alone over `scores` [N, C, h, w] (opset 13, the lowest of the project's models). */
+const headGraph = (head: GraphExtension) => labelHeadGraph(head, { opset: 13 });
 
 /** Share of the (h+1) x (w+1) blocks whose four corner cells disagree on their argmax (edge-replicated grid). */
 function mixedShare(scores: ort.Tensor): number {

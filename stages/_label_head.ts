@@ -13,7 +13,16 @@
  * @module
  */
 import { type GraphExtension } from "../engine/onnx/inspect.ts";
-import { type InitializerSpec, int, int64Tensor, ints, node, type NodeSpec, str } from "../engine/onnx/builder.ts";
+import {
+  buildModel,
+  type InitializerSpec,
+  int,
+  int64Tensor,
+  ints,
+  node,
+  type NodeSpec,
+  str,
+} from "../engine/onnx/builder.ts";
 import type { Tensor } from "../engine/tensor.ts";
 
 const labelsPort = "labels";
@@ -87,6 +96,17 @@ export function fullResizeLabelHead(scores: string, size: "image" | "native" = "
   const grid = gridGeometry(b, scores);
   b.op("Identity", [fullResize(b, scores, grid, grid.batch)], labelsPort, undefined, false);
   return b.extension();
+}
+
+/** A graph of a label head alone: `scores` [N,C,h,w] (and the head's `[H,W]` input) -> `labels`. */
+export function labelHeadGraph(head: GraphExtension, options: { name?: string; opset?: number } = {}): Uint8Array {
+  return buildModel({
+    ...options,
+    inputs: [{ name: "scores", type: "float32", shape: ["N", "C", "h", "w"] }, ...(head.inputs ?? [])],
+    outputs: head.outputs,
+    initializers: head.initializers ?? [],
+    nodes: head.nodes,
+  });
 }
 
 /** The `[H, W]` tensor a label head at image size takes. */

@@ -6,23 +6,15 @@
  * @module
  */
 import { defineStage, keepResident, perFrame, readSlot } from "../engine/stage.ts";
-import { buildModel } from "../engine/onnx/builder.ts";
 import type { TensorLike } from "../engine/tensor.ts";
-import { imageSizeTensor, labelHead, labelSizeInput } from "./_label_head.ts";
+import { imageSizeTensor, labelHead, labelHeadGraph, labelSizeInput } from "./_label_head.ts";
 import { classesBy, labelsType } from "../engine/graph_channels.ts";
 import { typeText } from "../engine/plan.ts";
 import type { TypeNeed } from "../engine/plan_types.ts";
 
 /** Builds `scores` [N,C,h,w] + `[H,W]` -> `labels` uint8 [N,H,W] (or on the scores' grid when native). */
 export function buildArgmaxGraph(size: "image" | "native"): Uint8Array {
-  const head = labelHead("scores", size);
-  return buildModel({
-    name: `argmax-${size}`,
-    inputs: [{ name: "scores", type: "float32", shape: ["N", "C", "h", "w"] }, ...(head.inputs ?? [])],
-    outputs: head.outputs,
-    initializers: head.initializers ?? [],
-    nodes: head.nodes,
-  });
+  return labelHeadGraph(labelHead("scores", size), { name: `argmax-${size}` });
 }
 
 /** The `argmax` stage kind. */

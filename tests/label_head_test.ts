@@ -6,26 +6,23 @@
  */
 import assert from "node:assert/strict";
 import * as ort from "onnxruntime-node";
-import { buildModel } from "../engine/onnx/builder.ts";
 import { extendModel, type GraphExtension } from "../engine/onnx/inspect.ts";
 import { padToMultiple } from "../engine/image_tensor.ts";
 import type { RgbImage } from "../engine/frame.ts";
 import { readRgbImage } from "../datasets/image_files.ts";
 import { seededRandom } from "../datasets/pattern.ts";
-import { fullResizeLabelHead, imageSizeTensor, labelHead, labelSizeInput } from "../stages/_label_head.ts";
+import {
+  fullResizeLabelHead,
+  imageSizeTensor,
+  labelHead,
+  labelHeadGraph,
+  labelSizeInput,
+} from "../stages/_label_head.ts";
 import { modelsRoot } from "./_helpers.ts";
 import { sharedData, sharedDataPresent } from "./_cli.ts";
 
 /** A graph of `head` alone over `scores` [N, C, h, w] (opset 13, the lowest of the project's models). */
-function headGraph(head: GraphExtension): Uint8Array {
-  return buildModel({
-    inputs: [{ name: "scores", type: "float32", shape: ["N", "C", "h", "w"] }, ...(head.inputs ?? [])],
-    outputs: head.outputs,
-    initializers: head.initializers ?? [],
-    nodes: head.nodes,
-    opset: 13,
-  });
-}
+const headGraph = (head: GraphExtension) => labelHeadGraph(head, { opset: 13 });
 
 /** Runs `model` once on a fresh session and returns its `labels`. */
 async function labelsOf(model: Uint8Array, feeds: Record<string, ort.Tensor>): Promise<ort.Tensor> {
