@@ -27,7 +27,10 @@ export const methodGraphs = [
   "pml-vos",
 ];
 
-/** The semantic-segmentation method graphs and their variants (`methodGraphs` without PML, plus `dff-features`). */
+/**
+ * The semantic-segmentation method graphs and their variants (`methodGraphs` without PML, plus `dff-features` and
+ * `clockwork-adaptive-deep`).
+ */
 export const segmentationGraphs = [
   "per-frame",
   "dff",
@@ -35,6 +38,7 @@ export const segmentationGraphs = [
   "accel",
   "clockwork",
   "clockwork-adaptive",
+  "clockwork-adaptive-deep",
   "clockwork-pipelined",
   "dvsnet",
 ];

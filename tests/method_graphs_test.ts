@@ -43,7 +43,7 @@ for (const graph of segmentationGraphs) {
     for (const l of labels) assert.deepEqual(l.dims, [1, 96, 128]);
     if (graph.startsWith("dff") || graph === "accel") assert.equal(report.keyframes, 2); // frames 0 and 5
     if (graph === "clockwork") assert.equal(report.keyframes, 4); // S3 every 2nd frame
-    if (graph === "clockwork-adaptive") assert.ok(report.keyframes! >= 1 && report.keyframes! <= 8);
+    if (graph.startsWith("clockwork-adaptive")) assert.ok(report.keyframes! >= 1 && report.keyframes! <= 8);
     if (graph === "dvsnet") {
       // 4 regions x 8 frames, each a segmentation or a flow step; each region's first frame segments.
       const { segmentation_steps: seg = 0, flow_steps: flow = 0 } = report.counters;
@@ -54,6 +54,17 @@ for (const graph of segmentationGraphs) {
     assert.ok(report.metrics.miou !== undefined, "scored against the clip's labels");
   });
 }
+
+Deno.test("graphs/clockwork-adaptive-deep.yaml: S2 and S3 fire together; firing on every frame is Clockwork at every frame", async () => {
+  const never = await runMethod("clockwork-adaptive-deep", ["clock23.theta=1"]);
+  assert.equal(never.report.keyframes, 1); // the first frame only (no frame changes every label)
+  assert.equal(never.report.stages.s2!.calls, 1);
+  assert.equal(never.report.stages.s3!.calls, 1);
+  const always = await runMethod("clockwork-adaptive-deep", ["clock23.theta=0"]);
+  assert.equal(always.report.keyframes, 8);
+  const everyFrame = await runMethod("clockwork", ["clock3.every=1"]);
+  for (const [i, labels] of always.labels.entries()) assert.deepEqual(labels.data, everyFrame.labels[i]!.data);
+});
 
 Deno.test("graphs/dff.yaml: --set decide.every=1 makes every frame a key frame", async () => {
   const { report } = await runMethod("dff", ["decide.every=1"]);
