@@ -34,6 +34,12 @@ export const executionSchema = {
   },
   queue: { type: "integer", min: 1, max: 1024, doc: "frames held waiting under drop_oldest (default max_in_flight)" },
   realtime: { type: "boolean", default: false, doc: "pace the source at its frame rate, like a live camera" },
+  realtime_fps: {
+    type: "number",
+    min: 0.001,
+    max: 10000,
+    doc: "pace the source at this many frames per second instead of its timestamps (a camera's rate; implies realtime)",
+  },
   workers: { type: "integer", min: 1, max: 64, default: 1, doc: "model worker threads" },
   threads: { type: "integer", min: 1, max: 256, doc: "onnxruntime threads per worker (default: cores / workers)" },
   ep: {

@@ -1,7 +1,8 @@
 /**
  * A pool of model workers. Each worker holds one onnxruntime session per model; a request goes to the
- * worker with the fewest requests pending, so independent stages (a pipelined Clockwork's S1 and S3)
- * run at the same time on different workers, and a busy stage keeps its worker's queue full.
+ * worker with the fewest requests pending, and a busy stage keeps its worker's queue full. A pipelined stage's
+ * runs keep off their stream's worker (`awayFrom`), so a pipelined Clockwork's S2 and S3 run at the same time as
+ * the next frame's S1 and fuse, on other workers.
  *
  * Resident tensors: a run may keep named outputs in its worker (`keep`); it gets {@linkcode TensorHandle}s back
  * instead of data. A request whose feeds include handles goes to their worker; handles held by another worker
@@ -78,8 +79,14 @@ export interface RunPlacement {
   keep?: Record<string, { crop?: [number, number] }>;
   /** Host feeds of a single run to keep resident as well; they come back as handles named `@feed:<name>`. */
   keepFeeds?: string[];
-  /** The stream the run belongs to: pinned to one worker. Omit to take the least busy (pipelined stages). */
+  /** The stream the run belongs to: pinned to one worker. Omit to take the least busy. */
   stream?: string;
+  /**
+   * A stream whose worker the run keeps off (a pipelined stage: that worker runs the frame's other stages, which
+   * would queue behind it): the least busy other worker, the one holding most of the feeds' bytes among equals.
+   * Feeds held elsewhere are copied (counted). With one worker, that one.
+   */
+  awayFrom?: string;
   /**
    * May wait to be fused with the next runs on its worker. Only a run whose fetches are all kept waits: it gets
    * pending handles at once (see the module doc) and its timing later, through `onRan`.
@@ -327,13 +334,29 @@ export class ModelPool {
    * Where a request runs: with resident feeds, on the worker holding most of their bytes (the stream's pinned
    * worker among them wins); else on the stream's worker, or the least busy one.
    */
-  #place(handles: TensorHandle[], stream: string | undefined): number {
+  #place(handles: TensorHandle[], stream: string | undefined, awayFrom?: string): number {
+    if (awayFrom !== undefined && this.#workers.length > 1) return this.#awayFrom(this.workerOf(awayFrom), handles);
     const pinned = stream !== undefined && this.#workers.length > 1 ? this.workerOf(stream) : undefined;
     if (!handles.length) return pinned ?? this.#leastBusy();
     const bytes = new Map<number, number>();
     for (const h of handles) bytes.set(h.worker, (bytes.get(h.worker) ?? 0) + h.bytes);
     if (pinned !== undefined && bytes.has(pinned)) return pinned;
     return [...bytes].sort((a, b) => b[1] - a[1])[0]![0];
+  }
+
+  /** The least busy worker other than `home`; among equally busy ones, the one holding most of `handles`' bytes. */
+  #awayFrom(home: number, handles: TensorHandle[]): number {
+    const bytes = new Map<number, number>();
+    for (const h of handles) bytes.set(h.worker, (bytes.get(h.worker) ?? 0) + h.bytes);
+    let best = -1;
+    for (let i = 0; i < this.#workers.length; i++) {
+      if (i === home) continue;
+      const fewer = best < 0 || this.#pendingCount[i]! < this.#pendingCount[best]!;
+      const tie = best >= 0 && this.#pendingCount[i] === this.#pendingCount[best] &&
+        (bytes.get(i) ?? 0) > (bytes.get(best) ?? 0);
+      if (fewer || tie) best = i;
+    }
+    return best;
   }
 
   /**
@@ -397,7 +420,7 @@ export class ModelPool {
    */
   async runChain(steps: PoolChainStep[], options: RunPlacement = {}): Promise<InferenceResult & { stepMs: number[] }> {
     const handles = steps.flatMap((s) => Object.values(s.feeds).filter((f) => f instanceof TensorHandle));
-    const worker = this.#place(handles, options.stream);
+    const worker = this.#place(handles, options.stream, options.awayFrom);
     const copies = { calls: 0, bytes: 0, count: 0 };
     const workerSteps = [];
     for (const step of steps) {

@@ -82,7 +82,10 @@ export interface WorkerRunOptions {
    * `@feed:<name>`, held by the caller (release them when replaced).
    */
   keepFeeds?: string[];
-  /** false: run on the least busy worker instead of the frame's stream's (pipelined stages); copies are counted. */
+  /**
+   * false: run on the least busy worker other than the frame's stream's (pipelined stages, whose runs would hold up
+   * the frame's other stages there); copies are counted.
+   */
   pinned?: boolean;
   /**
    * null: kept outputs belong to the caller, not to `frame` (a pipelined stage hands them to a later frame with

@@ -110,8 +110,9 @@ export async function streamFrames(
         if (!next || next.done || failure || options.signal?.aborted) break;
         pulled++;
         checkFrameSize(next.value, sizes);
-        if (exec.realtime) {
-          const due = startWall + next.value.timestamp * 1000 - performance.now();
+        if (exec.realtime || exec.realtime_fps) {
+          const at = exec.realtime_fps ? (pulled - 1) / exec.realtime_fps : next.value.timestamp;
+          const due = startWall + at * 1000 - performance.now();
           if (due > 0) await new Promise((r) => setTimeout(r, due));
         }
         await gate.offer(next.value);

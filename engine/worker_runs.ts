@@ -97,7 +97,7 @@ export class WorkerRuns {
     const placement: RunPlacement = {
       ...(options.keep ? { keep: options.keep } : {}),
       ...(options.keepFeeds ? { keepFeeds: options.keepFeeds } : {}),
-      ...(frame && options.pinned !== false ? { stream: frame.stream } : {}),
+      ...(frame ? options.pinned !== false ? { stream: frame.stream } : { awayFrom: frame.stream } : {}),
       fuse: this.options.fuse,
       label: `stage '${stageId}' failed on ${frame ? describeFrame(frame) : "its first frame"}`,
       onRan: (timing) => {

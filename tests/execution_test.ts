@@ -4,6 +4,7 @@ import { UsageError } from "../engine/errors.ts";
 import { checkExecutionFlag, checkExecutionFlags, executionSchema, providerChoices } from "../engine/execution.ts";
 import { loadGraphText, type LoadOptions } from "../engine/graph.ts";
 import { paramDefaults } from "../engine/params.ts";
+import { runGraph } from "../engine/run.ts";
 import { builtinRegistry } from "../stages/mod.ts";
 import { modelsRoot } from "./_helpers.ts";
 
@@ -100,4 +101,17 @@ Deno.test("loadGraph: execution settings from the file, --set and flags are vali
   assert.equal(flag.message, "'--workers' must be at least 1, got 0");
   const unknown = await errorOf(graph("execution:\n  wrkers: 2\n"));
   assert.equal(unknown.message, "test.yaml:4:3: execution: unknown parameter 'wrkers' (did you mean 'workers'?)");
+});
+
+Deno.test("execution.realtime_fps paces the source at that rate, whatever its timestamps", async () => {
+  // A pattern source stamps frames at its own rate; 20 fps makes five frames take at least 4 intervals (200 ms).
+  const paced = await load(
+    "name: t\nsource: { kind: pattern, frames: 5 }\nexecution: { realtime_fps: 20 }\nstages: []\n",
+  );
+  const started = performance.now();
+  const report = await runGraph(paced, { quiet: true });
+  assert.equal(report.frames, 5);
+  assert.ok(performance.now() - started >= 195, "five frames at 20 fps span 200 ms");
+  const bad = await errorOf(graph(), { overrides: ["execution.realtime_fps=0"] });
+  assert.match(bad.message, /'realtime_fps' must be at least 0.001, got 0/);
 });

@@ -86,6 +86,29 @@ Deno.test("ModelPool: a handle on another worker is copied through the main thre
   }
 });
 
+Deno.test("ModelPool: a run kept off a stream's worker (a pipelined stage) goes elsewhere, copying its feeds", async () => {
+  const pool = await ModelPool.start({ workers: 3, provider: cpu, threads: 1 });
+  try {
+    await pool.load("net", scaleModel(2));
+    const image: Tensor = { type: "float32", dims: [1, 3, 8, 8], data: new Float32Array(192).fill(0.5) };
+    const home = pool.workerOf("a");
+    const kept = await pool.run("net", { x: image }, ["y"], { keep: { y: {} }, stream: "a" });
+    const handle = kept.outputs.y as TensorHandle;
+    assert.equal(handle.worker, home);
+    // Without awayFrom the feed's worker wins (no copy); with it, another worker runs it on a copy.
+    assert.equal((await pool.run("net", { x: handle }, ["y"])).worker, home);
+    const away = await pool.run("net", { x: handle }, ["y"], { awayFrom: "a", keep: { y: {} } });
+    assert.notEqual(away.worker, home);
+    assert.equal(away.crossCopies, 1);
+    // Its output now lives on that worker: the next away run prefers it among the idle ones (no copy).
+    const next = await pool.run("net", { x: away.outputs.y as TensorHandle }, ["y"], { awayFrom: "a" });
+    assert.equal(next.worker, away.worker);
+    assert.equal(next.crossCopies, 0);
+  } finally {
+    await pool.close();
+  }
+});
+
 Deno.test("a TensorHandle read as host data is a clear internal error", () => {
   const handle = new TensorHandle(7, 0, { type: "float32", dims: [1, 4, 2, 2], bytes: 64 });
   assert.throws(() => handle.data, /Internal error: tensor 7 \[1,4,2,2\] is resident in model worker 0/);
