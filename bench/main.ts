@@ -8,7 +8,8 @@
  * 4. pipe throughput: y4m in -> labels out at 480x360, vs ffmpeg alone;
  * 5. method speedups: every method graph's fps relative to per-frame on the same clip, at each backbone scale
  *    whose cards the model set has (`seg`; `seg-large` once trained);
- * 6. with `--real-video` (long): label agreement with per-frame and speedups on real moving-camera video (DAVIS).
+ * 6. with `--real-video` (long): label agreement with per-frame and speedups on real moving-camera video (DAVIS);
+ * 7. Clockwork latency: sequential vs pipelined schedules with the source paced like a camera (`bench/latency.ts`).
  *
  * Environment: SEGFLOW_BENCH_REPEATS (3), SEGFLOW_BENCH_FRAMES (300), SEGFLOW_BENCH_SOAK (10000),
  * SEGFLOW_BENCH_REAL_VIDEO=1 (as `--real-video`).
@@ -19,6 +20,7 @@ import { measureEngineOverhead, type OverheadResult } from "./engine_overhead.ts
 import { measurePipeThroughput } from "./pipe_throughput.ts";
 import { soakInProcess } from "./soak.ts";
 import { measureRealVideo, measureScales, runMethod } from "./methods.ts";
+import { measureLatency } from "./latency.ts";
 import { machineDescription } from "../engine/machine.ts";
 import { writeSyntheticDataset } from "../datasets/synthetic/write.ts";
 
@@ -155,6 +157,17 @@ lines.push(
   ...await measureScales({ models: clip.models, input: clip.input, repeats }, log),
 );
 
+// 7 (measured before 6, which is long): Clockwork latency with frames arriving like a camera's.
+const latencyLines = [
+  "## 7. Clockwork latency: sequential vs pipelined",
+  "",
+  `Clockwork's schedules on the ${clip.name} (\`bench/latency.ts\`), each run unpaced (its throughput), then ` +
+  "with the source paced at 0.6x the slowest schedule's fps (`execution.realtime_fps`), so a frame's latency " +
+  "is its own processing, not queueing.",
+  "",
+  ...await measureLatency({ models: clip.models, input: clip.input }, log),
+];
+
 // 6. Real moving-camera video (long: 799 frames of 854x480 per graph and scale), with --real-video.
 lines.push("## 6. Real moving-camera video: agreement with per-frame", "");
 if (realVideo) {
@@ -170,6 +183,7 @@ if (realVideo) {
 } else {
   lines.push("Not measured in this run (`deno task bench --real-video` adds it; `bench/methods.ts --real-video`).", "");
 }
+lines.push(...latencyLines);
 await Deno.remove(clipDir, { recursive: true });
 
 await Deno.writeTextFile(new URL("./RESULTS.md", import.meta.url), lines.join("\n"));
