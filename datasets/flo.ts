@@ -7,6 +7,14 @@
 
 const tag = 202021.25;
 
+/** Flow components whose magnitude exceeds this mark unknown flow (Middlebury's convention). */
+export const unknownFlowThreshold = 1e9;
+
+/** True when a `.flo` pixel's (u, v) is a known flow: both finite and at most {@linkcode unknownFlowThreshold}. */
+export function isKnownFlow(u: number, v: number): boolean {
+  return Math.abs(u) <= unknownFlowThreshold && Math.abs(v) <= unknownFlowThreshold;
+}
+
 /** Encodes interleaved (u, v) flow of `width x height` pixels. */
 export function encodeFlo(flow: Float32Array, width: number, height: number): Uint8Array {
   if (flow.length !== width * height * 2) {

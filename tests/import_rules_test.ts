@@ -22,8 +22,8 @@ const mayImport: Record<string, readonly string[] | "*"> = {
   "datasets": ["datasets", "engine"],
   "eval/metrics": ["eval/metrics"],
   "engine": ["engine"],
-  "models": ["models", "stages", "datasets", "engine"], // model tooling checks cuts with the engine's label head
-  "tools": ["tools", "datasets", "engine"],
+  "models": ["models", "eval", "stages", "datasets", "engine"], // model tooling: cuts checked with the label head, flow EPE
+  "tools": ["tools", "eval", "datasets", "engine"],
   "tests": "*",
   "bench": "*",
 };

@@ -1,6 +1,7 @@
 /**
  * The cuts of each committed staged network compose to the whole network (same weights): Clockwork's
- * fuse(S1, S2, S3) and DFF/Accel's head(features) give seg's scores.
+ * fuse(S1, S2, S3) and DFF/Accel's head(features) give the whole network's scores (seg, and seg-large, whose
+ * float16-weight files all cast the same rounded weights).
  */
 import assert from "node:assert/strict";
 import * as ort from "onnxruntime-node";
@@ -18,27 +19,33 @@ function maxDifference(a: ort.Tensor, b: ort.Tensor): number {
   return worst;
 }
 
-for (const set of ["camvid", "synthetic", "testing"]) {
-  const whole = set === "testing" ? "seg-staged" : "seg";
+/** Each staged network and its cut files' prefix: `<prefix>-s1`, ..., `<prefix>-head`. */
+const networks = [
+  { set: "camvid", whole: "seg", prefix: "seg" },
+  { set: "camvid", whole: "seg-large", prefix: "seg-large" },
+  { set: "synthetic", whole: "seg", prefix: "seg" },
+  { set: "testing", whole: "seg-staged", prefix: "seg" },
+];
+
+for (const { set, whole, prefix } of networks) {
   const present = (() => {
     try {
-      Deno.statSync(`${modelsRoot}/${set}/seg-s1.onnx`);
+      Deno.statSync(`${modelsRoot}/${set}/${prefix}-s1.onnx`);
       return true;
     } catch {
       return false;
     }
   })();
   Deno.test({
-    name: `models/${set}: fuse(S1, S2, S3) and head(features) reproduce the whole network's scores`,
+    name: `models/${set}/${whole}: fuse(S1, S2, S3) and head(features) reproduce the whole network's scores`,
     ignore: !present,
     async fn() {
       const data = Uint8Array.from({ length: 96 * 128 * 3 }, (_, i) => (i * 37 + (i >> 7) * 11) % 256);
       const image = new ort.Tensor("uint8", data, [1, 96, 128, 3]);
       const seg = await open(set, whole);
-      const s1 = await open(set, "seg-s1"), s2 = await open(set, "seg-s2"), s3 = await open(set, "seg-s3");
-      const fuse = await open(set, "seg-fuse"),
-        features = await open(set, "seg-features"),
-        head = await open(set, "seg-head");
+      const s1 = await open(set, `${prefix}-s1`), s2 = await open(set, `${prefix}-s2`);
+      const s3 = await open(set, `${prefix}-s3`), fuse = await open(set, `${prefix}-fuse`);
+      const features = await open(set, `${prefix}-features`), head = await open(set, `${prefix}-head`);
       try {
         const scores = (await seg.run({ image })).scores!;
         const a = await s1.run({ image });
