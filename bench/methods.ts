@@ -108,6 +108,11 @@ export interface Scale {
   /** Card replacements, by the card a graph names (aliases whose card is not listed keep it). */
   cards: Readonly<Record<string, string>>;
   rows: MethodRow[];
+  /**
+   * `--set` flags by graph file at this scale: the adaptive clocks' thresholds, chosen per backbone on training
+   * video for about half the frames firing (`bench/clock_theta.ts`), as the Clockwork notebooks chose theta.
+   */
+  settings?: Readonly<Record<string, readonly string[]>>;
 }
 
 /**
@@ -206,10 +211,11 @@ export async function scaleOverrides(row: MethodRow, scale: Scale): Promise<stri
   });
 }
 
-/** Every `--set` of a row at a scale: the scale's model flags, the row's own settings, the clip's theta. */
+/** Every `--set` of a row at a scale: the scale's model flags and settings, the row's own, the clip's theta. */
 export async function rowSettings(row: MethodRow, scale: Scale, theta?: string): Promise<string[]> {
   return [
     ...await scaleOverrides(row, scale),
+    ...(scale.settings?.[row.graph] ?? []),
     ...(row.set ?? []),
     ...(theta && row.graph.endsWith("clockwork-adaptive.yaml") ? [`clock3.theta=${theta}`] : []),
   ];
@@ -441,7 +447,7 @@ export const defaultRealVideo = join(repoRoot, "../shared/data/davis2016-extra")
  * A DAVIS root holding only `sequences` of `root` (symlinks), for a shorter real-video run; the caller removes
  * it. Throws naming a sequence that `root` lacks.
  */
-async function sequenceSubset(root: string, sequences: string[]): Promise<string> {
+export async function sequenceSubset(root: string, sequences: string[]): Promise<string> {
   const dir = await Deno.makeTempDir({ prefix: "segflow-real-video-" });
   for (const folder of ["JPEGImages", "Annotations"]) {
     await Deno.mkdir(join(dir, folder, "480p"), { recursive: true });
