@@ -17,13 +17,18 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { defaultRealVideo, missingScaleCards, rowSettings, runMethod, scales, sequenceSubset } from "./methods.ts";
+import {
+  calibrationSequences,
+  defaultRealVideo,
+  missingScaleCards,
+  rowSettings,
+  runMethod,
+  scales,
+  sequenceSubset,
+} from "./methods.ts";
 import { labelChange } from "../stages/decide.ts";
 import type { Frame } from "../engine/frame.ts";
 import type { Tensor } from "../engine/tensor.ts";
-
-/** The sequences thresholds are chosen on (the other five of davis2016-extra are held out). */
-export const calibrationSequences = ["breakdance", "camel", "cows", "dance-twirl", "drift-chicane"];
 
 /** The thetas tried. */
 const thetas = Array.from({ length: 39 }, (_, i) => Math.round((0.05 + 0.025 * i) * 1000) / 1000);

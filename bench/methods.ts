@@ -14,7 +14,8 @@
  * the key-frame ratio column is the share of region steps that segmented.
  *
  * `--real-video` runs the methods on real moving-camera video without ground truth in the models' classes (the
- * DAVIS sequences of `--real-input`, default `../shared/data/davis2016-extra`, each sequence its own stream, so
+ * DAVIS sequences of `--real-input`, default the five held-out sequences of `../shared/data/davis2016-extra`
+ * ({@linkcode heldOutSequences}; the other five choose the adaptive clocks' thresholds), each sequence its own stream, so
  * key-frame schedules restart per sequence) and reports each method's label agreement with the per-frame graph
  * of the same backbone: per frame, the share of pixels with the same label; the mean over all frames and the
  * lowest sequence mean.
@@ -444,6 +445,13 @@ export async function measureScales(
 export const defaultRealVideo = join(repoRoot, "../shared/data/davis2016-extra");
 
 /**
+ * The split of {@linkcode defaultRealVideo}: the adaptive clocks' thresholds are chosen on the first five
+ * (`bench/clock_theta.ts`), the methods' agreement is measured on the other five (`--real-video`'s default).
+ */
+export const calibrationSequences = ["breakdance", "camel", "cows", "dance-twirl", "drift-chicane"];
+export const heldOutSequences = ["drift-straight", "goat", "motocross-jump", "parkour", "soapbox"];
+
+/**
  * A DAVIS root holding only `sequences` of `root` (symlinks), for a shorter real-video run; the caller removes
  * it. Throws naming a sequence that `root` lacks.
  */
@@ -482,7 +490,8 @@ export async function measureRealVideo(
     log(line);
     return [line, ""];
   }
-  const input = options.sequences?.length ? await sequenceSubset(root, options.sequences) : root;
+  const chosen = options.sequences ?? (options.root === undefined ? heldOutSequences : undefined);
+  const input = chosen?.length ? await sequenceSubset(root, chosen) : root;
   const { input: _clip, ...rest } = options;
   const run = { ...rest, input };
   try {
