@@ -41,12 +41,12 @@ import {
   type StageEnvironment,
 } from "../engine/stage.ts";
 import { perStream } from "../engine/stage_state.ts";
-import { loadModelCard, type ModelCard } from "../engine/model_card.ts";
-import { basename, dirname, join } from "node:path";
+import { exists, flowCutFiles, loadFlowCuts } from "./_flow_cuts.ts";
+import { type FlowInput, prepareFlowInput } from "./_flow_input.ts";
+import type { ModelCard } from "../engine/model_card.ts";
 import { readFile } from "node:fs/promises";
-import { assertModelFits, imageToTensor, padToMultiple } from "../engine/image_tensor.ts";
+import { assertModelFits, imageToTensor } from "../engine/image_tensor.ts";
 import { cropGrid } from "../engine/grid.ts";
-import { shrinkImage } from "../engine/image_resize.ts";
 import type { Frame, RgbImage } from "../engine/frame.ts";
 import { isHandle, type TensorHandle, type TensorLike } from "../engine/tensor.ts";
 import { buildPoolGraph, gridPooler, poolGraphKey, poolingWeights } from "./_pool_graph.ts";
@@ -86,66 +86,6 @@ function forgetHandles(ctx: { release(handle: TensorHandle): void }, state: Flow
   delete state.latestEncoding;
 }
 
-/** Where the encoder and decoder cuts of a flow card would be: `<stem>-encode.yaml`, `<stem>-decode.yaml` beside it. */
-export function flowCutFiles(card: Pick<ModelCard, "cardFile">): { encoder: string; decoder: string } {
-  const stem = basename(card.cardFile).replace(/\.ya?ml$/, "");
-  const dir = dirname(card.cardFile);
-  return { encoder: join(dir, `${stem}-encode.yaml`), decoder: join(dir, `${stem}-decode.yaml`) };
-}
-
-const exists = (path: string) => {
-  try {
-    return Deno.statSync(path).isFile;
-  } catch {
-    return false;
-  }
-};
-
-/** The cuts' cards, checked against the whole model's contract; undefined: run the whole model. */
-async function loadFlowCuts(
-  card: ModelCard,
-  params: { encoder: string; reference_input: string; current_input: string; model: string },
-  fetches: string[],
-): Promise<{ encoder: ModelCard; decoder: ModelCard } | undefined> {
-  if (params.encoder === "whole") return undefined;
-  const files = flowCutFiles(card);
-  const found = [files.encoder, files.decoder].filter(exists);
-  if (found.length === 0 && params.encoder === "auto") return undefined;
-  if (found.length < 2) {
-    const missing = [files.encoder, files.decoder].filter((f) => !found.includes(f));
-    throw new TypeError(
-      `flow model '${params.model}': 'encoder: ${params.encoder}' needs the cuts ${
-        missing.map((f) => `'${f}'`).join(" and ")
-      } (or set 'encoder: whole')`,
-    );
-  }
-  const [encoder, decoder] = [await loadModelCard(files.encoder), await loadModelCard(files.decoder)];
-  const fail = (what: string) => {
-    throw new TypeError(`flow cuts of model '${params.model}' (${files.encoder}, ${files.decoder}): ${what}`);
-  };
-  if (encoder.inputs.length !== 1 || encoder.inputs[0]!.dtype !== "uint8") {
-    fail(`the encoder must take one uint8 image, it takes [${encoder.inputs.map((i) => `${i.name} ${i.dtype}`)}]`);
-  }
-  if (encoder.multipleOf !== card.multipleOf) {
-    fail(`the encoder's multiple_of ${encoder.multipleOf} is not the whole model's ${card.multipleOf}`);
-  }
-  const wanted = [params.reference_input, params.current_input].flatMap((side) =>
-    encoder.outputs.map((o) => `${side}_${o.name}`)
-  );
-  const given = decoder.inputs.map((i) => i.name);
-  if (wanted.length !== given.length || !wanted.every((name) => given.includes(name))) {
-    fail(`the decoder's inputs [${given}] must be the encoder's outputs for both frames: [${wanted}]`);
-  }
-  for (const port of fetches) {
-    const whole = card.outputs.find((o) => o.name === port)!;
-    const cut = decoder.outputs.find((o) => o.name === port);
-    if (!cut || (cut.stride ?? 1) !== (whole.stride ?? 1)) {
-      fail(`the decoder must output '${port}' with stride ${whole.stride ?? 1}, as the whole model does`);
-    }
-  }
-  return { encoder, decoder };
-}
-
 const params = {
   model: { type: "model", required: true, doc: "flow model from the graph's 'models'" },
   reference: {
@@ -172,54 +112,6 @@ const params = {
     doc: "run the model on frames shrunk to this fraction of their size (DFF: 0.5)",
   },
 } as const;
-
-/**
- * The model's input size for a frame shrunk by a `scale` whose inverse is not a whole number: `scale` times
- * the frame, each side rounded to a multiple of `multiple` (at least one); the frame is resampled to it, so
- * the output grid spans the frame exactly.
- */
-export function flowInputSize(
-  width: number,
-  height: number,
-  scale: number,
-  multiple: number,
-): { width: number; height: number } {
-  if (scale === 1 && width % multiple === 0 && height % multiple === 0) return { width, height };
-  const side = (n: number) => Math.max(multiple, Math.round((n * scale) / multiple) * multiple);
-  return { width: side(width), height: side(height) };
-}
-
-/** A frame made ready for the flow model, and the grid a model output of a given stride has on the frame. */
-export interface FlowInput {
-  image: RgbImage;
-  /** `[rows, cols]` of a model output with this stride (in model input pixels), cropped to the frame. */
-  cells(stride: number): [number, number];
-}
-
-/**
- * Prepares a frame for the flow model. When 1 / `scale` is a whole number f (DFF's 0.5), the frame is padded
- * (edge replicated) to a multiple of f x `multiple` and shrunk by exactly f, so a stride-s output is a padded
- * grid of stride s*f frame pixels, cropped to ceil(W / (s*f)) cells: the same geometry as every other model's
- * grid (`engine/grid.ts`). Other scales resample the frame to {@linkcode flowInputSize}.
- */
-export function prepareFlowInput(frame: RgbImage, scale: number, multiple: number): FlowInput {
-  const factor = Math.round(1 / scale);
-  if (Math.abs(1 / scale - factor) < 1e-6) {
-    // Shrinking first pads the smaller image; the geometry is the same either way.
-    const divisible = frame.width % factor === 0 && frame.height % factor === 0;
-    const padded = divisible ? frame : padToMultiple(frame, factor);
-    const image = padToMultiple(shrinkImage(padded, padded.width / factor, padded.height / factor), multiple);
-    return {
-      image,
-      cells: (stride) => [Math.ceil(frame.height / (stride * factor)), Math.ceil(frame.width / (stride * factor))],
-    };
-  }
-  const size = flowInputSize(frame.width, frame.height, scale, multiple);
-  return {
-    image: shrinkImage(frame, size.width, size.height),
-    cells: (stride) => [Math.ceil(size.height / stride), Math.ceil(size.width / stride)],
-  };
-}
 
 /**
  * Pooling of features kept in the worker (cropped there to the frame's cells): the pooled grid stays there too, for

@@ -9,7 +9,8 @@ import { gridStride } from "../engine/grid.ts";
 import { loadGraph } from "../engine/graph.ts";
 import { type ResidentProbe, runGraph } from "../engine/run.ts";
 import { isHandle, type Tensor } from "../engine/tensor.ts";
-import { flowCutFiles, flowInputSize, prepareFlowInput } from "../stages/flow.ts";
+import { flowCutFiles } from "../stages/_flow_cuts.ts";
+import { flowInputSize, prepareFlowInput } from "../stages/_flow_input.ts";
 import { collectSlots, graphError, graphFrom, modelsRoot, testSetup, writeDifferenceFlowModel } from "./_helpers.ts";
 import { runDecisions } from "./_dvsnet.ts";
 
