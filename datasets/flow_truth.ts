@@ -6,15 +6,13 @@
  *
  * @module
  */
-import { inflateSync } from "node:zlib";
 import sharp from "sharp";
 import { basename, join } from "node:path";
 import { InputError } from "../engine/errors.ts";
-import { concatBytes } from "../engine/bytes.ts";
-import { frameSizeProblem } from "../engine/frame_limits.ts";
 import type { RgbImage } from "../engine/frame.ts";
 import { decodeFlo, isKnownFlow } from "./flo.ts";
 import { readRgbImage } from "./image_files.ts";
+import { decodePngSamples } from "./png.ts";
 
 /** Forward flow of a frame: interleaved (u, v) in pixels, and 1 where the truth is known, 0 where it is not. */
 export interface FlowTruth {
@@ -296,91 +294,4 @@ async function readBytes(path: string, what: string): Promise<Uint8Array> {
     const why = error instanceof Deno.errors.NotFound ? "not found" : (error as Error).message.split("\n")[0];
     throw new InputError(`${path}: cannot read ${what} (${why})`);
   }
-}
-
-/** A non-interlaced PNG's raw samples, 8 or 16 bits, `channels` per pixel, before any colour conversion. */
-interface PngSamples {
-  width: number;
-  height: number;
-  channels: number;
-  bitDepth: number;
-  samples: Uint16Array;
-}
-
-const channelsOfColourType: Record<number, number> = { 0: 1, 2: 3, 4: 2, 6: 4 };
-
-/**
- * Decodes grey, grey+alpha, RGB and RGBA PNGs of bit depth 8 or 16 (filters 0-4, not interlaced) to samples,
- * without the conversion to 8 bits a general decoder makes. Palette, low-bit-depth and interlaced PNGs are
- * rejected: KITTI never stores flow that way.
- */
-function decodePngSamples(bytes: Uint8Array): PngSamples {
-  const signature = [137, 80, 78, 71, 13, 10, 26, 10];
-  if (bytes.length < 8 || signature.some((b, i) => bytes[i] !== b)) throw new SyntaxError("not a PNG file");
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  let offset = 8, width = 0, height = 0, bitDepth = 0, colourType = -1, interlace = 0;
-  const idat: Uint8Array[] = [];
-  while (offset + 8 <= bytes.length) {
-    const length = view.getUint32(offset);
-    const type = String.fromCharCode(...bytes.subarray(offset + 4, offset + 8));
-    const data = bytes.subarray(offset + 8, offset + 8 + length);
-    if (data.length < length) throw new SyntaxError(`truncated PNG (chunk '${type}' is cut short)`);
-    if (type === "IHDR" && length >= 13) {
-      width = view.getUint32(offset + 8);
-      height = view.getUint32(offset + 12);
-      [bitDepth, colourType, , , interlace] = [data[8]!, data[9]!, data[10]!, data[11]!, data[12]!];
-    } else if (type === "IDAT") idat.push(data);
-    else if (type === "IEND") break;
-    offset += 12 + length;
-  }
-  if (!width || !height) throw new SyntaxError("PNG has no IHDR chunk");
-  const problem = frameSizeProblem(width, height);
-  if (problem) throw new SyntaxError(`PNG size ${width}x${height} is not plausible (${problem})`);
-  const channels = channelsOfColourType[colourType];
-  if (channels === undefined) {
-    throw new SyntaxError(`PNG colour type ${colourType} is not supported (grey, RGB, with or without alpha only)`);
-  }
-  if (bitDepth !== 8 && bitDepth !== 16) throw new SyntaxError(`PNG bit depth ${bitDepth} is not supported (8, 16)`);
-  if (interlace !== 0) throw new SyntaxError("interlaced PNGs are not supported");
-  if (idat.length === 0) throw new SyntaxError("truncated PNG (no image data)");
-  const bytesPerPixel = channels * bitDepth / 8, rowBytes = width * bytesPerPixel;
-  let raw: Uint8Array;
-  try {
-    raw = inflateSync(concatBytes(idat), { maxOutputLength: (rowBytes + 1) * height });
-  } catch (error) {
-    throw new SyntaxError(`corrupt PNG image data (${(error as Error).message})`);
-  }
-  if (raw.length < (rowBytes + 1) * height) throw new SyntaxError("truncated PNG image data");
-  const pixels = unfilter(raw, rowBytes, height, bytesPerPixel);
-  const samples = new Uint16Array(width * height * channels);
-  if (bitDepth === 8) samples.set(pixels);
-  else for (let i = 0; i < samples.length; i++) samples[i] = (pixels[2 * i]! << 8) | pixels[2 * i + 1]!;
-  return { width, height, channels, bitDepth, samples };
-}
-
-/** Undoes PNG's per-row filters (none, sub, up, average, Paeth) on bytes, `bytesPerPixel` apart. */
-function unfilter(raw: Uint8Array, rowBytes: number, height: number, bytesPerPixel: number): Uint8Array {
-  const out = new Uint8Array(rowBytes * height);
-  for (let y = 0; y < height; y++) {
-    const filter = raw[y * (rowBytes + 1)]!;
-    const line = raw.subarray(y * (rowBytes + 1) + 1, (y + 1) * (rowBytes + 1));
-    const row = out.subarray(y * rowBytes, (y + 1) * rowBytes);
-    const up = y > 0 ? out.subarray((y - 1) * rowBytes, y * rowBytes) : new Uint8Array(rowBytes);
-    if (filter > 4) throw new SyntaxError(`corrupt PNG: unknown filter ${filter} on row ${y}`);
-    for (let x = 0; x < rowBytes; x++) {
-      const a = x >= bytesPerPixel ? row[x - bytesPerPixel]! : 0;
-      const b = up[x]!;
-      const c = x >= bytesPerPixel ? up[x - bytesPerPixel]! : 0;
-      let predictor = 0;
-      if (filter === 1) predictor = a;
-      else if (filter === 2) predictor = b;
-      else if (filter === 3) predictor = (a + b) >> 1;
-      else if (filter === 4) {
-        const p = a + b - c, pa = Math.abs(p - a), pb = Math.abs(p - b), pc = Math.abs(p - c);
-        predictor = pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
-      }
-      row[x] = (line[x]! + predictor) & 0xff;
-    }
-  }
-  return out;
 }

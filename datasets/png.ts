@@ -1,6 +1,7 @@
 /**
- * PNG encoding for label maps (8-bit indexed, with a palette) and RGB images, using zlib from Node's
- * standard library. Decoding real datasets uses `sharp` (see the image-folder sources).
+ * PNG encoding for label maps (8-bit indexed, with a palette) and RGB images, and decoding of the PNG kinds a
+ * general decoder would convert (raw label ids, 16-bit samples), using zlib from Node's standard library. Decoding
+ * real datasets' images uses `sharp` (see the image-folder sources).
  *
  * @module
  */
@@ -97,6 +98,89 @@ export interface IndexedImage {
   data: Uint8Array;
 }
 
+/** A PNG's header fields and its compressed image data, read from the chunks. */
+interface PngChunks {
+  width: number;
+  height: number;
+  bitDepth: number;
+  colourType: number;
+  interlace: number;
+  idat: Uint8Array[];
+}
+
+/**
+ * Reads the chunks of a PNG: the IHDR fields and the IDAT data. The header's size is checked before anything of
+ * that size is allocated or inflated.
+ *
+ * @throws {SyntaxError} for bytes that are not a PNG, a truncated one, or one of implausible size.
+ */
+function readPngChunks(bytes: Uint8Array): PngChunks {
+  const signature = [137, 80, 78, 71, 13, 10, 26, 10];
+  if (bytes.length < 8 || signature.some((b, i) => bytes[i] !== b)) throw new SyntaxError("not a PNG file");
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const png: PngChunks = { width: 0, height: 0, bitDepth: 0, colourType: -1, interlace: 0, idat: [] };
+  let offset = 8;
+  while (offset + 8 <= bytes.length) {
+    const length = view.getUint32(offset);
+    const type = String.fromCharCode(...bytes.subarray(offset + 4, offset + 8));
+    const data = bytes.subarray(offset + 8, offset + 8 + length);
+    if (data.length < length) throw new SyntaxError(`truncated PNG chunk '${type}'`);
+    if (type === "IHDR" && length >= 13) {
+      png.width = view.getUint32(offset + 8);
+      png.height = view.getUint32(offset + 12);
+      [png.bitDepth, png.colourType, png.interlace] = [data[8]!, data[9]!, data[12]!];
+    } else if (type === "IDAT") png.idat.push(data);
+    else if (type === "IEND") break;
+    offset += 12 + length;
+  }
+  if (!png.width || !png.height) throw new SyntaxError("PNG has no IHDR chunk");
+  const problem = frameSizeProblem(png.width, png.height);
+  if (problem) throw new SyntaxError(`image size ${png.width}x${png.height} is not plausible (${problem})`);
+  return png;
+}
+
+/** Inflates a non-interlaced PNG's image data and undoes its row filters: `rowBytes` bytes per row. */
+function pngRows(png: PngChunks, rowBytes: number, bytesPerPixel: number): Uint8Array {
+  if (png.idat.length === 0) throw new SyntaxError("truncated PNG image data");
+  const size = (rowBytes + 1) * png.height;
+  let raw: Uint8Array;
+  try {
+    raw = inflateSync(concatBytes(png.idat), { maxOutputLength: size });
+  } catch (error) {
+    throw new SyntaxError(`corrupt PNG image data (${(error as Error).message})`);
+  }
+  if (raw.length < size) throw new SyntaxError("truncated PNG image data");
+  return unfilter(raw, rowBytes, png.height, bytesPerPixel);
+}
+
+/** Undoes PNG's per-row filters (none, sub, up, average, Paeth) on bytes, `bytesPerPixel` apart. */
+function unfilter(raw: Uint8Array, rowBytes: number, height: number, bytesPerPixel: number): Uint8Array {
+  const out = new Uint8Array(rowBytes * height);
+  const none = new Uint8Array(rowBytes);
+  for (let y = 0; y < height; y++) {
+    const filter = raw[y * (rowBytes + 1)]!;
+    if (filter > 4) throw new SyntaxError(`corrupt PNG: unknown filter ${filter} on row ${y}`);
+    const line = raw.subarray(y * (rowBytes + 1) + 1, (y + 1) * (rowBytes + 1));
+    const row = out.subarray(y * rowBytes, (y + 1) * rowBytes);
+    const up = y > 0 ? out.subarray((y - 1) * rowBytes, y * rowBytes) : none;
+    for (let x = 0; x < rowBytes; x++) {
+      const a = x >= bytesPerPixel ? row[x - bytesPerPixel]! : 0;
+      const b = up[x]!;
+      const c = x >= bytesPerPixel ? up[x - bytesPerPixel]! : 0;
+      let predictor = 0;
+      if (filter === 1) predictor = a;
+      else if (filter === 2) predictor = b;
+      else if (filter === 3) predictor = (a + b) >> 1;
+      else if (filter === 4) {
+        const p = a + b - c, pa = Math.abs(p - a), pb = Math.abs(p - b), pc = Math.abs(p - c);
+        predictor = pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
+      }
+      row[x] = (line[x]! + predictor) & 0xff;
+    }
+  }
+  return out;
+}
+
 /**
  * Decodes an 8-bit greyscale or palette PNG to its raw values (class or object ids), without applying
  * the palette. Returns `undefined` for other PNG kinds (colour, 16-bit, interlaced), which callers decode
@@ -105,61 +189,42 @@ export interface IndexedImage {
  * @throws {SyntaxError} for bytes that are not a PNG or a truncated/corrupt one.
  */
 export function decodeIndexedPng(bytes: Uint8Array): IndexedImage | undefined {
-  const signature = [137, 80, 78, 71, 13, 10, 26, 10];
-  if (bytes.length < 8 || signature.some((b, i) => bytes[i] !== b)) throw new SyntaxError("not a PNG file");
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  let offset = 8;
-  let width = 0, height = 0, bitDepth = 0, colorType = 0, interlace = 0;
-  const idat: Uint8Array[] = [];
-  while (offset + 8 <= bytes.length) {
-    const length = view.getUint32(offset);
-    const type = String.fromCharCode(...bytes.subarray(offset + 4, offset + 8));
-    const data = bytes.subarray(offset + 8, offset + 8 + length);
-    if (data.length < length) throw new SyntaxError(`truncated PNG chunk '${type}'`);
-    if (type === "IHDR") {
-      const h = new DataView(data.buffer, data.byteOffset, data.byteLength);
-      width = h.getUint32(0);
-      height = h.getUint32(4);
-      bitDepth = data[8]!;
-      colorType = data[9]!;
-      interlace = data[12]!;
-    } else if (type === "IDAT") idat.push(data);
-    else if (type === "IEND") break;
-    offset += 12 + length;
+  const png = readPngChunks(bytes);
+  if (png.bitDepth !== 8 || (png.colourType !== 0 && png.colourType !== 3) || png.interlace !== 0) return undefined;
+  return { width: png.width, height: png.height, data: pngRows(png, png.width, 1) };
+}
+
+/** A non-interlaced PNG's raw samples, 8 or 16 bits, `channels` per pixel, before any colour conversion. */
+export interface PngSamples {
+  width: number;
+  height: number;
+  channels: number;
+  bitDepth: number;
+  samples: Uint16Array;
+}
+
+const channelsOfColourType: Record<number, number> = { 0: 1, 2: 3, 4: 2, 6: 4 };
+
+/**
+ * Decodes grey, grey+alpha, RGB and RGBA PNGs of bit depth 8 or 16 (filters 0-4, not interlaced) to samples,
+ * without the conversion to 8 bits a general decoder makes (KITTI's 16-bit flow). Palette, low-bit-depth and
+ * interlaced PNGs are rejected.
+ *
+ * @throws {SyntaxError} for bytes that are not a PNG, a truncated/corrupt one, or a kind it does not decode.
+ */
+export function decodePngSamples(bytes: Uint8Array): PngSamples {
+  const png = readPngChunks(bytes);
+  const { width, height, bitDepth, colourType } = png;
+  const channels = channelsOfColourType[colourType];
+  if (channels === undefined) {
+    throw new SyntaxError(`PNG colour type ${colourType} is not supported (grey, RGB, with or without alpha only)`);
   }
-  if (!width || !height) throw new SyntaxError("PNG has no IHDR chunk");
-  // The header's size is checked before anything of that size is allocated or inflated.
-  const problem = frameSizeProblem(width, height);
-  if (problem) throw new SyntaxError(`image size ${width}x${height} is not plausible (${problem})`);
-  if (bitDepth !== 8 || (colorType !== 0 && colorType !== 3) || interlace !== 0) return undefined;
-  let raw: Uint8Array;
-  try {
-    raw = inflateSync(concatBytes(idat), { maxOutputLength: (width + 1) * height });
-  } catch (error) {
-    throw new SyntaxError(`corrupt PNG image data (${(error as Error).message})`);
-  }
-  if (raw.length < (width + 1) * height) throw new SyntaxError("truncated PNG image data");
-  const out = new Uint8Array(width * height);
-  for (let y = 0; y < height; y++) {
-    const filter = raw[y * (width + 1)]!;
-    const line = raw.subarray(y * (width + 1) + 1, (y + 1) * (width + 1));
-    const row = out.subarray(y * width, (y + 1) * width);
-    const up = y > 0 ? out.subarray((y - 1) * width, y * width) : undefined;
-    for (let x = 0; x < width; x++) {
-      const a = x > 0 ? row[x - 1]! : 0;
-      const b = up ? up[x]! : 0;
-      const c = up && x > 0 ? up[x - 1]! : 0;
-      let predictor = 0;
-      if (filter === 1) predictor = a;
-      else if (filter === 2) predictor = b;
-      else if (filter === 3) predictor = (a + b) >> 1;
-      else if (filter === 4) {
-        const p = a + b - c;
-        const pa = Math.abs(p - a), pb = Math.abs(p - b), pc = Math.abs(p - c);
-        predictor = pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
-      } else if (filter !== 0) throw new SyntaxError(`corrupt PNG: unknown filter ${filter} on row ${y}`);
-      row[x] = (line[x]! + predictor) & 0xff;
-    }
-  }
-  return { width, height, data: out };
+  if (bitDepth !== 8 && bitDepth !== 16) throw new SyntaxError(`PNG bit depth ${bitDepth} is not supported (8, 16)`);
+  if (png.interlace !== 0) throw new SyntaxError("interlaced PNGs are not supported");
+  const bytesPerPixel = channels * bitDepth / 8;
+  const pixels = pngRows(png, width * bytesPerPixel, bytesPerPixel);
+  const samples = new Uint16Array(width * height * channels);
+  if (bitDepth === 8) samples.set(pixels);
+  else for (let i = 0; i < samples.length; i++) samples[i] = (pixels[2 * i]! << 8) | pixels[2 * i + 1]!;
+  return { width, height, channels, bitDepth, samples };
 }

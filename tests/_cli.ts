@@ -17,9 +17,19 @@ export interface CommandResult {
  * Runs `deno run -A main.ts ...args` in the project root, with `stdin` as its standard input and `env` added to
  * this process's environment.
  */
-export async function cli(args: string[], stdin?: string, env?: Record<string, string>): Promise<CommandResult> {
+export function cli(args: string[], stdin?: string, env?: Record<string, string>): Promise<CommandResult> {
+  return runScript("main.ts", args, stdin, env);
+}
+
+/** Runs `deno run -A <script> ...args` in the project root, as {@linkcode cli} runs main.ts. */
+export async function runScript(
+  script: string,
+  args: string[],
+  stdin?: string,
+  env?: Record<string, string>,
+): Promise<CommandResult> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "main.ts", ...args],
+    args: ["run", "-A", script, ...args],
     cwd: projectRoot,
     ...(env ? { env } : {}),
     stdin: stdin === undefined ? "null" : "piped",

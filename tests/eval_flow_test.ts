@@ -23,18 +23,11 @@ import type { RgbImage } from "../engine/frame.ts";
 import { encodeFlo } from "../datasets/flo.ts";
 import { encodeRgbPng } from "../datasets/png.ts";
 import { projectRoot, withTempDir, writeDifferenceFlowModel } from "./_helpers.ts";
-import { type CommandResult, sharedData, sharedDataPresent } from "./_cli.ts";
+import { type CommandResult, runScript, sharedData, sharedDataPresent } from "./_cli.ts";
 
 /** Runs `deno run -A tools/eval_flow.ts ...args` in the project root (one onnxruntime thread). */
-async function evalFlowCli(args: string[]): Promise<CommandResult> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "tools/eval_flow.ts", "--threads", "1", ...args],
-    cwd: projectRoot,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decode = (b: Uint8Array) => new TextDecoder().decode(b);
-  return { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) };
+function evalFlowCli(args: string[]): Promise<CommandResult> {
+  return runScript("tools/eval_flow.ts", ["--threads", "1", ...args]);
 }
 
 /** A 16-bit RGB KITTI flow PNG (filter 0) of `truth`. */
