@@ -9,7 +9,8 @@
  * Both clocks read labels that are computed on every frame whatever fires (argmax(score2) for
  * `clockwork-adaptive.yaml`, argmax(score1) for `clockwork-adaptive-deep.yaml`), so one run records them and the
  * clocks are replayed for every theta exactly as the `decide` stage runs them (first frame of a stream fires;
- * fire when the share of changed labels since the last firing reaches theta).
+ * fire when the share of changed labels since the last firing reaches theta), without the graphs' budget
+ * (`max_rate`), which only caps the share on faster video.
  *
  * `deno run -A bench/clock_theta.ts [--models camvid] [--scales seg,seg-large] [--rate 0.5] [--sequences a,b]
  * [--frames N]`
@@ -26,7 +27,7 @@ import {
   scales,
   sequenceSubset,
 } from "./methods.ts";
-import { labelChange } from "../stages/decide.ts";
+import { adaptiveFires, labelChange } from "../stages/decide.ts";
 import type { Frame } from "../engine/frame.ts";
 import type { Tensor } from "../engine/tensor.ts";
 
@@ -49,16 +50,25 @@ export function argmaxClasses(scores: Tensor): Uint8Array {
   return out;
 }
 
-/** The share of frames an adaptive clock at `theta` fires on, over label sequences (one per stream). */
-export function firingShare(streams: readonly (readonly Uint8Array[])[], theta: number): number {
+/**
+ * The share of frames an adaptive clock at `theta` fires on, over label sequences (one per stream), with the
+ * decide stage's own rule ({@linkcode adaptiveFires}); `maxRate` 1 (the default): theta alone, no budget.
+ */
+export function firingShare(
+  streams: readonly (readonly Uint8Array[])[],
+  theta: number,
+  maxRate = 1,
+  burst = 2,
+): number {
   let fired = 0, frames = 0;
   for (const labels of streams) {
-    let reference: Uint8Array | undefined;
+    const state: { reference?: Uint8Array; tokens?: number } = {};
     for (const current of labels) {
       frames++;
-      if (reference === undefined || labelChange(current, reference) >= theta) {
+      const change = state.reference ? labelChange(current, state.reference) : 1;
+      if (adaptiveFires(state, change, theta, maxRate, burst)) {
         fired++;
-        reference = current;
+        state.reference = current;
       }
     }
   }

@@ -139,6 +139,10 @@ export const scales: Scale[] = [
         },
       ]
     ),
+    settings: {
+      "graphs/clockwork-adaptive.yaml": ["clock3.theta=0.2"],
+      "graphs/clockwork-adaptive-deep.yaml": ["clock23.theta=0.25"],
+    },
   },
 ];
 

@@ -344,16 +344,23 @@ export class ModelPool {
     return [...bytes].sort((a, b) => b[1] - a[1])[0]![0];
   }
 
-  /** The least busy worker other than `home`; among equally busy ones, the one holding most of `handles`' bytes. */
+  /** Requests on `worker` not answered yet: those sent, and the runs waiting in its open batch. */
+  #busy(worker: number): number {
+    return this.#pendingCount[worker]! + (this.#open.get(worker)?.entries.length ?? 0);
+  }
+
+  /**
+   * The least busy worker other than `home` (runs still in an open batch count: a pipelined Clockwork's S2 waits in
+   * one when S3 is placed); among equally busy ones, the one holding most of `handles`' bytes.
+   */
   #awayFrom(home: number, handles: TensorHandle[]): number {
     const bytes = new Map<number, number>();
     for (const h of handles) bytes.set(h.worker, (bytes.get(h.worker) ?? 0) + h.bytes);
     let best = -1;
     for (let i = 0; i < this.#workers.length; i++) {
       if (i === home) continue;
-      const fewer = best < 0 || this.#pendingCount[i]! < this.#pendingCount[best]!;
-      const tie = best >= 0 && this.#pendingCount[i] === this.#pendingCount[best] &&
-        (bytes.get(i) ?? 0) > (bytes.get(best) ?? 0);
+      const fewer = best < 0 || this.#busy(i) < this.#busy(best);
+      const tie = best >= 0 && this.#busy(i) === this.#busy(best) && (bytes.get(i) ?? 0) > (bytes.get(best) ?? 0);
       if (fewer || tie) best = i;
     }
     return best;

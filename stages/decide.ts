@@ -8,7 +8,11 @@
  *   decide stage per clocked network stage; DFF/Accel key frames).
  * - `adaptive`: Clockwork's adaptive clock. Reads a label map (e.g. argmax of `score2`); fires when the
  *   fraction of pixels whose label differs from the map at the last *fired* frame reaches `theta`, and on
- *   the first frame of a stream. Also writes that fraction to the optional `change` output.
+ *   the first frame of a stream. Also writes that fraction to the optional `change` output. With `max_rate` below 1
+ *   the clock also keeps to a budget: fast motion changes the labels on every frame, and an unbounded clock would
+ *   then fire on every frame and cost more than running the whole network. A token bucket (one token per firing,
+ *   `max_rate` tokens earned per frame, at most `burst` saved) caps the long-run share of fired frames at
+ *   `max_rate`; a frame whose change reaches `theta` while no token is left waits, and fires as soon as one is.
  *
  * - `confidence`: DVSNet's decision network. Runs `model` on the flow stage's deep `features` (pooled to its
  *   grid) and reads the predicted confidence score (0..100: how well warping the key frame's output would
@@ -54,12 +58,43 @@ export function nextTarget(target: number, segmented: boolean): number {
   return Math.min(100, Math.max(0, segmented ? target - 1 : target + 0.1));
 }
 
+/**
+ * Whether the adaptive clock fires: on a stream's first frame, and when the change reaches `theta` while the budget
+ * (`maxRate` tokens per frame, at most `burst` saved, one per firing) has a token. Updates the state's tokens.
+ *
+ * @example Every frame changes by more than theta; a budget of half the frames
+ * ```ts
+ * const state: { reference?: Uint8Array; tokens?: number } = {};
+ * const fired = [1, 1, 1, 1, 1, 1].map((change) => {
+ *   const fires = adaptiveFires(state, change, 0.3, 0.5, 1);
+ *   state.reference = new Uint8Array(); // as the stage does after the first frame
+ *   return fires;
+ * }); // [true, false, true, false, true, false]
+ * ```
+ */
+export function adaptiveFires(
+  state: { reference?: Uint8Array; tokens?: number },
+  change: number,
+  theta: number,
+  maxRate: number,
+  burst: number,
+): boolean {
+  const first = state.reference === undefined;
+  if (maxRate >= 1) return first || change >= theta;
+  const tokens = Math.min(burst, (state.tokens ?? burst - 1) + maxRate);
+  const fires = first || (change >= theta && tokens >= 1);
+  state.tokens = fires ? Math.max(0, tokens - 1) : tokens;
+  return fires;
+}
+
 interface DecideState {
   position: number;
   /** Frames since the stream's last segmentation step (confidence). */
   sinceKey?: number;
   reference?: Uint8Array;
   target?: number;
+  /** Adaptive with `max_rate`: firings the budget allows now. */
+  tokens?: number;
 }
 
 /** The `decide` stage kind. */
@@ -77,6 +112,19 @@ export const decide = defineStage({
       max: 1,
       default: 0.25,
       doc: "adaptive: fire when this fraction of labels changed",
+    },
+    max_rate: {
+      type: "number",
+      min: 0.01,
+      max: 1,
+      default: 1,
+      doc: "adaptive: fire on at most this share of frames in the long run (1: no budget)",
+    },
+    burst: {
+      type: "number",
+      min: 1,
+      default: 2,
+      doc: "adaptive with max_rate: firings the budget may save up (frames in a row that may fire)",
     },
     counter: { type: "string", default: "keyframes", doc: "stats counter of marked frames" },
     model: { type: "model", doc: "confidence: the decision model (features -> predicted confidence score)" },
@@ -205,7 +253,7 @@ export const decide = defineStage({
       } else if (policy === "adaptive") {
         const labels = readSlot<Tensor>(frame, ctx.inputs.labels!).data as Uint8Array;
         const change = state.reference ? labelChange(labels, state.reference) : 1;
-        key = state.reference === undefined || change >= theta;
+        key = adaptiveFires(state, change, theta, ctx.params.max_rate, ctx.params.burst);
         if (key) state.reference = labels.slice();
         if (ctx.outputs.change) frame.slots.set(ctx.outputs.change, change);
       } else {

@@ -196,34 +196,20 @@ export const model = defineStage({
       // Pipelining: this frame's run starts now and is used by the next frame; this frame takes the
       // previous frame's result, which has been running meanwhile. A stream's first frame waits for its own.
       // The run is not pinned to the stream's worker (the other stages keep that one busy; copies are counted).
-      // Its kept outputs are held by this stage until no frame will use them any more; each frame that uses them
-      // (a stream's first frame uses its own run, and so does the next frame) takes a hold of its own.
+      // Its outputs come back to the host as soon as it ends (none kept resident): a later frame's stages read
+      // them from other workers, and fetching a kept output from this run's worker would wait there behind the
+      // next frame's run of this stage, i.e. every frame would wait for the slow stages again.
       let previous: { stream: string; outputs: Promise<Record<string, TensorLike>> } | undefined;
-      const giveBack = (outputs: Promise<Record<string, TensorLike>>) =>
-        void outputs.then((values) => {
-          for (const value of Object.values(values)) if (isHandle(value)) ctx.release(value);
-        }, () => {});
       ctx.onClose(async () => {
-        const last = previous?.outputs;
-        if (!last) return;
-        giveBack(last);
-        await last.then(() => {}, () => {});
+        await previous?.outputs.then(() => {}, () => {});
       });
       return perFrame(ctx, async (frame) => {
-        const running = runner.run(feedsOf(frame), fetches, frame, { keep: keepOf(frame), pinned: false, owner: null });
+        const running = runner.run(feedsOf(frame), fetches, frame, { keep: {}, pinned: false, owner: null });
         running.catch(() => {});
         const prior = previous;
         const use = prior && prior.stream === frame.stream ? prior.outputs : running;
         previous = { stream: frame.stream, outputs: running };
-        const outputs = await use;
-        for (const value of Object.values(outputs)) {
-          if (!isHandle(value)) continue;
-          ctx.retain(value);
-          ctx.own(value, frame);
-        }
-        // The prior run was used by this frame (or, the stream having changed, by none): its hold can go.
-        if (prior) giveBack(prior.outputs);
-        write(frame, outputs);
+        write(frame, await use);
       });
     }
     return perFrame(

@@ -34,7 +34,7 @@ Deno.test("the replay fires on the frames the graph's clock fires on", async () 
         modelsRoot,
         modelSet: "synthetic",
         input: clip,
-        overrides: [`clock3.theta=${theta}`],
+        overrides: [`clock3.theta=${theta}`, "clock3.max_rate=1"],
       });
       graph.sinks.length = 0;
       const streams = new Map<string, Uint8Array[]>();

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { runGraph } from "../engine/run.ts";
 import type { Tensor } from "../engine/tensor.ts";
-import { confidenceModes, labelChange, nextTarget } from "../stages/decide.ts";
+import { adaptiveFires, confidenceModes, labelChange, nextTarget } from "../stages/decide.ts";
 import { collectSlots, graphFrom, testSetup } from "./_helpers.ts";
 import { runDecisions } from "./_dvsnet.ts";
 
@@ -113,4 +113,45 @@ Deno.test("decide(confidence, max_interval): a region segments at least every N 
   const { seen } = await runDecisions([0, 99, 99, 99, 99, 99, 99, 10, 99], "target: 80, max_interval: 3");
   // Segment at 0; forced at 3 and 6 (3 frames after the last); 7 by score; 8 flows.
   assert.deepEqual(seen.map((s) => s.key), [true, false, false, true, false, false, true, true, false]);
+});
+
+Deno.test("adaptiveFires: max_rate caps the share of fired frames when every frame changes", () => {
+  const run = (changes: number[], maxRate: number, burst: number) => {
+    const state: { reference?: Uint8Array; tokens?: number } = {};
+    return changes.map((change) => {
+      const fires = adaptiveFires(state, change, 0.3, maxRate, burst);
+      state.reference = new Uint8Array(1);
+      return fires;
+    });
+  };
+  const busy = Array(40).fill(1);
+  assert.ok(run(busy, 1, 2).every((f) => f), "no budget: every changed frame fires");
+  assert.deepEqual(run(busy.slice(0, 6), 0.5, 1), [true, false, true, false, true, false]);
+  const third = run(busy, 1 / 3, 2);
+  assert.ok(Math.abs(third.filter((f) => f).length / 40 - 1 / 3) <= 2 / 40, `share ${third.filter((f) => f).length}/40`);
+  // Quiet frames never fire, and save up tokens: after a quiet spell, `burst` frames in a row may fire.
+  const quiet = Array(8).fill(0), quietFired = Array(8).fill(false);
+  assert.deepEqual(run([1, ...quiet, 1, 1, 1, 1], 0.25, 2), [true, ...quietFired, true, true, false, false]);
+});
+
+Deno.test("decide(adaptive, max_rate) in a graph: half the frames at most on a clip that changes every frame", async () => {
+  const { probe, registry } = testSetup();
+  probe.functions.set("labels", (frame) => {
+    const data = Uint8Array.from({ length: 10 }, () => frame.index); // every label changes on every frame
+    frame.slots.set("labels", { type: "uint8", dims: [1, 1, 10], data } as Tensor);
+  });
+  const fired: boolean[] = [];
+  probe.functions.set("collect", (frame) => void fired.push(frame.slots.get("k") as boolean));
+  const graph = await graphFrom(
+    `source: { kind: fake, frames: 12 }
+stages:
+  - { id: labels, kind: call, fn: labels, out: { value: labels } }
+  - { id: d, kind: decide, policy: adaptive, theta: 0.3, max_rate: 0.5, burst: 1, in: { labels: labels }, out: { key: k } }
+  - { id: collect, kind: call, fn: collect }
+`,
+    registry,
+  );
+  const report = await runGraph(graph);
+  assert.deepEqual(fired, Array.from({ length: 12 }, (_, i) => i % 2 === 0));
+  assert.equal(report.keyframe_ratio, 0.5);
 });

@@ -60,10 +60,16 @@ Deno.test("graphs/clockwork-adaptive-deep.yaml: S2 and S3 fire together; firing 
   assert.equal(never.report.keyframes, 1); // the first frame only (no frame changes every label)
   assert.equal(never.report.stages.s2!.calls, 1);
   assert.equal(never.report.stages.s3!.calls, 1);
-  const always = await runMethod("clockwork-adaptive-deep", ["clock23.theta=0"]);
+  const always = await runMethod("clockwork-adaptive-deep", ["clock23.theta=0", "clock23.max_rate=1"]);
   assert.equal(always.report.keyframes, 8);
   const everyFrame = await runMethod("clockwork", ["clock3.every=1"]);
   for (const [i, labels] of always.labels.entries()) assert.deepEqual(labels.data, everyFrame.labels[i]!.data);
+});
+
+Deno.test("graphs/clockwork-adaptive-deep.yaml: its budget (max_rate 0.5) holds when every frame fires the clock", async () => {
+  const capped = await runMethod("clockwork-adaptive-deep", ["clock23.theta=0"]);
+  assert.ok(capped.report.keyframes! <= 5, `${capped.report.keyframes} of 8 frames fired`);
+  assert.ok(capped.report.keyframes! >= 4);
 });
 
 Deno.test("graphs/dff.yaml: --set decide.every=1 makes every frame a key frame", async () => {

@@ -109,6 +109,24 @@ Deno.test("ModelPool: a run kept off a stream's worker (a pipelined stage) goes 
   }
 });
 
+Deno.test("ModelPool: runs kept off a stream's worker count a run waiting in an open batch as busy", async () => {
+  const pool = await ModelPool.start({ workers: 3, provider: cpu, threads: 1 });
+  try {
+    await pool.load("net", scaleModel(2));
+    const image: Tensor = { type: "float32", dims: [1, 3, 8, 8], data: new Float32Array(192).fill(0.5) };
+    // A fused run (all outputs kept) waits in its worker's open batch until the task ends; a second run placed in
+    // the same task must not see that worker as idle (pipelined S2 and S3 would then share one worker).
+    const first = await pool.run("net", { x: image }, ["y"], { awayFrom: "a", keep: { y: {} }, fuse: true });
+    assert.equal(first.fused, true);
+    const second = await pool.run("net", { x: image }, ["y"], { awayFrom: "a" });
+    assert.notEqual(second.worker, first.worker);
+    assert.notEqual(second.worker, pool.workerOf("a"));
+    pool.free([first.outputs.y as TensorHandle]);
+  } finally {
+    await pool.close();
+  }
+});
+
 Deno.test("a TensorHandle read as host data is a clear internal error", () => {
   const handle = new TensorHandle(7, 0, { type: "float32", dims: [1, 4, 2, 2], bytes: 64 });
   assert.throws(() => handle.data, /Internal error: tensor 7 \[1,4,2,2\] is resident in model worker 0/);
