@@ -128,7 +128,10 @@ Deno.test("adaptiveFires: max_rate caps the share of fired frames when every fra
   assert.ok(run(busy, 1, 2).every((f) => f), "no budget: every changed frame fires");
   assert.deepEqual(run(busy.slice(0, 6), 0.5, 1), [true, false, true, false, true, false]);
   const third = run(busy, 1 / 3, 2);
-  assert.ok(Math.abs(third.filter((f) => f).length / 40 - 1 / 3) <= 2 / 40, `share ${third.filter((f) => f).length}/40`);
+  assert.ok(
+    Math.abs(third.filter((f) => f).length / 40 - 1 / 3) <= 2 / 40,
+    `share ${third.filter((f) => f).length}/40`,
+  );
   // Quiet frames never fire, and save up tokens: after a quiet spell, `burst` frames in a row may fire.
   const quiet = Array(8).fill(0), quietFired = Array(8).fill(false);
   assert.deepEqual(run([1, ...quiet, 1, 1, 1, 1], 0.25, 2), [true, ...quietFired, true, true, false, false]);

@@ -113,12 +113,10 @@ for (const set of ["synthetic", "camvid"]) {
         const [reference, current] = [frame(37), frame(41)];
         const expected = await whole.run({ reference, current });
         const r = await encode.run({ image: reference }), c = await encode.run({ image: current });
-        const got = await decode.run({
-          reference_pyramid8: r.pyramid8!,
-          reference_pyramid16: r.pyramid16!,
-          current_pyramid8: c.pyramid8!,
-          current_pyramid16: c.pyramid16!,
-        });
+        // Every pyramid map the encoder makes (pyramid8, pyramid16 and, with three levels, pyramid32), for both frames.
+        const got = await decode.run(Object.fromEntries(
+          encode.outputNames.flatMap((name) => [[`reference_${name}`, r[name]!], [`current_${name}`, c[name]!]]),
+        ));
         for (const name of ["flow", "features"]) {
           const d = maxDifference(got[name] as unknown as Tensor, expected[name] as unknown as Tensor);
           assert.ok(d < 1e-4, `${h}x${w} ${name}: max |difference| ${d}`);

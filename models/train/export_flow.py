@@ -71,11 +71,21 @@ def name_padded_weights(model, net):
             node.input[:] = [new if i == old else i for i in node.input]
 
 
+def levels_of(names):
+    """The pyramid levels of a FlowNetLite from its parameter names (a stride-32 encoder means 3)."""
+    return 3 if any(n.startswith("enc32.") for n in names) else 2
+
+
+def network_for_onnx(path):
+    """A FlowNetLite with as many levels as the flow.onnx (or flow-encode.onnx) at `path` has."""
+    return flownet.FlowNetLite(levels=levels_of(i.name for i in onnx.load(path).graph.initializer))
+
+
 def state_dict_from_onnx(path, net=None):
     """The parameters of a flow.onnx as a FlowNetLite state dict: initializers named as the parameters (files of
     this and the original per-displacement formulation alike); a ZeroGapConv2d weight stored with its zero
     columns comes back without them."""
-    net = net or flownet.FlowNetLite()
+    net = net or network_for_onnx(path)
     inits = {i.name: numpy_helper.to_array(i) for i in onnx.load(path).graph.initializer}
     gaps = {f"{name}.weight": m.gap for name, m in padded_convs(net)}
     state = {}
@@ -94,7 +104,6 @@ def state_dict_from_onnx(path, net=None):
     return state
 
 
-ENCODE_NAMES = ["pyramid8", "pyramid16"]
 CUT_SIZES = [(184, 240), (360, 480), (168, 232), (720, 1280), (16, 16)]
 
 
@@ -108,15 +117,17 @@ def export_cuts(net, out, opset=16):
     os.makedirs(out, exist_ok=True)
     x = torch.zeros(1, 64, 96, 3, dtype=torch.uint8)
     with torch.no_grad():
-        p8, p16 = encoder(x)
-    grids = {"pyramid8": {2: "h", 3: "w"}, "pyramid16": {2: "h16", 3: "w16"}}
-    ref = [f"reference_{n}" for n in ENCODE_NAMES]
-    cur = [f"current_{n}" for n in ENCODE_NAMES]
+        maps = encoder(x)
+    names = flownet.encode_names(net)
+    grids = {"pyramid8": {2: "h", 3: "w"}, "pyramid16": {2: "h16", 3: "w16"}, "pyramid32": {2: "h32", 3: "w32"}}
+    ref = [f"reference_{n}" for n in names]
+    cur = [f"current_{n}" for n in names]
     paths = []
     for name, module, args, inputs, outputs, axes in [
-        ("flow-encode.onnx", encoder, (x,), ["image"], ENCODE_NAMES, {"image": {1: "H", 2: "W"}, **grids}),
-        ("flow-decode.onnx", decoder, (p8, p16, p8, p16), ref + cur, ["flow", "features"],
-         {**{f"{side}_{n}": grids[n] for side in ("reference", "current") for n in ENCODE_NAMES},
+        ("flow-encode.onnx", encoder, (x,), ["image"], names,
+         {"image": {1: "H", 2: "W"}, **{n: grids[n] for n in names}}),
+        ("flow-decode.onnx", decoder, (*maps, *maps), ref + cur, ["flow", "features"],
+         {**{f"{side}_{n}": grids[n] for side in ("reference", "current") for n in names},
           "flow": {2: "h", 3: "w"}, "features": {2: "h16", 3: "w16"}}),
     ]:
         path = os.path.join(out, name)
@@ -188,13 +199,16 @@ def tensor_yaml(name, dtype, layout, shape, stride=None):
 
 def write_cut_cards(out):
     """Writes `flow-encode.yaml` and `flow-decode.yaml` (the training command from `<out>/flow.train.json`)."""
-    net = flownet.FlowNetLite()
+    info = json.load(open(os.path.join(out, "flow.train.json")))
+    net = flownet.FlowNetLite(levels=info.get("levels", 2))
     enc, dec = flownet.cut_macs(net, 360, 480)
     macs, corr = flownet.cost_macs(net, 360, 480)
     assert macs == 2 * enc + dec, (macs, enc, dec)
-    info = json.load(open(os.path.join(out, "flow.train.json")))
     c8, c16 = net.enc8[0][0].out_channels, net.enc16[1][0].out_channels
     pyramid = [("pyramid8", c8, "h", "w", 8), ("pyramid16", c16, "h16", "w16", 16)]
+    if net.levels == 3:
+        pyramid.append(("pyramid32", net.enc32[1][0].out_channels, "h32", "w32", 32))
+    strides = "/".join(str(p[4]) for p in pyramid)
     maps = lambda prefix: "".join(tensor_yaml(f"{prefix}{n}", "float32", "NCHW", [1, c, h, w], s)
                                   for n, c, h, w, s in pyramid)
     image = tensor_yaml("image", "uint8", "NHWC", [1, "H", "W", 3])
@@ -207,17 +221,24 @@ def write_cut_cards(out):
         "flow-encode": dict(
             task="optical-flow-encoder", inputs=image, outputs=maps(""), gflops=r(enc),
             description="Encoder cut of flow.onnx (same weights): one frame through FlowNet-lite's shared conv "
-                        "pyramid\n  (stride 2/4/8/16) to the stride-8 and stride-16 maps its decoder reads, "
+                        f"pyramid\n  (stride 2/4/{'8/16/32' if net.levels == 3 else '8/16'}) to the stride-{strides} "
+                        "maps its decoder reads, "
                         "normalisation inside the graph\n  as in flow.onnx. Run once per frame; flow-decode takes "
                         "two such encodings."),
         "flow-decode": dict(
             task="optical-flow-decoder", inputs=maps("reference_") + maps("current_"), outputs=flow_out,
             gflops=r(dec),
-            description="Decoder cut of flow.onnx (same weights): the reference's and the current frame's "
-                        "flow-encode maps\n  -> the stride-16 cost volume, coarse decoder (`features`), warp of "
-                        "the reference's stride-8 map,\n  stride-8 cost volume and residual flow: flow.onnx's "
-                        "outputs, same contract (backward flow\n  from the current frame to the reference, in "
-                        "stride-8 cells)."),
+            description=("Decoder cut of flow.onnx (same weights): the reference's and the current frame's "
+                         "flow-encode maps\n  -> the stride-32 cost volume and coarse flow, warp of the reference's "
+                         "stride-16 map, stride-16 cost volume,\n  decoder (`features`) and residual flow, warp of "
+                         "the stride-8 map, stride-8 cost volume and residual flow:\n  flow.onnx's outputs, same "
+                         "contract (backward flow from the current frame to the reference, in stride-8 cells)."
+                         if net.levels == 3 else
+                         "Decoder cut of flow.onnx (same weights): the reference's and the current frame's "
+                         "flow-encode maps\n  -> the stride-16 cost volume, coarse decoder (`features`), warp of "
+                         "the reference's stride-8 map,\n  stride-8 cost volume and residual flow: flow.onnx's "
+                         "outputs, same contract (backward flow\n  from the current frame to the reference, in "
+                         "stride-8 cells).")),
     }
     paths = []
     for name, fields in cards.items():
@@ -233,9 +254,7 @@ CARD = """\
 name: flow
 task: optical-flow
 description: >-
-  FlowNet-lite for the {domain} domain: a shared 4-level conv pyramid (stride 2/4/8/16), a cost volume at stride 16
-  (+-4 cells = +-64 image px) giving a coarse flow, then warping of the reference's stride-8 features and a +-2
-  cost volume at stride 8 for a residual flow (PWC-Net style, two levels, no BatchNorm, LeakyReLU). {trained}
+  FlowNet-lite for the {domain} domain: {architecture} {trained}
   Output at stride 8; also exposes the coarse decoder's motion-aware hidden map
   (stride 16) for DVSNet's decision network.
 file: flow.onnx
@@ -267,11 +286,9 @@ cost:
 training:
   command: {command}
   data: >-
-    {frames} warped by random affine motions (translation up to +-12 px,
-    scale 0.9-1.1, rotation +-4 deg, slight shear; 35% of pairs at quarter amplitude, 4% static) with 0-2 pasted
-    objects (superellipses textured from other train frames) moving independently, photometric jitter and noise;
-    {world}random {crop_h}x{crop_w} crops; exact backward flow. Loss: EPE of the stride-8 flow upsampled to full
-    resolution + 0.5 x EPE at stride 16. AdamW lr {lr}, batch {batch}, warm-up + cosine.{init}
+    {data}
+    {world}random {crop_h}x{crop_w} crops; exact backward flow. {loss} AdamW lr {lr}, batch {batch}, warm-up +
+    cosine.{init}
   iterations: {iterations}
   batch: {batch}
   seconds: {seconds}
@@ -281,26 +298,55 @@ metrics:
   epe_rubberwhale: {epe_rw}
   epe_rubberwhale_zero_flow: {epe_rw_zero}
   epe_synthetic_heldout: {epe_held}
-{world_metric}  evaluation: >-
+{large_metric}{world_metric}  evaluation: >-
     {eval_cmd} (onnxruntime-node on this file). RubberWhale: current = frame 10 (rubberwhale1.png), reference =
     frame 11 (rubberwhale2.png), whose forward ground truth of frame 10 is exactly our backward flow; 584x388 padded
     to 584x392 by edge replication, flow upsampled bilinearly (half-pixel) x 8, cropped, mean EPE over pixels with
     known truth. Held-out: {held_pairs} synthetic {held_h}x{held_w} pairs built the same way from CamVid val frames
-    (seed {held_seed}), EPE at full resolution, computed in python by train_flow.py.{world_eval}
+    (seed {held_seed}), EPE at full resolution, computed in python by train_flow.py.{large_eval}{world_eval}
 notes: >-
   Sign convention: `flow` is BACKWARD flow from the current frame to the reference frame, x (channel 0) then y
   (channel 1), in pixels of the stride-8 grid (image pixels / 8): for each cell p of the current frame, the
   reference at p + flow(p) shows the same point, i.e. warped(p) = reference(p + flow(p)) reproduces current(p),
   with pixel centres at i + 0.5 (grid_sample align_corners=False, as the warp stage). Upsample to image resolution
   bilinearly (half-pixel) and multiply by 8 for image pixels. GFLOPs = 2 x conv MACs counted with forward hooks
-  ({gflops_cv} with the cost-volume multiplies); the camvid `seg` model is 2.15 GFLOPs, so flow is about 1/5 of it.
+  ({gflops_cv} with the cost-volume multiplies); the camvid `seg` model is 2.15 GFLOPs, so flow is about 1/{seg_ratio} of it.
   `features` ({features} channels, stride 16 = ceil(H/16) x ceil(W/16)) is the coarse decoder's hidden state after the
   stride-16 cost volume (motion-aware, the analogue of FlowNet's conv6). Inputs are raw uint8 RGB; normalisation is
   inside the graph ((x / 255 - mean) / std, mean {mean}, std {std}). ONNX opset 16 (GridSample), dynamic H and W.
   The graph is written for onnxruntime's CPU kernels (models/train/flownet.py): each cost volume is one Gather and one
   batched MatMul over 8-pixel row tiles with a skew read-out (not a Slice/Mul/ReduceSum per displacement), and the
-  decoder inputs carry zero channels up to 128 and 64 so that the decoder convs run in the blocked NCHWc layout.
+  decoder inputs carry zero channels up to {gaps} so that the decoder convs run in the blocked NCHWc layout.
 """
+
+
+ARCH_2 = """a shared 4-level conv pyramid (stride 2/4/8/16), a cost volume at stride 16
+  (+-4 cells = +-64 image px) giving a coarse flow, then warping of the reference's stride-8 features and a +-2
+  cost volume at stride 8 for a residual flow (PWC-Net style, two levels, no BatchNorm, LeakyReLU)."""
+
+ARCH_3 = """a shared 5-level conv pyramid (stride 2/4/8/16/32), a cost volume at stride 32
+  (+-4 cells = +-128 image px) giving a coarse flow, then at stride 16 and at stride 8 a warp of the reference's
+  features by the flow so far, a cost volume (+-3 and +-2 cells) and a two-conv decoder for a residual flow
+  (PWC-Net style, three levels, no BatchNorm, LeakyReLU): displacements up to about 150 image px."""
+
+DATA_AFFINE = """{frames} warped by random affine motions (translation up to +-12 px,
+    scale 0.9-1.1, rotation +-4 deg, slight shear; 35% of pairs at quarter amplitude, 4% static) with 0-2 pasted
+    objects (superellipses textured from other train frames) moving independently, photometric jitter and noise;"""
+
+DATA_LARGE = """a bank of {pairs} pairs of {size} built once (models/train/flowmotion.py) from the frames
+    of {pool} (never CamVid val, never the DAVIS evaluation sequences): layered random homographies (25% small,
+    < 3 px; 30% medium, up to +-20 px; 45% large, translation up to 30% of the width, zoom up to +-25%, rotation
+    up to +-8 deg, perspective), 0-4 pasted layers (textured superellipse objects and half-planes, i.e. piecewise
+    motion) following the camera or moving on their own, occlusion masks, photometric jitter, blur and noise;
+    |flow| 99th percentile per pair: median {p50} px, max {max} px; curriculum: the cap on it grows from 24 px to
+    all over the first {curriculum} of the run;"""
+
+
+def decoder_widths(levels):
+    """The decoders' input channels with their zero channels (coarsest first), as the card states them."""
+    net = flownet.FlowNetLite(levels=levels)
+    convs = [net.dec32[0][0], net.dec16[0][0], net.dec8[0]] if levels == 3 else [net.dec16[0], net.dec8[0]]
+    return [c.in_channels + c.gap[1] for c in convs]
 
 
 def write_card(out):
@@ -315,23 +361,47 @@ def write_card(out):
 
     world = info.get("world")
     synthetic = bool(world)
+    levels, large = info.get("levels", 2), info.get("motion", "affine") == "large"
+    frames = ("synthetic-world train frames (deno task synth ... --seed 100 --split train, 480 frames)" if synthetic
+              else "../shared/data/camvid/train (367 frames, never val)")
+    bank = info.get("bank") or {}
     text = CARD.format(
+        architecture=ARCH_3 if levels == 3 else ARCH_2,
+        data=(DATA_LARGE.format(pool=", ".join(info["pool"]), pairs=bank.get("pairs"),
+                                size="x".join(map(str, bank.get("size", []))), p50=bank.get("magnitude_p50"),
+                                max=bank.get("magnitude_max"), curriculum=info.get("curriculum"),
+                                occluded=info.get("occluded_weight"))
+              if large else DATA_AFFINE.format(frames=frames)),
+        loss=("Loss: EPE of the stride-8 flow upsampled to full resolution (occluded and out-of-frame pixels\n"
+              f"    weighted {info.get('occluded_weight')}) + 0.5 x EPE at stride 16 + 0.25 x at stride 32."
+              if levels == 3 else
+              "Loss: EPE of the stride-8 flow upsampled to full\n    resolution + 0.5 x EPE at stride 16."),
+        large_metric=f"  epe_large_heldout: {r(info['epe_large_heldout'])}\n" if info.get("epe_large_heldout")
+        else "",
+        large_eval=(f" Large held-out: {info['heldout_large']['pairs']} pairs of the training generator at full "
+                    "motion (seed 54321) on CamVid val and the DAVIS 2016 evaluation sequences (never trained on), "
+                    "EPE over all pixels.") if info.get("epe_large_heldout") else "",
         domain="synthetic-world" if synthetic else "CamVid",
         trained="Fine-tuned on the synthetic world." if synthetic else
-        "Trained from scratch on CamVid train frames moved by known random affine warps plus independently moving\n"
-        "  pasted objects (exact flow on real texture).",
-        frames="synthetic-world train frames (deno task synth ... --seed 100 --split train, 480 frames)" if synthetic
-        else "../shared/data/camvid/train (367 frames, never val)",
+        ("Trained on CamVid train and DAVIS 2016 training frames moved by known large, layered motions\n"
+         "  (homographies, objects, half-planes; exact flow and occlusions on real texture)." if large else
+         "Trained from scratch on CamVid train frames moved by known random affine warps plus independently moving\n"
+         "  pasted objects (exact flow on real texture)."),
         world=(f"{world['frac']:.0%} of the batches are instead crops of the world's own consecutive frames "
                f"({world['train_pairs']} pairs, true scene motion and occlusions, mirrored at random);\n    ")
         if synthetic else "",
-        init=(f"\n    Initialised from {info['init']} (the CamVid flow model's checkpoint, whose command is in "
+        init=(("\n    The parameters it shares with the first, two-level CamVid flow model were initialised from "
+               f"that model's file\n    ({info['init']} as of commit b3cb933: git show b3cb933:{info['init']} > "
+               "flow-v1.onnx, then --init-onnx flow-v1.onnx).") if info.get("init", "").endswith(".onnx") else
+              f"\n    Initialised from {info['init']} (the CamVid flow model's checkpoint, whose command is in "
               "models/camvid/flow.yaml).") if info.get("init") else "",
+        seg_ratio=round(2.15 / info["gflops_360x480"]),
+        gaps=" and ".join(str(n) for n in decoder_widths(levels)),
         world_metric=f"  epe_world_heldout: {r(info['epe_world_heldout'])}\n" if synthetic else "",
         world_eval=(f" World held-out: the {world['val_pairs']} consecutive pairs of the synthetic val sequences "
                     "(seeds 900-901, 480x360, exact flow including occlusions), EPE at full resolution.")
         if synthetic else "",
-        features=flownet.FlowNetLite().features_channels,
+        features=flownet.FlowNetLite(levels=levels).features_channels,
         mean=list(flownet.MEAN), std=list(flownet.STD),
         gflops=info["gflops_360x480"], gflops_cv=info["gflops_360x480_with_cost_volumes"],
         command=info["command"], crop_h=info["crop"][0], crop_w=info["crop"][1], lr=arg("--lr", "2e-3"),
@@ -360,11 +430,13 @@ def main():
                     help="export flow-encode.onnx + flow-decode.onnx and their cards instead of flow.onnx")
     args = ap.parse_args()
     if not args.no_export:
-        net = flownet.FlowNetLite()
         if args.from_onnx:
+            net = network_for_onnx(args.from_onnx)
             net.load_state_dict(state_dict_from_onnx(args.from_onnx, net))
         else:
-            net.load_state_dict(torch.load(args.ckpt, map_location="cpu")["state_dict"])
+            state = torch.load(args.ckpt, map_location="cpu")["state_dict"]
+            net = flownet.FlowNetLite(levels=levels_of(state))
+            net.load_state_dict(state)
         if args.cuts:
             export_cuts(net, args.out)
         else:

@@ -139,33 +139,51 @@ def resize(x, ref):
 
 
 class FlowNetLite(nn.Module):
-    def __init__(self, c=(8, 16, 32, 32, 40), r16=4, r8=2, hid16=32, hid8=24):
+    """levels=3 (the default): a stride-32 cost volume (+-r32 cells) gives the coarse flow, refined at stride 16
+    (warp + +-r16 volume, residual) and at stride 8 (warp + +-r8 volume, residual); each decoder is two convs and a
+    flow head. levels=2: the first FlowNet-lite (stride-16 volume +-4 cells, one-conv decoders), kept so that its
+    files can still be read (state_dict_from_onnx) and re-exported."""
+
+    def __init__(self, levels=3, c=(8, 16, 32, 32, 40, 48), r32=4, r16=None, r8=2, hid16=32, hid8=24):
         super().__init__()
-        c1, c2, c3, c4, c5 = c
-        self.r16, self.r8 = r16, r8
+        c1, c2, c3, c4, c5, c6 = c
+        self.levels = levels
+        self.r16 = r16 if r16 is not None else (3 if levels == 3 else 4)
+        self.r32, self.r8 = r32, r8
         self.enc2 = conv(3, c1, 2)                                   # stride 2
         self.enc4 = conv(c1, c2, 2)                                  # stride 4
         self.enc8 = nn.Sequential(conv(c2, c3, 2), conv(c3, c3))     # stride 8
         self.enc16 = nn.Sequential(conv(c3, c4, 2), conv(c4, c5))    # stride 16
-        n16 = (2 * r16 + 1) ** 2
+        n16 = (2 * self.r16 + 1) ** 2
         n8 = (2 * r8 + 1) ** 2
         # Cost volumes padded with zero channels so the decoders' inputs have a multiple of 8 channels (121 -> 128,
         # 59 -> 64); the decoder weights get zero columns there (ZeroGapConv2d): same parameters, same outputs.
-        self.slots16 = n16 + pad8(n16 + c5)
         self.slots8 = n8 + pad8(n8 + c3 + 2)
-        self.dec16 = conv(n16 + c5, hid16, gap=(n16, self.slots16 - n16))
-        self.flow16 = conv(hid16, 2, act=False)
         self.dec8 = conv(n8 + c3 + 2, hid8, gap=(n8, self.slots8 - n8))
         self.flow8 = conv(hid8, 2, act=False)
+        if levels == 3:
+            n32 = (2 * r32 + 1) ** 2
+            self.enc32 = nn.Sequential(conv(c5, c6, 2), conv(c6, c6))   # stride 32
+            self.slots32 = n32 + pad8(n32 + c6)
+            self.dec32 = nn.Sequential(conv(n32 + c6, 2 * hid16, gap=(n32, self.slots32 - n32)), conv(2 * hid16, hid16))
+            self.flow32 = conv(hid16, 2, act=False)
+            self.slots16 = n16 + pad8(n16 + c5 + 2)
+            self.dec16 = nn.Sequential(conv(n16 + c5 + 2, 2 * hid16, gap=(n16, self.slots16 - n16)), conv(2 * hid16, hid16))
+            self.dec8b = conv(hid8, hid8)
+        else:
+            self.slots16 = n16 + pad8(n16 + c5)
+            self.dec16 = conv(n16 + c5, hid16, gap=(n16, self.slots16 - n16))
+        self.flow16 = conv(hid16, 2, act=False)
         self.features_channels = hid16
         self.register_buffer("mean", torch.tensor(MEAN).view(1, 3, 1, 1) * 255, persistent=False)
         self.register_buffer("std", torch.tensor(STD).view(1, 3, 1, 1) * 255, persistent=False)
 
     def encode(self, x):
+        """The pyramid maps the decoder reads: (stride 8, stride 16[, stride 32])."""
         f4 = self.enc4(self.enc2(x))
         f8 = self.enc8(f4)
         f16 = self.enc16(f8)
-        return f8, f16
+        return (f8, f16, self.enc32(f16)) if self.levels == 3 else (f8, f16)
 
     def prep(self, img):
         """uint8 (or 0..255 float) NHWC -> normalised float NCHW."""
@@ -174,39 +192,73 @@ class FlowNetLite(nn.Module):
         return F.batch_norm(x, self.mean.flatten(), (self.std * self.std).flatten(), eps=0.0)
 
     def forward_nchw(self, ref, cur):
-        """ref, cur: normalised float NCHW. Returns (flow8, flow16, features16), flows in own-grid pixels."""
+        """ref, cur: normalised float NCHW. Returns (flow8, coarser flows..., features16), flows in own-grid pixels:
+        (flow8, flow16, h16) for levels=2, (flow8, flow16, flow32, h16) for levels=3."""
         return self.decode(torch.cat([cur, ref], 0))
 
     def decode(self, x):
         """x: the current frames then the reference frames, normalised float NCHW [2N,3,H,W]."""
         n = x.shape[0] // 2
-        f8, f16 = self.encode(x)  # one batched pass through the shared pyramid
-        c8, r8 = f8[:n], f8[n:]
-        f16 = nhwc(f16)  # channels last from here to the decoder's input
-        u16 = unit(f16, 3)  # both frames normalised at once
-        h16 = self.dec16(nchw(torch.cat([cost_volume(u16[:n], u16[n:], self.r16, self.slots16), f16[:n]], 3)))
-        flow16 = self.flow16(h16)
-        up = resize(flow16, c8) * 2.0
+        maps = self.encode(x)  # one batched pass through the shared pyramid
+        return self.decode_maps([m[n:] for m in maps], [m[:n] for m in maps])
+
+    def decode_maps(self, reference, current):
+        """The decoder on the pyramid maps of both frames (lists, stride 8 first)."""
+        if self.levels == 3:
+            return self._decode3(reference, current)
+        return self._decode2(reference, current)
+
+    def _refine8(self, r8, c8, coarse):
+        up = resize(coarse, c8) * 2.0
         a8 = nhwc(c8)
         cv8 = cost_volume(unit(a8, 3), unit(nhwc(warp(r8, up)), 3), self.r8, self.slots8)
         h8 = self.dec8(nchw(torch.cat([cv8, a8, nhwc(up)], 3)))
-        flow8 = up + self.flow8(h8)
-        return flow8, flow16, h16
+        if self.levels == 3:
+            h8 = self.dec8b(h8)
+        return up + self.flow8(h8)
+
+    def _decode2(self, reference, current):
+        (r8, r16), (c8, c16) = reference, current
+        c16, r16 = nhwc(c16), nhwc(r16)  # channels last from here to the decoder's input
+        cv16 = cost_volume(unit(c16, 3), unit(r16, 3), self.r16, self.slots16)
+        h16 = self.dec16(nchw(torch.cat([cv16, c16], 3)))
+        flow16 = self.flow16(h16)
+        return self._refine8(r8, c8, flow16), flow16, h16
+
+    def _decode3(self, reference, current):
+        (r8, r16, r32), (c8, c16, c32) = reference, current
+        c32, r32 = nhwc(c32), nhwc(r32)
+        cv32 = cost_volume(unit(c32, 3), unit(r32, 3), self.r32, self.slots32)
+        flow32 = self.flow32(self.dec32(nchw(torch.cat([cv32, c32], 3))))
+        up = resize(flow32, c16) * 2.0
+        a16 = nhwc(c16)
+        cv16 = cost_volume(unit(a16, 3), unit(nhwc(warp(r16, up)), 3), self.r16, self.slots16)
+        h16 = self.dec16(nchw(torch.cat([cv16, a16, nhwc(up)], 3)))
+        flow16 = up + self.flow16(h16)
+        return self._refine8(r8, c8, flow16), flow16, flow32, h16
 
     def forward(self, reference, current):
         """ONNX entry: uint8 NHWC reference/current -> (flow [N,2,H/8,W/8], features [N,32,H/16,W/16])."""
-        flow8, _, feats = self.decode(self.prep(torch.cat([current, reference], 0)))
-        return flow8, feats
+        out = self.decode(self.prep(torch.cat([current, reference], 0)))
+        return out[0], out[-1]
+
+
+def encode_names(net):
+    """The encoder cut's outputs, stride 8 first."""
+    return ["pyramid8", "pyramid16", "pyramid32"][:net.levels]
 
 
 class FlowEncode(nn.Module):
     """The `flow-encode` cut of a FlowNetLite (its own modules, so the same weights and parameter names): one frame,
-    uint8 NHWC [N,H,W,3] -> its pyramid features `pyramid8` [N,32,H/8,W/8] and `pyramid16` [N,40,ceil(H/16),
-    ceil(W/16)], exactly what FlowNetLite.decode computes for each frame of its batch (same prep, same encode)."""
+    uint8 NHWC [N,H,W,3] -> its pyramid maps (`pyramid8` [N,32,H/8,W/8], `pyramid16` [N,40,ceil(H/16),ceil(W/16)]
+    and, with 3 levels, `pyramid32`), exactly what FlowNetLite.decode computes for each frame of its batch."""
 
     def __init__(self, net):
         super().__init__()
+        self.levels = net.levels
         self.enc2, self.enc4, self.enc8, self.enc16 = net.enc2, net.enc4, net.enc8, net.enc16
+        if net.levels == 3:
+            self.enc32 = net.enc32
         self.register_buffer("mean", net.mean, persistent=False)
         self.register_buffer("std", net.std, persistent=False)
 
@@ -218,28 +270,28 @@ class FlowEncode(nn.Module):
 
 
 class FlowDecode(nn.Module):
-    """The `flow-decode` cut of a FlowNetLite: the reference's and the current frame's pyramid features (FlowEncode)
-    -> (flow [N,2,H/8,W/8], features [N,32,ceil(H/16),ceil(W/16)]), the rest of FlowNetLite.decode after its
-    batched encode, op for op (the per-pixel L2 normalisation of both stride-16 maps, done there on the batch of
-    both frames, is done here on each), so decode(encode(reference), encode(current)) == forward(reference, current)
-    up to float rounding."""
+    """The `flow-decode` cut of a FlowNetLite: the reference's then the current frame's pyramid maps (FlowEncode)
+    -> (flow [N,2,H/8,W/8], features [N,32,ceil(H/16),ceil(W/16)]), FlowNetLite.decode_maps op for op, so
+    decode(encode(reference), encode(current)) == forward(reference, current) up to float rounding."""
 
     def __init__(self, net):
         super().__init__()
-        self.dec16, self.flow16, self.dec8, self.flow8 = net.dec16, net.flow16, net.dec8, net.flow8
-        self.r16, self.r8, self.slots16, self.slots8 = net.r16, net.r8, net.slots16, net.slots8
+        self.levels = net.levels
+        names = ["dec8", "flow8", "dec16", "flow16"] + (["dec32", "flow32", "dec8b"] if net.levels == 3 else [])
+        for name in names:
+            setattr(self, name, getattr(net, name))
+        for name in ["r8", "r16", "r32", "slots8", "slots16"] + (["slots32"] if net.levels == 3 else []):
+            setattr(self, name, getattr(net, name))
 
-    def forward(self, reference8, reference16, current8, current16):
-        c16, r16 = nhwc(current16), nhwc(reference16)  # channels last from here to the decoder's input
-        cv16 = cost_volume(unit(c16, 3), unit(r16, 3), self.r16, self.slots16)
-        h16 = self.dec16(nchw(torch.cat([cv16, c16], 3)))
-        flow16 = self.flow16(h16)
-        up = resize(flow16, current8) * 2.0
-        a8 = nhwc(current8)
-        cv8 = cost_volume(unit(a8, 3), unit(nhwc(warp(reference8, up)), 3), self.r8, self.slots8)
-        h8 = self.dec8(nchw(torch.cat([cv8, a8, nhwc(up)], 3)))
-        flow8 = up + self.flow8(h8)
-        return flow8, h16
+    decode_maps = FlowNetLite.decode_maps
+    _decode2 = FlowNetLite._decode2
+    _decode3 = FlowNetLite._decode3
+    _refine8 = FlowNetLite._refine8
+
+    def forward(self, *maps):
+        k = len(maps) // 2
+        out = self.decode_maps(list(maps[:k]), list(maps[k:]))
+        return out[0], out[-1]
 
 
 def cut_macs(net, h, w):
@@ -257,8 +309,8 @@ def cut_macs(net, h, w):
     hs = [m.register_forward_hook(hook("enc")) for m in encoder.modules() if isinstance(m, nn.Conv2d)]
     hs += [m.register_forward_hook(hook("dec")) for m in decoder.modules() if isinstance(m, nn.Conv2d)]
     with torch.no_grad():
-        p8, p16 = encoder(torch.zeros(1, h, w, 3))
-        decoder(p8, p16, p8, p16)
+        maps = encoder(torch.zeros(1, h, w, 3))
+        decoder(*maps, *maps)
     for hd in hs:
         hd.remove()
     return total["enc"], total["dec"]
@@ -282,6 +334,9 @@ def cost_macs(net, h, w):
     h16, w16 = -(-h8 // 2), -(-w8 // 2)
     c3, c5 = net.enc8[0][0].out_channels, net.enc16[1][0].out_channels
     corr = h16 * w16 * (2 * net.r16 + 1) ** 2 * c5 + h8 * w8 * (2 * net.r8 + 1) ** 2 * c3
+    if net.levels == 3:
+        h32, w32 = -(-h16 // 2), -(-w16 // 2)
+        corr += h32 * w32 * (2 * net.r32 + 1) ** 2 * net.enc32[1][0].out_channels
     return total[0], corr
 
 
