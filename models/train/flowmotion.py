@@ -26,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from flowdata import rot, source_map
+
 
 def load_pool(folders, limit=None, every=1):
     """RGB frames (float 0..255, [3,H,W] each, sizes may differ) from PNG/JPEG files under the folders (recursive),
@@ -38,11 +40,6 @@ def load_pool(folders, limit=None, every=1):
             im = np.asarray(Image.open(name).convert("RGB"), dtype=np.uint8)
             pool.append(torch.from_numpy(im).permute(2, 0, 1).float())
     return pool
-
-
-def rot(theta):
-    c, s = math.cos(theta), math.sin(theta)
-    return np.array([[c, -s], [s, c]])
 
 
 def homography(rng, kind, w, h, level, max_shift):
@@ -75,20 +72,6 @@ def apply_h(H, pts):
     x = pts @ Ht[:2, :2].T + Ht[:2, 2]
     d = pts @ Ht[2, :2] + Ht[2, 2]
     return x / d.clamp_min(1e-3)[..., None]
-
-
-def source_map(rng, h, w, src, zoom):
-    """Affine T(p) = A p + b from the h x w frame into the source frame, inside it (zoom shrinks until it fits)."""
-    src_h, src_w = src.shape[1:]
-    for _ in range(30):
-        A = zoom * rot(math.radians(rng.uniform(-3, 3)))
-        corners = A @ np.array([[0, w, 0, w], [0, 0, h, h]], dtype=np.float64)
-        lo, hi = corners.min(1), corners.max(1)
-        room = np.array([src_w, src_h]) - (hi - lo)
-        if (room >= 0).all():
-            return A, -lo + rng.uniform(0, 1, 2) * room
-        zoom *= 0.9
-    raise ValueError("crop does not fit in the source frame")
 
 
 def sample(img, A, b, pts):
@@ -134,7 +117,8 @@ def make_pair(pool, rng, gen, h, w, level=1.0, max_shift=0.3, photometric=True):
         tex = pool[rng.integers(len(pool))]
         if rng.random() < 0.5:
             tex = tex.flip(2)
-        A, b = source_map(rng, h, w, tex, math.exp(rng.uniform(math.log(0.5), math.log(2.0))))
+        zoom = math.exp(rng.uniform(math.log(0.5), math.log(2.0)))
+        A, b = source_map(rng, h, w, tex.shape[1], tex.shape[2], zoom)
         if still:
             H = np.eye(3)
         elif k == 0:
