@@ -32,9 +32,12 @@ async function sequenceNames(root: string, resolution: string, split: string): P
     }
   }
   const names: string[] = [];
-  for await (const entry of Deno.readDir(join(root, "JPEGImages", resolution))) {
-    if (entry.isDirectory) names.push(entry.name);
+  const frames = join(root, "JPEGImages", resolution);
+  for await (const entry of Deno.readDir(frames)) {
+    // A sequence may be a symlink to its folder (a subset made by linking): follow it.
+    if (entry.isDirectory || (entry.isSymlink && (await isDirectory(join(frames, entry.name))))) names.push(entry.name);
   }
+  if (names.length === 0) throw new InputError(`${frames}: no sequence folders (expected ${frames}/<sequence>/)`);
   return names.sort();
 }
 

@@ -21,7 +21,8 @@
  *   `dynamic: true` the target falls by 1 after a segmentation step and rises by 0.1 after a flow step. A
  *   stream's first frame is always a segmentation step, and so is every `max_interval`-th frame of a region
  *   since its last one when set (a static camera otherwise keeps one key for ever). Counts `segmentation_steps`
- *   and `flow_steps`, also per region (`segmentation_steps.r0`).
+ *   and `flow_steps`, also per region (`segmentation_steps.r0`), and reports `longest_flow_run.r0` (per region; without
+ *   regions `longest_flow_run`): the most flow steps in a row since a segmentation, i.e. how stale labels got.
  *
  * The optional `decided` output is the decision again as a feedback edge (a back edge): an earlier stage reads it on
  * the stream's next frame, as DVSNet's flow stage (`reference: decided`) learns which frame became the key
@@ -227,6 +228,15 @@ export const decide = defineStage({
     const decisionOutput = decision ? decision.card.outputs[0]!.name : "";
     const initialTarget = ctx.params.target ?? confidenceModes[ctx.params.mode as keyof typeof confidenceModes];
 
+    // The longest run of flow steps since a segmentation, per region over the whole run (how stale labels can get):
+    // a counter raised by the amount a run exceeds the longest so far, so it reads as the maximum.
+    const longest = new Map<string, number>();
+    const noteLongestRun = (counter: string, run: number) => {
+      const before = longest.get(counter);
+      if (before !== undefined && run <= before) return;
+      ctx.count(counter, run - (before ?? 0));
+      longest.set(counter, run);
+    };
     const confident = async (frame: Frame, state: DecideState): Promise<boolean> => {
       const features = readSlot<TensorLike>(frame, ctx.inputs.features!);
       const outputs = await decision!.run({ [decisionInput]: features }, [decisionOutput], frame);
@@ -242,6 +252,7 @@ export const decide = defineStage({
       ctx.count(steps);
       const region = regionOf(frame);
       if (region) ctx.count(`${steps}.r${region.index}`);
+      noteLongestRun(region ? `longest_flow_run.r${region.index}` : "longest_flow_run", state.sinceKey);
       return segment;
     };
 

@@ -65,6 +65,25 @@ Deno.test({
   },
 });
 
+Deno.test("davis source follows sequence folders that are symlinks, and names a folder with none", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const { encodeRgbPng } = await import("../datasets/png.ts");
+    await Deno.mkdir(`${dir}/store/walk`, { recursive: true });
+    for (const n of [0, 1]) {
+      await Deno.writeFile(`${dir}/store/walk/0000${n}.png`, encodeRgbPng(new Uint8Array(24), 4, 2));
+    }
+    await Deno.mkdir(`${dir}/linked/JPEGImages/480p`, { recursive: true });
+    await Deno.symlink(`${dir}/store/walk`, `${dir}/linked/JPEGImages/480p/walk`);
+    const frames = await readFrames(`${dir}/linked`, 10);
+    assert.deepEqual(frames.map((f) => f.name), ["walk/00000", "walk/00001"]);
+    await Deno.mkdir(`${dir}/empty/JPEGImages/480p`, { recursive: true });
+    await assert.rejects(readFrames(`${dir}/empty`, 10), /empty\/JPEGImages\/480p: no sequence folders/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("cityscapes source reads a sequence layout and maps labelIds to train ids", async () => {
   const dir = await Deno.makeTempDir();
   try {

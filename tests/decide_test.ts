@@ -115,6 +115,14 @@ Deno.test("decide(confidence, max_interval): a region segments at least every N 
   assert.deepEqual(seen.map((s) => s.key), [true, false, false, true, false, false, true, true, false]);
 });
 
+Deno.test("decide(confidence) reports the longest run of flow steps since a segmentation", async () => {
+  const { report } = await runDecisions([0, 99, 99, 99, 10, 99, 99, 30, 99], "target: 80");
+  // Segments at 0, 4, 7: flow runs of 3, 2 and 1 frames.
+  assert.equal(report.counters.longest_flow_run, 3);
+  const bounded = await runDecisions([0, 99, 99, 99, 99, 99, 99, 99], "target: 80, max_interval: 3");
+  assert.equal(bounded.report.counters.longest_flow_run, 2, "max_interval 3: at most 2 flow steps in a row");
+});
+
 Deno.test("adaptiveFires: max_rate caps the share of fired frames when every frame changes", () => {
   const run = (changes: number[], maxRate: number, burst: number) => {
     const state: { reference?: Uint8Array; tokens?: number } = {};
