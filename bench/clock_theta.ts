@@ -52,21 +52,16 @@ export function argmaxClasses(scores: Tensor): Uint8Array {
 
 /**
  * The share of frames an adaptive clock at `theta` fires on, over label sequences (one per stream), with the
- * decide stage's own rule ({@linkcode adaptiveFires}); `maxRate` 1 (the default): theta alone, no budget.
+ * decide stage's own rule ({@linkcode adaptiveFires}) and no budget (`max_rate` 1): theta alone.
  */
-export function firingShare(
-  streams: readonly (readonly Uint8Array[])[],
-  theta: number,
-  maxRate = 1,
-  burst = 2,
-): number {
+export function firingShare(streams: readonly (readonly Uint8Array[])[], theta: number): number {
   let fired = 0, frames = 0;
   for (const labels of streams) {
     const state: { reference?: Uint8Array; tokens?: number } = {};
     for (const current of labels) {
       frames++;
       const change = state.reference ? labelChange(current, state.reference) : 1;
-      if (adaptiveFires(state, change, theta, maxRate, burst)) {
+      if (adaptiveFires(state, change, theta, 1, 1)) {
         fired++;
         state.reference = current;
       }

@@ -105,7 +105,9 @@ export const model = defineStage({
       name: o.name,
       doc: `model output ${o.dtype} [${o.shape}]${o.stride ? ` stride ${o.stride}` : ""}`,
       type: "tensor",
-      resident: true,
+      // A pipelined run's outputs come back to the host as it ends (see create): a later frame's stages read them
+      // from other workers, and fetching them from this run's worker would wait behind its next run.
+      resident: !p.pipelined,
     }));
     if (!card.outputs.some((o) => o.name === labelsPort) && scoresOutput(card, p.scores_from)) {
       ports.push({
@@ -196,15 +198,15 @@ export const model = defineStage({
       // Pipelining: this frame's run starts now and is used by the next frame; this frame takes the
       // previous frame's result, which has been running meanwhile. A stream's first frame waits for its own.
       // The run is not pinned to the stream's worker (the other stages keep that one busy; copies are counted).
-      // Its outputs come back to the host as soon as it ends (none kept resident): a later frame's stages read
-      // them from other workers, and fetching a kept output from this run's worker would wait there behind the
-      // next frame's run of this stage, i.e. every frame would wait for the slow stages again.
+      // Its outputs are host slots (declared so in `outputs`): they come back as soon as it ends, so the next
+      // frame's stages never fetch them from this run's worker behind its next run (every frame would wait for the
+      // slow stages again).
       let previous: { stream: string; outputs: Promise<Record<string, TensorLike>> } | undefined;
       ctx.onClose(async () => {
         await previous?.outputs.then(() => {}, () => {});
       });
       return perFrame(ctx, async (frame) => {
-        const running = runner.run(feedsOf(frame), fetches, frame, { keep: {}, pinned: false, owner: null });
+        const running = runner.run(feedsOf(frame), fetches, frame, { keep: keepOf(frame), pinned: false });
         running.catch(() => {});
         const prior = previous;
         const use = prior && prior.stream === frame.stream ? prior.outputs : running;

@@ -131,7 +131,7 @@ def make_pair(pool, rng, gen, h, w, level=1.0, max_shift=0.3, photometric=True):
     cur = torch.zeros(3, h, w)
     ref = torch.zeros(3, h, w)
     flow = torch.zeros(2, h, w)
-    cover_c, cover_r, top = [], [], torch.zeros(h, w, dtype=torch.long)
+    top = torch.zeros(h, w, dtype=torch.long)  # the layer visible at each current pixel
     for k, (H, Hi, A, b, tex, mask) in enumerate(layers):
         back = apply_h(Hi, pts)  # reference pixel q -> the current-frame point of this layer shown there
         mc = torch.ones(h, w) if mask is None else mask(pts)
@@ -140,16 +140,13 @@ def make_pair(pool, rng, gen, h, w, level=1.0, max_shift=0.3, photometric=True):
         ref = mr * sample(tex, A, b, back) + (1 - mr) * ref
         flow = torch.where(mc[None] > 0.5, (apply_h(H, pts) - pts).permute(2, 0, 1), flow)
         top = torch.where(mc > 0.5, torch.full_like(top, k), top)
-        cover_c.append(mask)
-        cover_r.append(mr)
 
     # visible: the point H_L(p) is inside the reference frame and no layer above L covers it there
     target = pts + flow.permute(1, 2, 0)
     inside = (target[..., 0] >= 0) & (target[..., 0] <= w) & (target[..., 1] >= 0) & (target[..., 1] <= h)
     visible = inside.clone()
-    for k in range(1, len(layers)):
-        Hk_inv = layers[k][1]
-        covered = cover_c[k](apply_h(Hk_inv, target)) > 0.5  # layer k covers the reference point of p
+    for k, (_, Hk_inv, _, _, _, mask) in enumerate(layers[1:], 1):
+        covered = mask(apply_h(Hk_inv, target)) > 0.5  # layer k covers the reference point of p
         visible &= ~(covered & (top < k))
 
     if photometric:

@@ -1,15 +1,17 @@
-"""FlowNet-lite: the small two-level PWC-style optical-flow network behind `models/camvid/flow.onnx`.
+"""FlowNet-lite: the small PWC-style optical-flow network behind `models/*/flow.onnx`.
 
 Contract (see models/train/README.md, section "flow"):
   inputs  `reference`, `current`: uint8 NHWC [1,H,W,3] RGB, H and W multiples of 8 (normalised in the graph)
   outputs `flow`     float32 [1,2,H/8,W/8]: x then y, in pixels of the stride-8 grid, BACKWARD:
                      warped(p) = reference(p + flow(p)) reproduces current(p)
-          `features` float32 [1,32,ceil(H/16),ceil(W/16)]: the coarse decoder's hidden state (correlation +
+          `features` float32 [1,32,ceil(H/16),ceil(W/16)]: the stride-16 decoder's hidden state (correlation +
                      current-frame features, i.e. motion-aware, the analogue of FlowNet's conv6), stride 16
 
-Architecture: a shared conv pyramid (stride 2/4/8/16), a cost volume at stride 16 (+-4, i.e. +-64 image px)
--> coarse flow; upsample x2, warp the reference's stride-8 features (GridSample), a +-2 cost volume at
-stride 8 -> residual flow. No BatchNorm (nothing to fold); LeakyReLU(0.1) as PWC-Net.
+Architecture (levels=3, models/camvid since stop 16): a shared conv pyramid (stride 2/4/8/16/32), a cost volume at
+stride 32 (+-4, i.e. +-128 image px) -> coarse flow; at stride 16 and then 8: upsample x2, warp the reference's map
+(GridSample), a +-3 / +-2 cost volume, a two-conv decoder -> residual flow. levels=2 (the first model, still
+models/synthetic): pyramid to stride 16, a +-4 cost volume there (+-64 px) -> coarse flow, one warp + +-2 volume at
+stride 8 -> residual flow, one-conv decoders. No BatchNorm (nothing to fold); LeakyReLU(0.1) as PWC-Net.
 
 Written for onnxruntime's CPU kernels; the same code trains (same parameters, same function as the original
 per-displacement formulation, up to float rounding):

@@ -189,7 +189,9 @@ def main():
     t_start = time.time()
     shared = args.shared or os.path.dirname(os.path.abspath(args.data))
 
-    frames = flowdata.load_frames(os.path.join(args.data, "train"), args.limit or None, args.size)
+    # CamVid train frames as they are for --motion affine; --motion large reads them into its pool below.
+    frames = (flowdata.load_frames(os.path.join(args.data, "train"), args.limit or None, args.size)
+              if args.motion == "affine" else None)
     vframes = flowdata.load_frames(os.path.join(args.data, "val"), args.limit or None, args.size)
     hh, hw = (min(256, vframes.shape[2] - 8), min(320, vframes.shape[3] - 8)) if args.size else (256, 320)
     hh, hw = hh // 8 * 8, hw // 8 * 8
@@ -200,7 +202,8 @@ def main():
     world = flowdata.load_world(args.data, "train", args.limit or None)
     world_val = flowdata.load_world(args.data, "val", args.limit or None)
     h, w = args.crop
-    h, w = min(h, frames.shape[2] - 16) // 16 * 16, min(w, frames.shape[3] - 16) // 16 * 16
+    if frames is not None:
+        h, w = min(h, frames.shape[2] - 16) // 16 * 16, min(w, frames.shape[3] - 16) // 16 * 16
     bank, pool_dirs = None, []
     if args.motion == "large":
         pool_dirs = args.pool if args.pool is not None else [
@@ -214,7 +217,8 @@ def main():
         h, w = min(h, bh) // 16 * 16, min(w, bw) // 16 * 16
         print(f"bank: {args.bank} pairs of {bh}x{bw} from {len(pool)} frames in {time.time() - t_bank:.0f}s; "
               f"magnitude p50 {bank['magnitude'].median():.1f} px, max {bank['magnitude'].max():.1f} px", flush=True)
-    print(f"loaded {len(frames)} train / {len(vframes)} val frames, {args.heldout} held-out pairs, "
+    train_frames = len(frames) if frames is not None else len(pool)
+    print(f"loaded {train_frames} train / {len(vframes)} val frames, {args.heldout} held-out pairs, "
           f"{len(world)} / {len(world_val)} world pairs in {time.time() - t_start:.1f}s", flush=True)
 
     net = flownet.FlowNetLite(levels=args.levels)
