@@ -66,6 +66,26 @@ export function labelAgreement(a: Uint8Array, b: Uint8Array): number {
   return same / a.length;
 }
 
+/**
+ * Agreement per cell of a `rows` x `cols` grid over an image of `width` pixels a row, row-major (DVSNet's region
+ * order: region r<i> is cell i; its regions overlap their cells' borders a little).
+ */
+export function cellAgreement(a: Uint8Array, b: Uint8Array, width: number, rows = 2, cols = 2): number[] {
+  if (a.length !== b.length) throw new RangeError(`label maps differ in size: ${a.length} vs ${b.length} pixels`);
+  const height = a.length / width;
+  const same = new Float64Array(rows * cols), count = new Float64Array(rows * cols);
+  for (let y = 0; y < height; y++) {
+    const row = Math.min(rows - 1, Math.floor((y * rows) / height));
+    for (let x = 0; x < width; x++) {
+      const cell = row * cols + Math.min(cols - 1, Math.floor((x * cols) / width));
+      const i = y * width + x;
+      count[cell]!++;
+      if (a[i] === b[i]) same[cell]!++;
+    }
+  }
+  return [...same].map((n, cell) => (count[cell]! ? n / count[cell]! : 1));
+}
+
 /** One run's agreement: the mean over all frames, and per sequence. */
 export interface AgreementSummary {
   /** Mean over every compared frame (each frame counts once). */
@@ -76,11 +96,14 @@ export interface AgreementSummary {
   /** Frames the reference run did not have (0 unless the runs saw different frames). */
   unmatched: number;
   perSequence: Map<string, { mean: number; frames: number }>;
+  /** Mean agreement per quarter of the frame (2x2, row-major: DVSNet's regions r0..r3), over every frame. */
+  perRegion: number[];
 }
 
 /** Accumulates per-frame agreements of one method run against the reference. */
 export class AgreementMeter {
   readonly #sequences = new Map<string, { sum: number; frames: number }>();
+  readonly #regions = [0, 0, 0, 0];
   #unmatched = 0;
 
   constructor(private readonly reference: ReferenceLabels) {}
@@ -95,6 +118,7 @@ export class AgreementMeter {
     const entry = this.#sequences.get(frame.stream) ?? { sum: 0, frames: 0 };
     entry.sum += labelAgreement(labels, reference);
     entry.frames++;
+    cellAgreement(labels, reference, frame.image.width).forEach((share, cell) => this.#regions[cell]! += share);
     this.#sequences.set(frame.stream, entry);
   }
 
@@ -111,6 +135,7 @@ export class AgreementMeter {
       if (!min || mean < min.mean) min = { sequence, mean };
     }
     if (!min) throw new RangeError("no frame was compared with the per-frame labels");
-    return { mean: sum / frames, min, frames, unmatched: this.#unmatched, perSequence };
+    const perRegion = this.#regions.map((total) => total / frames);
+    return { mean: sum / frames, min, frames, unmatched: this.#unmatched, perSequence, perRegion };
   }
 }

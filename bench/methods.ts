@@ -10,8 +10,10 @@
  * [--real-input DIR] [--sequences a,b]]` (`--theta`: the adaptive Clockwork threshold for this clip; `--repeats`:
  * each row measured N times in interleaved rounds, the run of median end-to-end fps reported, for noisy hosts)
  *
- * `--dvsnet-curve` measures DVSNet at targets 50..95 instead (with per-frame as the reference row). For DVSNet
- * the key-frame ratio column is the share of region steps that segmented.
+ * `--dvsnet-curve` measures DVSNet at targets 50..95 instead (with per-frame as the reference row), on the clip or,
+ * with `--real-video`, as an agreement/fps curve on real video. For DVSNet the key-frame ratio column is the share of
+ * region steps that segmented; on real video a second table gives each region's longest run of flow steps and its
+ * agreement with the per-frame labels.
  *
  * `--real-video` runs the methods on real moving-camera video without ground truth in the models' classes (the
  * DAVIS sequences of `--real-input`, default the five held-out sequences of `../shared/data/davis2016-extra`
@@ -295,6 +297,34 @@ export function agreementRow(label: string, r: StatsReport, base: StatsReport, a
   } | ${latency(r)} | ${times(r.fps, base.fps)} | ${times(model, modelFps(base))} |`;
 }
 
+/**
+ * DVSNet's freshness on real video, per region (issue 16): the longest run of flow steps a region made without
+ * segmenting (the stage's `longest_flow_run.r<i>` counters, the longest over every sequence) and the region's mean
+ * agreement with the per-frame labels (its quarter of the frame). Rows without regions are left out.
+ */
+export function freshnessLines(results: RowResult[]): string[] {
+  const rows = results.filter((r) => r.agreement && Object.keys(r.report.counters).some(isRunCounter));
+  if (!rows.length) return [];
+  const lines = [
+    "Per region (r0 r1 / r2 r3: the quarters of the frame, row-major): the longest run of flow steps without a " +
+    "segmentation (frames) and the mean agreement with per-frame labels.",
+    "",
+    "| method | longest flow run r0 / r1 / r2 / r3 | agreement % r0 / r1 / r2 / r3 |",
+    "|---|---|---|",
+  ];
+  for (const r of rows) {
+    const counters = r.report.counters;
+    const runs = Object.keys(counters).some((name) => name.startsWith("longest_flow_run.r"))
+      ? [0, 1, 2, 3].map((i) => counters[`longest_flow_run.r${i}`] ?? 0)
+      : [counters["longest_flow_run"] ?? 0];
+    const regions = r.agreement!.perRegion.map(pct);
+    lines.push(`| ${r.row.label} | ${runs.join(" / ")} | ${regions.join(" / ")} |`);
+  }
+  return [...lines, ""];
+}
+
+const isRunCounter = (name: string) => name === "longest_flow_run" || name.startsWith("longest_flow_run.r");
+
 /** The `--set` flags of each row (those that differ from the graph file): one line, or a table. */
 function settingsLines(results: { row: MethodRow; settings: string[] }[]): string[] {
   const listed = results.filter((r) => r.settings.length);
@@ -485,7 +515,13 @@ export async function sequenceSubset(root: string, sequences: string[]): Promise
  * missing when `root` is absent).
  */
 export async function measureRealVideo(
-  options: BenchOptions & { root?: string; sequences?: string[]; scales?: string[]; repeats?: number },
+  options: BenchOptions & {
+    root?: string;
+    sequences?: string[];
+    scales?: string[];
+    repeats?: number;
+    rows?: (scale: Scale) => MethodRow[];
+  },
   log: (line: string) => void = (line) => console.error(line),
 ): Promise<string[]> {
   const root = options.root ?? defaultRealVideo;
@@ -518,6 +554,7 @@ export async function measureRealVideo(
         ...agreementHeader,
         ...results.map((r) => agreementRow(r.row.label, r.report, base, r.agreement)),
         "",
+        ...freshnessLines(results),
         ...settingsLines(results),
       );
     }
@@ -559,6 +596,7 @@ if (import.meta.main) {
       ...options,
       ...(values["real-input"] ? { root: values["real-input"] } : {}),
       ...(values.sequences ? { sequences: list(values.sequences)! } : {}),
+      ...(values["dvsnet-curve"] ? { rows: () => dvsnetCurve } : {}),
     })
     : await measureScales({
       ...options,

@@ -51,6 +51,7 @@ export const davisSource = defineSource({
   params: {
     path: { type: "string", required: true, doc: "dataset root, or one sequence's image folder" },
     sequence: { type: "string", doc: "only this sequence (default: all)" },
+    sequences: { type: "strings", doc: "only these sequences, in this order (default: all, or the split's list)" },
     resolution: { type: "string", default: "480p", doc: "resolution folder" },
     split: { type: "string", default: "val", doc: "ImageSets split listing the sequences, when present" },
     fps: { type: "number", min: 0.1, default: 24, doc: "frame rate" },
@@ -64,7 +65,11 @@ export const davisSource = defineSource({
     const where = await locate(p.path);
     if (!where) throw new InputError(`${p.path}: not a DAVIS folder (expected JPEGImages/${p.resolution}/<sequence>/)`);
     const only = p.sequence ?? where.sequence;
-    const sequences = only ? [only] : await sequenceNames(where.root, p.resolution, p.split);
+    const sequences = only
+      ? [only]
+      : p.sequences?.length
+      ? p.sequences
+      : await sequenceNames(where.root, p.resolution, p.split);
     const files: FrameFiles[] = [];
     for (const sequence of sequences) {
       const imageDir = join(where.root, "JPEGImages", p.resolution, sequence);

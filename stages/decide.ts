@@ -20,7 +20,8 @@
  *   otherwise the flow path. `target` defaults to the `mode`'s: fast 50, balanced 80, slow 95. With
  *   `dynamic: true` the target falls by 1 after a segmentation step and rises by 0.1 after a flow step. A
  *   stream's first frame is always a segmentation step, and so is every `max_interval`-th frame of a region
- *   since its last one when set (a static camera otherwise keeps one key for ever). Counts `segmentation_steps`
+ *   since its last one (default 30, 1 s at 30 Hz: a confident decision network, or a static camera, otherwise keeps
+ *   one key for ever, and its labels go stale; 0 turns the bound off). Counts `segmentation_steps`
  *   and `flow_steps`, also per region (`segmentation_steps.r0`), and reports `longest_flow_run.r0` (per region; without
  *   regions `longest_flow_run`): the most flow steps in a row since a segmentation, i.e. how stale labels got.
  *
@@ -140,8 +141,8 @@ export const decide = defineStage({
     max_interval: {
       type: "integer",
       min: 0,
-      default: 0,
-      doc: "confidence: segment at least every N frames of a region (0: never forced)",
+      default: 30,
+      doc: "confidence: segment at least every N frames of a region (30: 1 s at 30 Hz; 0: never forced)",
     },
   },
   inputs: (p): PortDecl[] =>

@@ -4,7 +4,8 @@
  * flow is analytic: a surface point at world (u, v) on a layer of parallax p is seen at
  * `x = cx + z_t (u - p C_t - cx)`, `y = cy + z_t (v - cy)` (pan C_t, zoom z_t); one frame earlier it was at
  * world u - s (own speed s), which gives `flow = ((z'/z - 1)(x - cx) + z' (p * pan - s), (z'/z - 1)(y - cy))`
- * with z' the previous zoom. Occluded points get the motion of the surface they belong to.
+ * with z' the previous zoom. Occluded points get the motion of the surface they belong to. With a time step `dt`
+ * (a faster world, or a lower frame rate) the previous frame is at time t - dt and the pan/own-speed term is x dt.
  *
  * @module
  */
@@ -78,8 +79,11 @@ export function sceneTables(scene: Scene, seed: number): SceneTables {
 
 const zoomAt = (s: Scene, t: number) => 1 + s.zoomAmplitude * Math.sin((2 * Math.PI * t) / s.zoomPeriod);
 
-/** Renders frame `t` (0-based) of a scene. */
-export function renderFrame(scene: Scene, tables: SceneTables, t: number): RenderedFrame {
+/**
+ * Renders the scene at time `t` (frames of the world at speed 1); its flow points back to time `t - dt` (the
+ * previous frame of a clip that advances `dt` per frame), none at `t = 0`.
+ */
+export function renderFrame(scene: Scene, tables: SceneTables, t: number, dt = 1): RenderedFrame {
   const { width: W, height: H, period } = scene;
   const n = W * H;
   // Clamped, so shading past 255 saturates instead of wrapping.
@@ -88,7 +92,7 @@ export function renderFrame(scene: Scene, tables: SceneTables, t: number): Rende
   const mask = new Uint8Array(n);
   const flow = new Float32Array(2 * n);
   const z = zoomAt(scene, t);
-  const zPrev = t > 0 ? zoomAt(scene, t - 1) : z;
+  const zPrev = t > 0 ? zoomAt(scene, t - dt) : z;
   const hasPrev = t > 0;
   const C = scene.pan * t;
   const light = 1 + scene.lightAmplitude * Math.sin((2 * Math.PI * t) / scene.lightPeriod);
@@ -106,7 +110,7 @@ export function renderFrame(scene: Scene, tables: SceneTables, t: number): Rende
     rgb[3 * p + 2] = b;
     if (hasPrev) {
       const x = p % W, y = (p - x) / W;
-      flow[2 * p] = zr * (x + 0.5 - cx) + zPrev * (p_ * scene.pan - speed);
+      flow[2 * p] = zr * (x + 0.5 - cx) + zPrev * dt * (p_ * scene.pan - speed);
       flow[2 * p + 1] = zr * (y + 0.5 - cy);
     }
   };

@@ -36,6 +36,14 @@ export interface WrittenSequence {
   sequence: string;
   frames: number;
   seed: number;
+  /** The clip's time step per frame. */
+  speed: number;
+}
+
+/** Options of {@linkcode writeSyntheticDataset}: the world's, with a speed per clip. */
+export interface DatasetOptions extends Omit<SyntheticOptions, "sequence" | "speed"> {
+  /** Time steps given to the clips in turn (clip s runs at `speeds[s % speeds.length]`; default [1]). */
+  speeds?: number[];
 }
 
 /**
@@ -44,7 +52,7 @@ export interface WrittenSequence {
  */
 export async function writeSyntheticDataset(
   outDir: string,
-  options: Omit<SyntheticOptions, "sequence">,
+  options: DatasetOptions,
   sequences = 1,
   split = "val",
   onSequence?: (written: WrittenSequence) => void,
@@ -57,12 +65,14 @@ export async function writeSyntheticDataset(
   }
   for (let s = 0; s < sequences; s++) {
     const seed = options.seed + s;
+    const speeds = options.speeds?.length ? options.speeds : [1];
+    const speed = speeds[s % speeds.length]!;
     const sequence = `synth${String(seed).padStart(3, "0")}`;
     for (const dir of ["Annotations", "JPEGImages", "flow"]) {
       await Deno.mkdir(join(outDir, dir, ...(dir === "flow" ? [] : ["480p"]), sequence), { recursive: true });
     }
     let count = 0;
-    for (const frame of syntheticFrames({ ...options, seed, sequence })) {
+    for (const frame of syntheticFrames({ ...options, seed, sequence, speed })) {
       const { width, height, data } = frame.image;
       const stem = String(frame.index).padStart(5, "0");
       const name = `${sequence}_${stem}.png`;
@@ -86,7 +96,7 @@ export async function writeSyntheticDataset(
       listing.push(`${split}/${name} ${split}annot/${name}`);
       count++;
     }
-    const entry = { sequence, frames: count, seed };
+    const entry = { sequence, frames: count, seed, speed };
     written.push(entry);
     onSequence?.(entry);
   }
@@ -98,7 +108,8 @@ export async function writeSyntheticDataset(
   await Deno.writeTextFile(
     join(outDir, "README.md"),
     `# Segflow synthetic world\n\nWritten by \`deno task synth --out ${outDir} --frames ${options.frames} --sequences ${sequences} ` +
-      `--width ${options.width} --height ${options.height} --seed ${options.seed} --split ${split}\`.\n\n` +
+      `--width ${options.width} --height ${options.height} --seed ${options.seed} --split ${split}` +
+      `${options.speeds?.length ? ` --speed ${options.speeds.join(",")}` : ""}\`.\n\n` +
       `- \`${split}/\`, \`${split}annot/\`, \`${split}.txt\`: CamVid (SegNet) layout, labels 0..10 (CamVid classes).\n` +
       "- `Annotations/480p/<seq>/`, `JPEGImages/480p/<seq>/` (PNG, lossless), `ImageSets/2017/`: DAVIS 2017 layout, object ids.\n" +
       "- `flow/<seq>/<frame>.flo`: Middlebury flow, backward (current frame -> previous frame), frames >= 1.\n",
