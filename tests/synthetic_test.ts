@@ -13,7 +13,8 @@ const clip = (
   frames = 6,
   width = 160,
   height = 120,
-) => [...syntheticFrames({ width, height, frames, fps: 15, seed })];
+  speed = 1,
+) => [...syntheticFrames({ width, height, frames, fps: 15, seed, speed })];
 
 Deno.test("syntheticFrames is deterministic for a seed and differs between seeds", () => {
   const [a, b, c] = [clip(3), clip(3), clip(4)];
@@ -66,6 +67,18 @@ Deno.test("syntheticFrames' backward flow carries frame t-1's labels onto frame 
       const agreement = flowConsistency(frames[t - 1]!, frames[t]!);
       assert.ok(agreement >= 0.95, `seed ${seed} frame ${t}: ${agreement.toFixed(4)}`);
     }
+  }
+});
+
+Deno.test("syntheticFrames at speed 6: flow 6x as long and still exact (labels carried >= 93% of pixels)", () => {
+  const slow = clip(5, 4, 320, 240), fast = clip(5, 4, 320, 240, 6);
+  const mean = (flow: Float32Array) => flow.reduce((a, v) => a + Math.abs(v), 0) / flow.length;
+  const ratio = mean(fast[1]!.truth!.flow!) / mean(slow[1]!.truth!.flow!);
+  assert.ok(ratio > 5 && ratio < 7, `speed 6 moves ${ratio.toFixed(2)}x as far per frame`);
+  assert.deepEqual(fast[2]!.image.data, clip(5, 13, 320, 240)[12]!.image.data, "frame 2 at speed 6 = frame 12 at 1");
+  for (let t = 1; t < fast.length; t++) {
+    const agreement = flowConsistency(fast[t - 1]!, fast[t]!);
+    assert.ok(agreement >= 0.93, `frame ${t}: ${agreement.toFixed(4)}`);
   }
 });
 

@@ -72,7 +72,6 @@ test -s "$OUT/seg-large.yaml" || { echo "export_large: no $OUT/seg-large.yaml (s
 #    training command starts with the exact data-making command (--pipeline). A data folder is emptied first: the
 #    tensors sink adds to what is there.
 PAIRS="deno task run graphs/tools/accel-fusion-pairs.yaml --quiet --models $MODELS --set models.seg=seg-large"
-CASES="deno task run graphs/tools/dvsnet-testcases.yaml --quiet --models $MODELS --set models.seg=seg-large"
 
 # 5. fusion-large: update branch seg-lite (the tool graph's), as graphs/accel.yaml runs by default.
 MAKE="$PAIRS --set tensors.dir=$WORK/accel-fusion-pairs-large${SOURCE:+ $SOURCE}"
@@ -88,12 +87,15 @@ $MAKE
 /usr/bin/python3 models/train/train_fusion.py --pairs "$WORK/accel-fusion-pairs-large-seg" --out "$OUT" \
   --epochs "$FUSION_EPOCHS" --name fusion-large-seg --pipeline "$MAKE" 2>&1 | grep -v -i warn | grep -v "_C._jit"
 
-# 7. decision-large: the confidence scores of seg-large's warped segmentations (flow and features as for decision).
-MAKE="$CASES --set tensors.dir=$WORK/dvsnet-testcases-large${SOURCE:+ $SOURCE}"
-rm -rf "$WORK/dvsnet-testcases-large"
-$MAKE
-/usr/bin/python3 models/train/train_decision.py --cases "$WORK/dvsnet-testcases-large" --out "$OUT" \
-  --epochs "$DECISION_EPOCHS" --name decision-large --pipeline "$MAKE" 2>&1 | grep -v -i warn | grep -v "_C._jit"
+# 7. decision-large: the confidence scores of seg-large's warped segmentations (flow and features as for decision):
+#    virtual-camera clips, one key phase of the five training DAVIS sequences, 310 frames of vtest.avi; the five
+#    held-out DAVIS sequences as the unseen set (SOURCE's flags go to every run as EXTRA).
+MAKE="OFFSETS=0 VTEST_FRAMES=310 models/train/make_decision_cases.sh seg-large"
+C="$WORK/decision-cases/seg-large"
+OFFSETS=0 VTEST_FRAMES=310 MODELS=$MODELS EXTRA="$SOURCE" models/train/make_decision_cases.sh seg-large "$C"
+/usr/bin/python3 models/train/train_decision.py --cases "$C/motion" "$C/davis-o0" "$C/vtest" --heldout "$C/heldout-davis" \
+  --out "$OUT" --epochs "$DECISION_EPOCHS" --name decision-large --seg seg-large --pipeline "$MAKE" 2>&1 |
+  grep -v -i warn | grep -v "_C._jit"
 
 # 8. The three cards load in their method graphs at the seg-large scale (as bench/methods.ts sets them).
 deno task check graphs/accel.yaml --models "$MODELS" --set models.seg=seg-large --set models.fusion=fusion-large

@@ -188,7 +188,7 @@ def main():
                     help="the command that made the case folders, for the card")
     args = ap.parse_args()
     torch.manual_seed(args.seed)
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)  # a small network: more threads only contend (with the engine, other trainings)
     t0 = time.time()
     x, y, distance, held, folder = load_sets(args.cases, args.heldout)
     unseen = torch.from_numpy(np.isin(folder, args.heldout))
