@@ -59,11 +59,7 @@ export class ReferenceLabels {
 
 /** The share of pixels where `a` and `b` hold the same label; throws when their sizes differ. */
 export function labelAgreement(a: Uint8Array, b: Uint8Array): number {
-  if (a.length !== b.length) throw new RangeError(`label maps differ in size: ${a.length} vs ${b.length} pixels`);
-  if (a.length === 0) return 1;
-  let same = 0;
-  for (let i = 0; i < a.length; i++) if (a[i] === b[i]) same++;
-  return same / a.length;
+  return a.length === 0 && b.length === 0 ? 1 : cellAgreement(a, b, a.length || 1, 1, 1)[0]!;
 }
 
 /**
@@ -116,9 +112,10 @@ export class AgreementMeter {
       return;
     }
     const entry = this.#sequences.get(frame.stream) ?? { sum: 0, frames: 0 };
+    const cells = cellAgreement(labels, reference, frame.image.width);
+    cells.forEach((share, cell) => this.#regions[cell]! += share);
     entry.sum += labelAgreement(labels, reference);
     entry.frames++;
-    cellAgreement(labels, reference, frame.image.width).forEach((share, cell) => this.#regions[cell]! += share);
     this.#sequences.set(frame.stream, entry);
   }
 

@@ -304,6 +304,8 @@ export function agreementRow(label: string, r: StatsReport, base: StatsReport, a
  */
 export function freshnessLines(results: RowResult[]): string[] {
   const rows = results.filter((r) => r.agreement && Object.keys(r.report.counters).some(isRunCounter));
+  const regional = (r: RowResult) =>
+    Object.keys(r.report.counters).some((name) => name.startsWith("longest_flow_run.r"));
   if (!rows.length) return [];
   const lines = [
     "Per region (r0 r1 / r2 r3: the quarters of the frame, row-major): the longest run of flow steps without a " +
@@ -314,7 +316,7 @@ export function freshnessLines(results: RowResult[]): string[] {
   ];
   for (const r of rows) {
     const counters = r.report.counters;
-    const runs = Object.keys(counters).some((name) => name.startsWith("longest_flow_run.r"))
+    const runs = regional(r)
       ? [0, 1, 2, 3].map((i) => counters[`longest_flow_run.r${i}`] ?? 0)
       : [counters["longest_flow_run"] ?? 0];
     const regions = r.agreement!.perRegion.map(pct);

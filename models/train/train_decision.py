@@ -15,6 +15,10 @@ on all held-out cases: per band of predicted score, the mean predicted and the m
 (0..30 frames) the mean predicted vs actual; `over_confident` is the share of cases predicted at or above the balanced
 target (80) whose actual score is below it (labels kept that should have been re-segmented).
 
+`--evaluate decision.onnx` only measures a trained network on the folders (all their cases), e.g. an earlier one:
+  git show 26f67fe:models/camvid/decision.onnx > /tmp/prev.onnx
+  /usr/bin/python3 models/train/train_decision.py --cases out/decision-cases/seg/heldout-davis --out /tmp/x --evaluate /tmp/prev.onnx
+
 Model (as DVSNet's: one conv, then fully connected layers): 1x1 conv C -> 32, ReLU, flatten, FC 256 -> 1.
 Exports <out>/<name>.onnx (input `features` [1, C, rows, cols]; output `score` [1, 1]), <name>.train.json
 and the card <name>.yaml (`--name`, default `decision`). The targets are one segmentation network's (`--seg`, for the
@@ -173,6 +177,26 @@ def folder_text(root, cases):
     return f"{name} ({cases} cases)"
 
 
+def evaluate_onnx(path, dirs):
+    """Prints a trained network's MAE and calibration curve over every case of `dirs` (e.g. an earlier network on
+    cases it never saw); the ONNX initializers are loaded into the same architecture."""
+    import onnx
+    from onnx import numpy_helper
+    x, y, distance, _, _ = load_sets([], dirs)
+    model = Decision(x.shape[1], x.shape[2], x.shape[3])
+    weights = [numpy_helper.to_array(t) for t in onnx.load(path).graph.initializer]
+    state = model.state_dict()
+    for name, tensor in state.items():  # every tensor of this network has a shape of its own
+        state[name] = torch.tensor(next(w for w in weights if w.shape == tuple(tensor.shape)))
+    model.load_state_dict(state)
+    model.eval()
+    with torch.no_grad():
+        pred = model(x)[:, 0].numpy()
+    actual = y[:, 0].numpy()
+    print(json.dumps({"model": path, "cases": len(actual), "mae": round(float(np.abs(pred - actual).mean()), 2),
+                      "calibration": calibration(pred, actual, distance)}))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--cases", nargs="+", required=True, help="training case folders (every 5th clip held out)")
@@ -186,7 +210,11 @@ def main():
     ap.add_argument("--name", default="decision", help="the card's name: writes <out>/<name>.onnx, .yaml, .train.json")
     ap.add_argument("--pipeline", default="models/train/make_decision_cases.sh seg",
                     help="the command that made the case folders, for the card")
+    ap.add_argument("--evaluate", default=None,
+                    help="no training: a decision.onnx's MAE and calibration on every case of --cases/--heldout")
     args = ap.parse_args()
+    if args.evaluate:
+        return evaluate_onnx(args.evaluate, args.cases + args.heldout)
     torch.manual_seed(args.seed)
     torch.set_num_threads(1)  # a small network: more threads only contend (with the engine, other trainings)
     t0 = time.time()
