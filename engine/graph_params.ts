@@ -18,6 +18,8 @@ export interface ReadParamsOptions {
   flags?: Record<string, unknown>;
   /** Keys of the map that are not parameters (`id`, `kind`, `in`, ...). */
   skip?: readonly string[];
+  /** Reads only the entries whose value node passes (the `--set` ones, when `--input` replaces the file's source). */
+  only?: (valueNode: Node | null) => boolean;
   /** Old parameter names still accepted for one release, each with a warning through `warn`. */
   renames?: ReadonlyMap<string, ParamRename>;
   /** Where the warnings about old names go. */
@@ -49,7 +51,7 @@ export function readParams<S extends ParamSchema>(
   if (node) {
     const entries = yaml.entries(node);
     for (const [key, keyNode, value] of entries) {
-      if (options.skip?.includes(key)) continue;
+      if (options.skip?.includes(key) || (options.only && !options.only(value))) continue;
       const rename = options.renames?.get(key);
       if (rename) {
         if (entries.some(([other]) => other === rename.to)) {
@@ -66,7 +68,9 @@ export function readParams<S extends ParamSchema>(
       }
       const spec = schema[key];
       if (!spec) {
-        throw yaml.error(keyNode, `${owner}: unknown parameter '${key}'${suggest(key, [...Object.keys(schema)])}`);
+        // A `--set` value on a key the file has is reported naming the flag, not the file's line.
+        const at = value && yaml.fromFlag(value) ? value : keyNode;
+        throw yaml.error(at, `${owner}: unknown parameter '${key}'${suggest(key, [...Object.keys(schema)])}`);
       }
       try {
         values[key] = checkParam(key, spec, yaml.value(value));

@@ -1,7 +1,8 @@
 /**
  * Choosing a graph's frame source: `--input PATH` with `--size WxH` is raw rgb24; `--input PATH` alone goes to
  * the first source kind that accepts it (in registry order: streams and files, dataset layouts, image folders);
- * otherwise the graph's own `source: { kind: ..., ... }`.
+ * otherwise the graph's own `source: { kind: ..., ... }`. With `--input`, the file's source parameters are
+ * dropped (they belong to its kind), but `--set source.param=value` flags still apply to the chosen source.
  *
  * @module
  */
@@ -26,6 +27,17 @@ export async function loadSource(
   options: LoadOptions,
 ): Promise<LoadedGraph["source"]> {
   const registry = options.registry;
+  // `--set source.*` entries on the file's source node, read against the kind `--input` chose.
+  const flagged = node && isMap(node) ? node : null;
+  const kindFlag = flagged ? yaml.get(flagged, "kind") : undefined;
+  if (options.input !== undefined && kindFlag && yaml.fromFlag(kindFlag)) {
+    throw yaml.error(kindFlag, `--input '${options.input}' chooses the source kind; drop the source.kind flag`);
+  }
+  const setOnly = (flags: Record<string, unknown>) => ({
+    flags,
+    skip: ["kind"],
+    only: (value: Node | null) => value !== null && yaml.fromFlag(value),
+  });
   if (options.input !== undefined && options.size !== undefined) {
     const definition = registry.sources.get("raw");
     if (!definition) throw new UsageError("--size needs the 'raw' source kind");
@@ -39,13 +51,13 @@ export async function loadSource(
       );
     }
     const flags = { path: options.input, size: options.size };
-    return { kind: "raw", definition, params: readParams(yaml, null, definition.params, "source", { flags }) };
+    return { kind: "raw", definition, params: readParams(yaml, flagged, definition.params, "source", setOnly(flags)) };
   }
   if (options.input !== undefined) {
     for (const definition of registry.sources.values()) {
       if (definition.input && await definition.input.accepts(options.input)) {
         const flags = { [definition.input.param]: options.input };
-        const params = readParams(yaml, null, definition.params, "source", { flags });
+        const params = readParams(yaml, flagged, definition.params, "source", setOnly(flags));
         return { kind: definition.kind, definition, params };
       }
     }

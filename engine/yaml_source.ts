@@ -139,6 +139,11 @@ export class YamlSource {
     this.#origins.set(node, origin);
   }
 
+  /** Whether `node` was set by a command-line flag (`--set`) rather than read from the file. */
+  fromFlag(node: object): boolean {
+    return this.#origins.has(node);
+  }
+
   /** Builds the error for `node`, placed at its position (or its flag, for `--set` values). */
   error(node: Node | null | undefined, reason: string): Error {
     const origin = node ? this.#origins.get(node) : undefined;

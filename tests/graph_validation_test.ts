@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { relative, resolve } from "node:path";
 import { GraphError, UsageError } from "../engine/errors.ts";
+import { loadGraphText } from "../engine/graph_load.ts";
 import { graphFrom, modelsRoot, testSetup } from "./_helpers.ts";
 
 async function errorOf(text: string, extra: { overrides?: string[]; modelSet?: string } = {}): Promise<Error> {
@@ -230,5 +231,34 @@ outputs:
     );
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("loadGraph: --set source.* applies to the source --input chooses, checked against its kind", async () => {
+  const { registry } = testSetup();
+  const root = await Deno.makeTempDir();
+  try {
+    for (const sequence of ["bear", "cows"]) {
+      await Deno.mkdir(`${root}/JPEGImages/480p/${sequence}`, { recursive: true });
+    }
+    const graph = base + "stages:\n  - { id: s, kind: model, model: seg }\n";
+    const load = (overrides: string[]) =>
+      loadGraphText("test.yaml", graph, { registry, modelsRoot, input: root, overrides });
+    const chosen = await load(["source.sequences=[cows]", "source.fps=30"]);
+    assert.equal(chosen.source.kind, "davis");
+    assert.deepEqual(chosen.source.params.sequences, ["cows"]);
+    assert.equal(chosen.source.params.fps, 30);
+    // The file's own source parameters belong to its kind ('pattern' here) and are not read.
+    assert.equal((await load([])).source.params.frames, undefined);
+    const unknown = await load(["source.frames=3"]).then(() => undefined, (e: Error) => e);
+    assert.ok(unknown instanceof UsageError);
+    assert.match(unknown.message, /^--set source\.frames=3: source: unknown parameter 'frames'/);
+    const kind = await load(["source.kind=pattern"]).then(() => undefined, (e: Error) => e);
+    assert.equal(
+      kind?.message,
+      `--set source.kind=pattern: --input '${root}' chooses the source kind; drop the source.kind flag`,
+    );
+  } finally {
+    await Deno.remove(root, { recursive: true });
   }
 });
