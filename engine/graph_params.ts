@@ -18,8 +18,8 @@ export interface ReadParamsOptions {
   flags?: Record<string, unknown>;
   /** Keys of the map that are not parameters (`id`, `kind`, `in`, ...). */
   skip?: readonly string[];
-  /** Reads only the entries whose value node passes (the `--set` ones, when `--input` replaces the file's source). */
-  only?: (valueNode: Node | null) => boolean;
+  /** Reads only the entries that pass (the `--set` ones, when `--input` replaces the file's source). */
+  only?: (key: string, valueNode: Node | null) => boolean;
   /** Old parameter names still accepted for one release, each with a warning through `warn`. */
   renames?: ReadonlyMap<string, ParamRename>;
   /** Where the warnings about old names go. */
@@ -51,7 +51,7 @@ export function readParams<S extends ParamSchema>(
   if (node) {
     const entries = yaml.entries(node);
     for (const [key, keyNode, value] of entries) {
-      if (options.skip?.includes(key) || (options.only && !options.only(value))) continue;
+      if (options.skip?.includes(key) || (options.only && !options.only(key, value))) continue;
       const rename = options.renames?.get(key);
       if (rename) {
         if (entries.some(([other]) => other === rename.to)) {

@@ -2,14 +2,18 @@
  * Choosing a graph's frame source: `--input PATH` with `--size WxH` is raw rgb24; `--input PATH` alone goes to
  * the first source kind that accepts it (in registry order: streams and files, dataset layouts, image folders);
  * otherwise the graph's own `source: { kind: ..., ... }`. With `--input`, the file's source parameters are
- * dropped (they belong to its kind), but `--set source.param=value` flags still apply to the chosen source.
+ * dropped (they belong to its kind), but `--set source.param=value` flags still apply to the chosen source; a
+ * flag only the file's own kind has (`source.width` of a synthetic source, with `--input clip.mp4`) is skipped
+ * with a warning, and one that neither kind has is an error naming the flag.
  *
  * @module
  */
 import { isMap, type Node } from "yaml";
 import { UsageError } from "./errors.ts";
 import { readParams } from "./graph_params.ts";
+import { printWarning } from "./graph_renames.ts";
 import type { LoadedGraph, LoadOptions } from "./graph_types.ts";
+import type { SourceDefinition } from "./source.ts";
 import { showValue } from "./params.ts";
 import { suggest } from "./suggest.ts";
 import type { YamlSource } from "./yaml_source.ts";
@@ -33,10 +37,17 @@ export async function loadSource(
   if (options.input !== undefined && kindFlag && yaml.fromFlag(kindFlag)) {
     throw yaml.error(kindFlag, `--input '${options.input}' chooses the source kind; drop the source.kind flag`);
   }
-  const setOnly = (flags: Record<string, unknown>) => ({
+  const fileKind = kindFlag ? registry.sources.get(String(yaml.value(kindFlag))) : undefined;
+  const warn = options.warn ?? printWarning;
+  const setOnly = (chosen: SourceDefinition, flags: Record<string, unknown>) => ({
     flags,
     skip: ["kind"],
-    only: (value: Node | null) => value !== null && yaml.fromFlag(value),
+    only: (key: string, value: Node | null) => {
+      if (value === null || !yaml.fromFlag(value)) return false;
+      if (key in chosen.params || !fileKind || !(key in fileKind.params)) return true;
+      warn(yaml.error(value, `the ${chosen.kind} source --input chose has no '${key}'; flag ignored`).message);
+      return false;
+    },
   });
   if (options.input !== undefined && options.size !== undefined) {
     const definition = registry.sources.get("raw");
@@ -51,13 +62,17 @@ export async function loadSource(
       );
     }
     const flags = { path: options.input, size: options.size };
-    return { kind: "raw", definition, params: readParams(yaml, flagged, definition.params, "source", setOnly(flags)) };
+    return {
+      kind: "raw",
+      definition,
+      params: readParams(yaml, flagged, definition.params, "source", setOnly(definition, flags)),
+    };
   }
   if (options.input !== undefined) {
     for (const definition of registry.sources.values()) {
       if (definition.input && await definition.input.accepts(options.input)) {
         const flags = { [definition.input.param]: options.input };
-        const params = readParams(yaml, flagged, definition.params, "source", setOnly(flags));
+        const params = readParams(yaml, flagged, definition.params, "source", setOnly(definition, flags));
         return { kind: definition.kind, definition, params };
       }
     }

@@ -242,17 +242,27 @@ Deno.test("loadGraph: --set source.* applies to the source --input chooses, chec
       await Deno.mkdir(`${root}/JPEGImages/480p/${sequence}`, { recursive: true });
     }
     const graph = base + "stages:\n  - { id: s, kind: model, model: seg }\n";
+    const warnings: string[] = [];
     const load = (overrides: string[]) =>
-      loadGraphText("test.yaml", graph, { registry, modelsRoot, input: root, overrides });
+      loadGraphText("test.yaml", graph, {
+        registry,
+        modelsRoot,
+        input: root,
+        overrides,
+        warn: (message) => warnings.push(message),
+      });
     const chosen = await load(["source.sequences=[cows]", "source.fps=30"]);
     assert.equal(chosen.source.kind, "davis");
     assert.deepEqual(chosen.source.params.sequences, ["cows"]);
     assert.equal(chosen.source.params.fps, 30);
     // The file's own source parameters belong to its kind ('pattern' here) and are not read.
     assert.equal((await load([])).source.params.frames, undefined);
-    const unknown = await load(["source.frames=3"]).then(() => undefined, (e: Error) => e);
+    // A flag only the file's kind has is skipped with a warning; one neither kind has is an error.
+    assert.equal((await load(["source.frames=3"])).source.params.frames, undefined);
+    assert.deepEqual(warnings, ["--set source.frames=3: the davis source --input chose has no 'frames'; flag ignored"]);
+    const unknown = await load(["source.fsp=3"]).then(() => undefined, (e: Error) => e);
     assert.ok(unknown instanceof UsageError);
-    assert.match(unknown.message, /^--set source\.frames=3: source: unknown parameter 'frames'/);
+    assert.match(unknown.message, /^--set source\.fsp=3: source: unknown parameter 'fsp'/);
     const kind = await load(["source.kind=pattern"]).then(() => undefined, (e: Error) => e);
     assert.equal(
       kind?.message,
