@@ -10,7 +10,8 @@ Training pairs (`--motion large`, the default): large and varied motion on real 
 homographies, objects and half-planes moving apart, occlusion masks) from CamVid train and the DAVIS 2016 training
 sequences (--pool), built once into a bank (--bank pairs) and cropped/mirrored per batch, with a curriculum on the
 motion magnitude (--curriculum: the share of the run over which the cap grows from 24 px to all). `--motion affine`:
-the first model's pairs (flowdata.py, affine warps up to +-12 px). Loss: end-point error (L2 of the flow error,
+the first model's pairs (flowdata.py, affine warps up to +-12 px); --small-frac mixes a share of those batches into
+--motion large (sub-pixel accuracy on small motion, which the large bank alone loses). Loss: end-point error (L2 of the flow error,
 image pixels) of the stride-8 flow upsampled bilinearly to full resolution (as the engine and the evaluation use
 it), pixels occluded in the reference or leaving the frame weighted by --occluded-weight, plus 0.5 x EPE at stride
 16 and 0.25 x at stride 32 against area-pooled truth. Evaluation: EPE on Middlebury RubberWhale, on the fixed
@@ -155,6 +156,9 @@ def parse_args():
     ap.add_argument("--bank", type=int, default=3000, help="pairs in the --motion large bank")
     ap.add_argument("--bank-size", type=int, nargs=2, default=[256, 320], help="H W of the bank's pairs")
     ap.add_argument("--curriculum", type=float, default=0.4)
+    ap.add_argument("--small-frac", type=float, default=0.0,
+                    help="with --motion large: the share of batches of small affine motion (--motion affine's pairs, "
+                         "up to +-12 px, some static), so that large-motion training keeps sub-pixel accuracy")
     ap.add_argument("--occluded-weight", type=float, default=0.3)
     ap.add_argument("--davis-eval", default=None,
                     help="frames of the DAVIS evaluation sequences for the large held-out set "
@@ -189,9 +193,9 @@ def main():
     t_start = time.time()
     shared = args.shared or os.path.dirname(os.path.abspath(args.data))
 
-    # CamVid train frames as they are for --motion affine; --motion large reads them into its pool below.
+    # CamVid train frames as they are for --motion affine, and for --small-frac's small-motion batches.
     frames = (flowdata.load_frames(os.path.join(args.data, "train"), args.limit or None, args.size)
-              if args.motion == "affine" else None)
+              if args.motion == "affine" or args.small_frac > 0 else None)
     vframes = flowdata.load_frames(os.path.join(args.data, "val"), args.limit or None, args.size)
     hh, hw = (min(256, vframes.shape[2] - 8), min(320, vframes.shape[3] - 8)) if args.size else (256, 320)
     hh, hw = hh // 8 * 8, hw // 8 * 8
@@ -259,6 +263,8 @@ def main():
         weight = None
         if world and rng.random() < args.world_frac:
             ref, cur, gt = flowdata.world_batch(world, rng, args.batch, h, w)
+        elif bank is not None and frames is not None and rng.random() < args.small_frac:
+            ref, cur, gt = flowdata.make_batch(frames, rng, gen, args.batch, h, w)
         elif bank is not None:
             cap = 24 + (it / max(1, args.curriculum * total)) * 400 if it < args.curriculum * total else None
             ref, cur, gt, vis = flowmotion.bank_batch(bank, rng, args.batch, h, w, cap)
@@ -315,6 +321,7 @@ def main():
                  "magnitude_p50": round(bank["magnitude"].median().item(), 1),
                  "magnitude_max": round(bank["magnitude"].max().item(), 1)} if bank is not None else None,
         "curriculum": args.curriculum if bank is not None else None,
+        "small_frac": args.small_frac if bank is not None else None,
         "occluded_weight": args.occluded_weight if bank is not None else None,
         "train_seconds": round(train_s),
         "total_seconds": round(time.time() - t_start),
