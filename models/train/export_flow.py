@@ -338,8 +338,7 @@ DATA_LARGE = """a bank of {pairs} pairs of {size} built once (models/train/flowm
     < 3 px; 30% medium, up to +-20 px; 45% large, translation up to 30% of the width, zoom up to +-25%, rotation
     up to +-8 deg, perspective), 0-4 pasted layers (textured superellipse objects and half-planes, i.e. piecewise
     motion) following the camera or moving on their own, occlusion masks, photometric jitter, blur and noise;
-    |flow| 99th percentile per pair: median {p50} px, max {max} px; curriculum: the cap on it grows from 24 px to
-    all over the first {curriculum} of the run;"""
+    |flow| 99th percentile per pair: median {p50} px, max {max} px;{curriculum}{small}"""
 
 
 def decoder_widths(levels):
@@ -347,6 +346,23 @@ def decoder_widths(levels):
     net = flownet.FlowNetLite(levels=levels)
     convs = [net.dec32[0][0], net.dec16[0][0], net.dec8[0]] if levels == 3 else [net.dec16[0], net.dec8[0]]
     return [c.in_channels + c.gap[1] for c in convs]
+
+
+def init_text(info):
+    """The card's sentence on where the weights started (nothing when trained from scratch)."""
+    init = info.get("init")
+    if not init:
+        return ""
+    if info.get("init_commit"):
+        commit = info["init_commit"]
+        return (f"\n    Fine-tuned from {init} as of commit {commit} ({info['init_note']}:\n    git show {commit}:{init} > "
+                "flow-prev.onnx, then --init-onnx flow-prev.onnx).")
+    if init.endswith(".onnx"):
+        return ("\n    The parameters it shares with the first, two-level CamVid flow model were initialised from "
+                f"that model's file\n    ({init} as of commit b3cb933: git show b3cb933:{init} > "
+                "flow-v1.onnx, then --init-onnx flow-v1.onnx).")
+    return (f"\n    Initialised from {init} (the CamVid flow model's checkpoint, whose command is in "
+            "models/camvid/flow.yaml).")
 
 
 def write_card(out):
@@ -369,7 +385,13 @@ def write_card(out):
         architecture=ARCH_3 if levels == 3 else ARCH_2,
         data=(DATA_LARGE.format(pool=", ".join(info["pool"]), pairs=bank.get("pairs"),
                                 size="x".join(map(str, bank.get("size", []))), p50=bank.get("magnitude_p50"),
-                                max=bank.get("magnitude_max"), curriculum=info.get("curriculum"),
+                                max=bank.get("magnitude_max"),
+                                curriculum=(" curriculum: the cap on it grows from 24 px to\n    all over the first "
+                                            f"{info['curriculum']} of the run;") if info.get("curriculum") else "",
+                                small=(f"\n    {info['small_frac']:.0%} of the batches are instead small affine "
+                                       "motions (translation up to +-12 px, scale 0.9-1.1,\n    rotation +-4 deg) of "
+                                       "CamVid train frames, so the coarse levels keep small real motion;")
+                                if info.get("small_frac") else "",
                                 occluded=info.get("occluded_weight"))
               if large else DATA_AFFINE.format(frames=frames)),
         loss=("Loss: EPE of the stride-8 flow upsampled to full resolution (occluded and out-of-frame pixels\n"
@@ -390,11 +412,7 @@ def write_card(out):
         world=(f"{world['frac']:.0%} of the batches are instead crops of the world's own consecutive frames "
                f"({world['train_pairs']} pairs, true scene motion and occlusions, mirrored at random);\n    ")
         if synthetic else "",
-        init=(("\n    The parameters it shares with the first, two-level CamVid flow model were initialised from "
-               f"that model's file\n    ({info['init']} as of commit b3cb933: git show b3cb933:{info['init']} > "
-               "flow-v1.onnx, then --init-onnx flow-v1.onnx).") if info.get("init", "").endswith(".onnx") else
-              f"\n    Initialised from {info['init']} (the CamVid flow model's checkpoint, whose command is in "
-              "models/camvid/flow.yaml).") if info.get("init") else "",
+        init=init_text(info),
         seg_ratio=round(2.15 / info["gflops_360x480"]),
         gaps=" and ".join(str(n) for n in decoder_widths(levels)),
         world_metric=f"  epe_world_heldout: {r(info['epe_world_heldout'])}\n" if synthetic else "",
