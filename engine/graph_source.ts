@@ -33,11 +33,11 @@ export async function loadSource(
   const registry = options.registry;
   // `--set source.*` entries on the file's source node, read against the kind `--input` chose.
   const flagged = node && isMap(node) ? node : null;
-  const kindFlag = flagged ? yaml.get(flagged, "kind") : undefined;
-  if (options.input !== undefined && kindFlag && yaml.fromFlag(kindFlag)) {
-    throw yaml.error(kindFlag, `--input '${options.input}' chooses the source kind; drop the source.kind flag`);
+  const kindNode = flagged ? yaml.get(flagged, "kind") : undefined;
+  if (options.input !== undefined && kindNode && yaml.fromFlag(kindNode)) {
+    throw yaml.error(kindNode, `--input '${options.input}' chooses the source kind; drop the source.kind flag`);
   }
-  const fileKind = kindFlag ? registry.sources.get(String(yaml.value(kindFlag))) : undefined;
+  const fileKind = kindNode ? registry.sources.get(String(yaml.value(kindNode))) : undefined;
   const warn = options.warn ?? printWarning;
   const setOnly = (chosen: SourceDefinition, flags: Record<string, unknown>) => ({
     flags,
@@ -89,7 +89,6 @@ export async function loadSource(
       `'source' must be a mapping such as { kind: synthetic }, got ${showValue(yaml.value(node))}`,
     );
   }
-  const kindNode = yaml.get(node, "kind");
   if (!kindNode) throw yaml.error(node, `the source needs a 'kind' (one of: ${sourceKinds})`);
   const kind = yaml.string(kindNode, "source.kind");
   const definition = registry.sources.get(kind);

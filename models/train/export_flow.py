@@ -355,8 +355,8 @@ def init_text(info):
         return ""
     if info.get("init_commit"):
         commit = info["init_commit"]
-        return (f"\n    Fine-tuned from {init} as of commit {commit} ({info['init_note']}:\n    git show {commit}:{init} > "
-                "flow-prev.onnx, then --init-onnx flow-prev.onnx).")
+        return (f"\n    Fine-tuned from {init} as of commit {commit} ({info['init_note']}:\n    "
+                f"git show {commit}:{init} > flow-prev.onnx, then --init-onnx flow-prev.onnx).")
     if init.endswith(".onnx"):
         return ("\n    The parameters it shares with the first, two-level CamVid flow model were initialised from "
                 f"that model's file\n    ({init} as of commit b3cb933: git show b3cb933:{init} > "

@@ -11,12 +11,12 @@ homographies, objects and half-planes moving apart, occlusion masks) from CamVid
 sequences (--pool), built once into a bank (--bank pairs) and cropped/mirrored per batch, with a curriculum on the
 motion magnitude (--curriculum: the share of the run over which the cap grows from 24 px to all). `--motion affine`:
 the first model's pairs (flowdata.py, affine warps up to +-12 px); --small-frac mixes a share of those batches into
---motion large (sub-pixel accuracy on small motion, which the large bank alone loses). Loss: end-point error (L2 of the flow error,
-image pixels) of the stride-8 flow upsampled bilinearly to full resolution (as the engine and the evaluation use
-it), pixels occluded in the reference or leaving the frame weighted by --occluded-weight, plus 0.5 x EPE at stride
-16 and 0.25 x at stride 32 against area-pooled truth. Evaluation: EPE on Middlebury RubberWhale, on the fixed
-held-out affine set from CamVid *val* frames (the first model's), and on a held-out large-motion set (flowmotion,
-seed 54321) from CamVid val and the five DAVIS 2016 evaluation sequences (neither is ever trained on).
+--motion large (sub-pixel accuracy on small motion, which the large bank alone loses). Loss: end-point error (L2 of
+the flow error, image pixels) of the stride-8 flow upsampled bilinearly to full resolution (as the engine and the
+evaluation use it), pixels occluded in the reference or leaving the frame weighted by --occluded-weight, plus 0.5 x
+EPE at stride 16 and 0.25 x at stride 32 against area-pooled truth. Evaluation: EPE on Middlebury RubberWhale, on
+the fixed held-out affine set from CamVid *val* frames (the first model's), and on a held-out large-motion set
+(flowmotion, seed 54321) from CamVid val and the five DAVIS 2016 evaluation sequences (neither is ever trained on).
 """
 import argparse
 import json
