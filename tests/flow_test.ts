@@ -96,10 +96,11 @@ function maxDifference(a: Tensor, b: Tensor): number {
   return worst;
 }
 
-for (const set of ["synthetic", "camvid"]) {
-  Deno.test(`models/${set}: flow-decode(flow-encode(reference), flow-encode(current)) reproduces flow.onnx`, async () => {
+// The flow models with cuts: each domain's `flow` and the CamVid stride-4 variant `flow-s4`.
+for (const [set, stem] of [["synthetic", "flow"], ["camvid", "flow"], ["camvid", "flow-s4"]] as const) {
+  Deno.test(`models/${set}: ${stem}-decode(${stem}-encode(reference), ...) reproduces ${stem}.onnx`, async () => {
     const open = (name: string) => ort.InferenceSession.create(`${modelsRoot}/${set}/${name}.onnx`);
-    const [whole, encode, decode] = [await open("flow"), await open("flow-encode"), await open("flow-decode")];
+    const [whole, encode, decode] = [await open(stem), await open(`${stem}-encode`), await open(`${stem}-decode`)];
     try {
       // DFF's half-resolution CamVid input, and one whose stride-16 grid is padded (168 / 16 = 10.5).
       for (const [h, w] of [[184, 240], [168, 232]] as const) {
@@ -113,7 +114,8 @@ for (const set of ["synthetic", "camvid"]) {
         const [reference, current] = [frame(37), frame(41)];
         const expected = await whole.run({ reference, current });
         const r = await encode.run({ image: reference }), c = await encode.run({ image: current });
-        // Every pyramid map the encoder makes (pyramid8, pyramid16 and, with three levels, pyramid32), for both frames.
+        // Every pyramid map the encoder makes (pyramid8, pyramid16, with three levels pyramid32, with a stride-4
+        // output pyramid4), for both frames.
         const got = await decode.run(Object.fromEntries(
           encode.outputNames.flatMap((name) => [[`reference_${name}`, r[name]!], [`current_${name}`, c[name]!]]),
         ));

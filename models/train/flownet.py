@@ -12,6 +12,9 @@ stride 32 (+-4, i.e. +-128 image px) -> coarse flow; at stride 16 and then 8: up
 (GridSample), a +-3 / +-2 cost volume, a two-conv decoder -> residual flow. levels=2 (the first model, still
 models/synthetic): pyramid to stride 16, a +-4 cost volume there (+-64 px) -> coarse flow, one warp + +-2 volume at
 stride 8 -> residual flow, one-conv decoders. No BatchNorm (nothing to fold); LeakyReLU(0.1) as PWC-Net.
+out_stride=4 (the optional stride-4 output, `flow-s4` models): one more level at stride 4 (warp of the reference's
+stride-4 map, a +-2 cost volume, a two-conv decoder, residual flow); `flow` is then [1,2,H/4,W/4] in stride-4 cells
+and the encoder cut has a fourth output, `pyramid4`.
 
 Written for onnxruntime's CPU kernels; the same code trains (same parameters, same function as the original
 per-displacement formulation, up to float rounding):
@@ -146,10 +149,14 @@ class FlowNetLite(nn.Module):
     flow head. levels=2: the first FlowNet-lite (stride-16 volume +-4 cells, one-conv decoders), kept so that its
     files can still be read (state_dict_from_onnx) and re-exported."""
 
-    def __init__(self, levels=3, c=(8, 16, 32, 32, 40, 48), r32=4, r16=None, r8=2, hid16=32, hid8=24):
+    def __init__(self, levels=3, c=(8, 16, 32, 32, 40, 48), r32=4, r16=None, r8=2, hid16=32, hid8=24, out_stride=8,
+                 r4=2, hid4=16):
         super().__init__()
         c1, c2, c3, c4, c5, c6 = c
+        assert out_stride in (4, 8), out_stride
         self.levels = levels
+        self.stride = out_stride
+        self.r4 = r4
         self.r16 = r16 if r16 is not None else (3 if levels == 3 else 4)
         self.r32, self.r8 = r32, r8
         self.enc2 = conv(3, c1, 2)                                   # stride 2
@@ -176,16 +183,25 @@ class FlowNetLite(nn.Module):
             self.slots16 = n16 + pad8(n16 + c5)
             self.dec16 = conv(n16 + c5, hid16, gap=(n16, self.slots16 - n16))
         self.flow16 = conv(hid16, 2, act=False)
+        if out_stride == 4:
+            # One more level (the optional stride-4 output): warp of the reference's stride-4 map by the upsampled
+            # stride-8 flow, a +-r4 cost volume, a two-conv decoder and a residual flow.
+            n4 = (2 * r4 + 1) ** 2
+            self.slots4 = n4 + pad8(n4 + c2 + 2)
+            self.dec4 = conv(n4 + c2 + 2, hid4, gap=(n4, self.slots4 - n4))
+            self.dec4b = conv(hid4, hid4)
+            self.flow4 = conv(hid4, 2, act=False)
         self.features_channels = hid16
         self.register_buffer("mean", torch.tensor(MEAN).view(1, 3, 1, 1) * 255, persistent=False)
         self.register_buffer("std", torch.tensor(STD).view(1, 3, 1, 1) * 255, persistent=False)
 
     def encode(self, x):
-        """The pyramid maps the decoder reads: (stride 8, stride 16[, stride 32])."""
+        """The pyramid maps the decoder reads: (stride 8, stride 16[, stride 32][, stride 4 with out_stride 4])."""
         f4 = self.enc4(self.enc2(x))
         f8 = self.enc8(f4)
         f16 = self.enc16(f8)
-        return (f8, f16, self.enc32(f16)) if self.levels == 3 else (f8, f16)
+        maps = (f8, f16, self.enc32(f16)) if self.levels == 3 else (f8, f16)
+        return maps + (f4,) if self.stride == 4 else maps
 
     def prep(self, img):
         """uint8 (or 0..255 float) NHWC -> normalised float NCHW."""
@@ -194,8 +210,9 @@ class FlowNetLite(nn.Module):
         return F.batch_norm(x, self.mean.flatten(), (self.std * self.std).flatten(), eps=0.0)
 
     def forward_nchw(self, ref, cur):
-        """ref, cur: normalised float NCHW. Returns (flow8, coarser flows..., features16), flows in own-grid pixels:
-        (flow8, flow16, h16) for levels=2, (flow8, flow16, flow32, h16) for levels=3."""
+        """ref, cur: normalised float NCHW. Returns (finest flow, coarser flows..., features16), flows in own-grid
+        pixels: (flow8, flow16, h16) for levels=2, (flow8, flow16, flow32, h16) for levels=3, with out_stride 4 the
+        stride-4 flow first: (flow4, flow8, ...)."""
         return self.decode(torch.cat([cur, ref], 0))
 
     def decode(self, x):
@@ -205,10 +222,19 @@ class FlowNetLite(nn.Module):
         return self.decode_maps([m[n:] for m in maps], [m[:n] for m in maps])
 
     def decode_maps(self, reference, current):
-        """The decoder on the pyramid maps of both frames (lists, stride 8 first)."""
-        if self.levels == 3:
-            return self._decode3(reference, current)
-        return self._decode2(reference, current)
+        """The decoder on the pyramid maps of both frames (lists in encode's order)."""
+        k = self.levels
+        out = (self._decode3 if k == 3 else self._decode2)(reference[:k], current[:k])
+        if self.stride == 4:
+            return (self._refine4(reference[k], current[k], out[0]),) + out
+        return out
+
+    def _refine4(self, r4, c4, flow8):
+        up = resize(flow8, c4) * 2.0
+        a4 = nhwc(c4)
+        cv4 = cost_volume(unit(a4, 3), unit(nhwc(warp(r4, up)), 3), self.r4, self.slots4)
+        h4 = self.dec4b(self.dec4(nchw(torch.cat([cv4, a4, nhwc(up)], 3))))
+        return up + self.flow4(h4)
 
     def _refine8(self, r8, c8, coarse):
         up = resize(coarse, c8) * 2.0
@@ -240,14 +266,15 @@ class FlowNetLite(nn.Module):
         return self._refine8(r8, c8, flow16), flow16, flow32, h16
 
     def forward(self, reference, current):
-        """ONNX entry: uint8 NHWC reference/current -> (flow [N,2,H/8,W/8], features [N,32,H/16,W/16])."""
+        """ONNX entry: uint8 NHWC reference/current -> (flow [N,2,H/s,W/s] (s = self.stride), features
+        [N,32,H/16,W/16])."""
         out = self.decode(self.prep(torch.cat([current, reference], 0)))
         return out[0], out[-1]
 
 
 def encode_names(net):
-    """The encoder cut's outputs, stride 8 first."""
-    return ["pyramid8", "pyramid16", "pyramid32"][:net.levels]
+    """The encoder cut's outputs, in FlowNetLite.encode's order."""
+    return ["pyramid8", "pyramid16", "pyramid32"][:net.levels] + (["pyramid4"] if net.stride == 4 else [])
 
 
 class FlowEncode(nn.Module):
@@ -257,7 +284,7 @@ class FlowEncode(nn.Module):
 
     def __init__(self, net):
         super().__init__()
-        self.levels = net.levels
+        self.levels, self.stride = net.levels, net.stride
         self.enc2, self.enc4, self.enc8, self.enc16 = net.enc2, net.enc4, net.enc8, net.enc16
         if net.levels == 3:
             self.enc32 = net.enc32
@@ -278,17 +305,20 @@ class FlowDecode(nn.Module):
 
     def __init__(self, net):
         super().__init__()
-        self.levels = net.levels
+        self.levels, self.stride = net.levels, net.stride
         names = ["dec8", "flow8", "dec16", "flow16"] + (["dec32", "flow32", "dec8b"] if net.levels == 3 else [])
+        names += ["dec4", "dec4b", "flow4"] if net.stride == 4 else []
         for name in names:
             setattr(self, name, getattr(net, name))
-        for name in ["r8", "r16", "r32", "slots8", "slots16"] + (["slots32"] if net.levels == 3 else []):
+        sizes = ["r4", "r8", "r16", "r32", "slots8", "slots16"] + (["slots32"] if net.levels == 3 else [])
+        for name in sizes + (["slots4"] if net.stride == 4 else []):
             setattr(self, name, getattr(net, name))
 
     decode_maps = FlowNetLite.decode_maps
     _decode2 = FlowNetLite._decode2
     _decode3 = FlowNetLite._decode3
     _refine8 = FlowNetLite._refine8
+    _refine4 = FlowNetLite._refine4
 
     def forward(self, *maps):
         k = len(maps) // 2
@@ -339,11 +369,14 @@ def cost_macs(net, h, w):
     if net.levels == 3:
         h32, w32 = -(-h16 // 2), -(-w16 // 2)
         corr += h32 * w32 * (2 * net.r32 + 1) ** 2 * net.enc32[1][0].out_channels
+    if net.stride == 4:
+        corr += -(-h // 4) * -(-w // 4) * (2 * net.r4 + 1) ** 2 * net.enc4[0].out_channels
     return total[0], corr
 
 
 if __name__ == "__main__":
-    net = FlowNetLite()
+    import sys
+    net = FlowNetLite(out_stride=int(sys.argv[1]) if len(sys.argv) > 1 else 8)
     m, c = cost_macs(net, 360, 480)
     print(f"params {sum(p.numel() for p in net.parameters())}; conv GMACs {m / 1e9:.4f}, corr GMACs {c / 1e9:.4f}; "
           f"GFLOPs (2 x conv MACs) {2 * m / 1e9:.3f}, with cost volumes {2 * (m + c) / 1e9:.3f}")

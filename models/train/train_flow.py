@@ -3,7 +3,8 @@
 
   /usr/bin/python3 models/train/train_flow.py --data ../shared/data/camvid --out models/camvid --iters N
 
-writes <out>/flow.onnx, <out>/flow.train.json and the card <out>/flow.yaml (checkpoint: models/train/ckpt-flow.pt,
+writes <out>/flow.onnx, <out>/flow.train.json and the card <out>/flow.yaml (`--out-stride 4`, the optional stride-4
+output: <out>/flow-s4.*) (checkpoint: models/train/ckpt-flow.pt,
 written every --save-every iterations with the optimiser and random states: --resume continues a run).
 
 Training pairs (`--motion large`, the default): large and varied motion on real texture (flowmotion.py: layered
@@ -14,7 +15,8 @@ the first model's pairs (flowdata.py, affine warps up to +-12 px); --small-frac 
 --motion large (sub-pixel accuracy on small motion, which the large bank alone loses). Loss: end-point error (L2 of
 the flow error, image pixels) of the stride-8 flow upsampled bilinearly to full resolution (as the engine and the
 evaluation use it), pixels occluded in the reference or leaving the frame weighted by --occluded-weight, plus 0.5 x
-EPE at stride 16 and 0.25 x at stride 32 against area-pooled truth. Evaluation: EPE on Middlebury RubberWhale, on
+EPE at stride 16 and 0.25 x at stride 32 against area-pooled truth (with --out-stride 4: the stride-4 flow at full
+resolution, plus 0.5 x at stride 8, 0.5 x at 16, 0.25 x at 32). Evaluation: EPE on Middlebury RubberWhale, on
 the fixed held-out affine set from CamVid *val* frames (the first model's), and on a held-out large-motion set
 (flowmotion, seed 54321) from CamVid val and the five DAVIS 2016 evaluation sequences (neither is ever trained on).
 """
@@ -81,7 +83,7 @@ def eval_heldout(net, held, batch=8):
         r = refs[i:i + batch].permute(0, 2, 3, 1)
         c = curs[i:i + batch].permute(0, 2, 3, 1)
         f8, _ = net(r, c)
-        total += epe_full(f8, gts[i:i + batch], flownet.STRIDE).item() * len(r)
+        total += epe_full(f8, gts[i:i + batch], stride_of(net)).item() * len(r)
     return total / len(refs)
 
 
@@ -92,9 +94,14 @@ def eval_world(net, pairs):
     total, count = 0.0, 0
     for ref, cur, gt in pairs:
         f8, _ = net(ref.permute(1, 2, 0)[None], cur.permute(1, 2, 0)[None])
-        total += epe_full(f8, gt[None], flownet.STRIDE).item()
+        total += epe_full(f8, gt[None], stride_of(net)).item()
         count += 1
     return total / max(1, count)
+
+
+def stride_of(net):
+    """The network's output stride (8, or 4 with --out-stride 4)."""
+    return getattr(net, "stride", flownet.STRIDE)
 
 
 def pad_to(img, multiple):
@@ -117,7 +124,7 @@ def eval_rubberwhale(net, root):
     ref = torch.from_numpy(pad_to(f11, 8))[None]
     net.eval()
     f8, _ = net(ref, cur)
-    up = F.interpolate(f8, size=cur.shape[1:3], mode="bilinear", align_corners=False)[0, :, :h, :w] * flownet.STRIDE
+    up = F.interpolate(f8, size=cur.shape[1:3], mode="bilinear", align_corners=False)[0, :, :h, :w] * stride_of(net)
     g = torch.from_numpy(gt).permute(2, 0, 1)
     valid = (g.abs() < 1e9).all(0)
     epe = (up - g).norm(dim=0)[valid].mean().item()
@@ -149,6 +156,9 @@ def parse_args():
                     help="start from the parameters of this flow.onnx that the network shares (same name and shape)")
     ap.add_argument("--init-levels", type=int, default=2, help="the levels of --init-onnx's network")
     ap.add_argument("--levels", type=int, default=3, choices=[2, 3], help="pyramid levels with a cost volume")
+    ap.add_argument("--out-stride", type=int, default=8, choices=[4, 8],
+                    help="4: the optional stride-4 output (one more level, flownet.py), exported as flow-s4")
+    ap.add_argument("--name", default=None, help="the model's file stem (default flow, flow-s4 with --out-stride 4)")
     ap.add_argument("--motion", default="large", choices=["large", "affine"], help="training pairs (see above)")
     ap.add_argument("--pool", nargs="*", default=None,
                     help="source frame folders for --motion large (default: <data>/train and "
@@ -175,6 +185,10 @@ def init_from_onnx(net, path, levels):
     own = net.state_dict()
     shared = {k: v for k, v in old.items() if k in own and own[k].shape == v.shape}
     net.load_state_dict(shared, strict=False)
+    if getattr(net, "stride", 8) == 4 and "flow4.0.weight" not in shared:
+        # The new stride-4 level starts as the identity on the upsampled stride-8 flow (a zero residual).
+        torch.nn.init.zeros_(net.flow4[0].weight)
+        torch.nn.init.zeros_(net.flow4[0].bias)
     print(f"initialised {len(shared)} of {len(own)} tensors from {path}: {sorted(shared)}", flush=True)
 
 
@@ -225,7 +239,8 @@ def main():
     print(f"loaded {train_frames} train / {len(vframes)} val frames, {args.heldout} held-out pairs, "
           f"{len(world)} / {len(world_val)} world pairs in {time.time() - t_start:.1f}s", flush=True)
 
-    net = flownet.FlowNetLite(levels=args.levels)
+    net = flownet.FlowNetLite(levels=args.levels, out_stride=args.out_stride)
+    stem = args.name or ("flow-s4" if args.out_stride == 4 else "flow")
     if args.init:
         net.load_state_dict(torch.load(args.init, map_location="cpu")["state_dict"])
     if args.init_onnx:
@@ -272,10 +287,11 @@ def main():
         else:
             ref, cur, gt = flowdata.make_batch(frames, rng, gen, args.batch, h, w)
         out = net.forward_nchw((ref - mean) / std, (cur - mean) / std)
-        l8 = epe_full(out[0], gt, 8, weight=weight)
-        loss = l8 + 0.5 * coarse_epe(out[1], gt, 16)
-        if args.levels == 3:
-            loss = loss + 0.25 * coarse_epe(out[2], gt, 32)
+        flows = out[:-1]  # finest first
+        l8 = epe_full(flows[0], gt, net.stride, weight=weight)
+        coarse = {8: 0.5, 16: 0.5, 32: 0.25}  # the coarser levels' weights, by stride
+        loss = l8 + sum(coarse[net.stride * 2 ** k] * coarse_epe(f, gt, net.stride * 2 ** k)
+                        for k, f in enumerate(flows[1:], 1))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 10.0)
@@ -305,8 +321,8 @@ def main():
 
     os.makedirs(args.out, exist_ok=True)
     from export_flow import export  # noqa: E402
-    onnx_file = export(net, args.out)
-    macs, corr = flownet.cost_macs(flownet.FlowNetLite(levels=args.levels), 360, 480)
+    onnx_file = export(net, args.out, name=f"{stem}.onnx")
+    macs, corr = flownet.cost_macs(flownet.FlowNetLite(levels=args.levels, out_stride=args.out_stride), 360, 480)
     info = {
         "command": "/usr/bin/python3 models/train/train_flow.py " + " ".join(a for a in sys.argv[1:] if a != "--resume"),
         "iterations": total,
@@ -315,6 +331,8 @@ def main():
         "seed": args.seed,
         "threads": args.threads,
         "levels": args.levels,
+        "out_stride": args.out_stride,
+        "name": stem,
         "motion": args.motion,
         "pool": [os.path.relpath(d) for d in pool_dirs],
         "bank": {"pairs": args.bank, "size": list(bank["reference"].shape[2:]),
@@ -342,10 +360,10 @@ def main():
         "file": os.path.basename(onnx_file),
         "torch": torch.__version__,
     }
-    with open(os.path.join(args.out, "flow.train.json"), "w") as f:
+    with open(os.path.join(args.out, f"{stem}.train.json"), "w") as f:
         json.dump(info, f, indent=1)
     from export_flow import write_card  # noqa: E402
-    write_card(args.out)
+    write_card(args.out, stem)
     print(json.dumps({k: info[k] for k in ("train_seconds", "gflops_360x480", "epe_rubberwhale",
                                            "epe_synthetic_heldout", "epe_large_heldout")}), flush=True)
 
