@@ -268,9 +268,9 @@ def write_cut_cards(out, stem="flow"):
                          f"same contract (backward flow from the current frame to the reference, in stride-{net.stride} "
                          "cells)."
                          if net.levels == 3 else
-                         "Decoder cut of flow.onnx (same weights): the reference's and the current frame's "
-                         "flow-encode maps\n  -> the stride-16 cost volume, coarse decoder (`features`), warp of "
-                         "the reference's stride-8 map,\n  stride-8 cost volume and residual flow: flow.onnx's "
+                         f"Decoder cut of {stem}.onnx (same weights): the reference's and the current frame's "
+                         f"{stem}-encode maps\n  -> the stride-16 cost volume, coarse decoder (`features`), warp of "
+                         f"the reference's stride-8 map,\n  stride-8 cost volume and residual flow: {stem}.onnx's "
                          "outputs, same contract (backward flow\n  from the current frame to the reference, in "
                          "stride-8 cells).")),
     }
@@ -495,7 +495,7 @@ def main():
     ap.add_argument("--card", action="store_true", help="also write <out>/<name>.yaml from <out>/<name>.train.json")
     ap.add_argument("--no-export", action="store_true", help="only write the card(s)")
     ap.add_argument("--cuts", action="store_true",
-                    help="export flow-encode.onnx + flow-decode.onnx and their cards instead of flow.onnx")
+                    help="export <name>-encode.onnx + <name>-decode.onnx and their cards instead of <name>.onnx")
     args = ap.parse_args()
     stem = args.name or (os.path.basename(args.from_onnx)[:-len(".onnx")] if args.from_onnx else "flow")
     if not args.no_export:

@@ -208,11 +208,14 @@ def main():
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--name", default="decision", help="the card's name: writes <out>/<name>.onnx, .yaml, .train.json")
-    ap.add_argument("--pipeline", default="models/train/make_decision_cases.sh seg",
-                    help="the command that made the case folders, for the card")
+    ap.add_argument("--pipeline", default=None,
+                    help="the command that made the case folders, for the card "
+                         "(default: models/train/make_decision_cases.sh with --domain synthetic's or --seg's argument)")
     ap.add_argument("--evaluate", default=None,
                     help="no training: a decision.onnx's MAE and calibration on every case of --cases/--heldout")
     args = ap.parse_args()
+    if args.pipeline is None:
+        args.pipeline = "models/train/make_decision_cases.sh " + ("synthetic" if args.domain == "synthetic" else args.seg)
     if args.evaluate:
         return evaluate_onnx(args.evaluate, args.cases + args.heldout)
     torch.manual_seed(args.seed)

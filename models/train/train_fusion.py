@@ -131,10 +131,17 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--ignore", type=int, default=11)
     ap.add_argument("--name", default="fusion", help="the card's name: writes <out>/<name>.onnx, .yaml, .train.json")
-    ap.add_argument("--domain", choices=list(DATA), default="camvid", help="the set the card describes")
-    ap.add_argument("--pipeline", default="deno task run graphs/tools/accel-fusion-pairs.yaml --quiet",
-                    help="the command that made --pairs, for the card (its --set models.seg/update name the branches)")
+    ap.add_argument("--domain", choices=list(DATA), default=None,
+                    help="the set the card describes (default: synthetic for an --out folder named synthetic, else camvid)")
+    ap.add_argument("--pipeline", default=None,
+                    help="the command that made --pairs, for the card (its --set models.seg/update name the branches; "
+                         "default: the domain's accel-fusion-pairs graph)")
     args = ap.parse_args()
+    if args.domain is None:
+        args.domain = "synthetic" if os.path.basename(os.path.normpath(args.out)) == "synthetic" else "camvid"
+    if args.pipeline is None:
+        graph = "accel-fusion-pairs-synthetic" if args.domain == "synthetic" else "accel-fusion-pairs"
+        args.pipeline = f"deno task run graphs/tools/{graph}.yaml --quiet"
     torch.manual_seed(args.seed)
     torch.set_num_threads(2)
     t0 = time.time()
