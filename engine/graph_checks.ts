@@ -13,7 +13,7 @@
  *   map with other channels, dtype, layout or stride, `argmax` (and label heads, `merge-regions`) over a map
  *   that is not one score per class, `warp` sources and flow grids, `fuse`/`agreement` operands that
  *   differ, score maps wired to `labels`;
- * - files named by stage parameters (`first_mask`) exist.
+ * - files and folders named by stage parameters (`first_mask`, `masks`) exist.
  *
  * Each error is placed at `file:line:column` of the offending stage or parameter.
  *
@@ -85,6 +85,13 @@ export async function checkGraph(yaml: YamlSource, root: Node, graph: LoadedGrap
     if (typeof mask !== "string") continue;
     if (!(await Deno.stat(mask).then((s) => s.isFile, () => false))) {
       throw yaml.error(placeOf(node, "first_mask"), `${node.role} '${node.id}': first mask '${mask}' is not a file`);
+    }
+  }
+  for (const node of [...graph.stages, ...graph.sinks]) {
+    const dir = node.params.masks;
+    if (typeof dir !== "string") continue;
+    if (!(await Deno.stat(dir).then((s) => s.isDirectory, () => false))) {
+      throw yaml.error(placeOf(node, "masks"), `${node.role} '${node.id}': masks folder '${dir}' is not a folder`);
     }
   }
 }

@@ -226,6 +226,69 @@ export function buildSeedGraph(o: KnnGraphOptions): Uint8Array {
   });
 }
 
+/** The cache key of the append graph. */
+export function appendGraphKey(o: KnnGraphOptions): string {
+  return `knn-append-o${o.objects}-p${o.positions ? 1 : 0}-c${o.searchStride > 1 ? 1 : 0}`;
+}
+
+/**
+ * Builds the append graph, run on a later frame whose object mask is given (new objects enter the video): as the
+ * seed graph on that frame's `embedding` (and the stream's `positions`), `seed_rows` int64 [S'] (the new objects'
+ * pixels) and `labels` uint8 [1,h,w] (the given mask on the grid), but the rows are appended to the stream's `seed`
+ * [S,E] and `seed_labels` [S] -> `seed_out` [S+S',E], `seed_labels_out` [S+S'], `scores` (the mask one-hot) and,
+ * coarse to fine, `cell_labels` [M] (the given mask, for the next frame). The ring is left as it is.
+ *
+ * @example
+ * ```ts
+ * const bytes = buildAppendGraph({ objects: 21, positions: true, ringCapacity: 4096, searchStride: 3 });
+ * ```
+ */
+export function buildAppendGraph(o: KnnGraphOptions): Uint8Array {
+  return build({
+    name: "knn-append",
+    opset: 17,
+    inputs: [
+      embeddingInput,
+      ...(o.positions ? [positionsInput] : []),
+      value("seed", "float32", ["S", "E"]),
+      value("seed_labels", "int64", ["S"]),
+      value("seed_rows", "int64", ["N"]),
+      value("labels", "uint8", [1, "h", "w"]),
+    ],
+    outputs: [
+      value("seed_out", "float32", ["T", "E"]),
+      value("seed_labels_out", "int64", ["T"]),
+      value("scores", "float32", [1, o.objects, "h", "w"]),
+      ...(o.searchStride > 1 ? [value("cell_labels", "int64", ["M"])] : []),
+    ],
+    initializers: [
+      ...shared,
+      int64Tensor("minus_one", [1], [-1]),
+      {
+        name: "ids",
+        type: "int32",
+        dims: [1, o.objects, 1, 1],
+        data: Int32Array.from({ length: o.objects }, (_, i) => i),
+      },
+    ],
+    nodes: [
+      ...rowNodes(o, false),
+      node("Gather", ["entries", "seed_rows"], ["new_entries"], { axis: int(0) }),
+      node("Concat", ["seed", "new_entries"], ["seed_out"], { axis: int(0) }),
+      node("Reshape", ["labels", "minus_one"], ["flat_labels"]),
+      node("Cast", ["flat_labels"], [o.searchStride > 1 ? "cell_labels" : "all_labels"], { to: int(7) }),
+      node("Gather", [o.searchStride > 1 ? "cell_labels" : "all_labels", "seed_rows"], ["new_labels"], {
+        axis: int(0),
+      }),
+      node("Concat", ["seed_labels", "new_labels"], ["seed_labels_out"], { axis: int(0) }),
+      node("Unsqueeze", ["labels", "i1"], ["planes"]),
+      node("Cast", ["planes"], ["planes_int"], { to: int(6) }),
+      node("Equal", ["planes_int", "ids"], ["hot"]),
+      node("Cast", ["hot"], ["scores"], { to: int(1) }),
+    ],
+  });
+}
+
 /**
  * Builds the search graph: `embedding` [1,D,h,w], `positions` [M,2] (with position channels), `seed` [S,E],
  * `seed_labels` int64 [S], with a ring also `ring` [C,E], `ring_labels` int64 [C], `ring_count` and `ring_next`

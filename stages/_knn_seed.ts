@@ -77,3 +77,33 @@ export function positionRows(h: number, w: number, weight: number): Float32Array
   }
   return rows;
 }
+
+/**
+ * Which cells of a later frame's given mask join the pool as new objects: the cells of every id not in `known`
+ * (background never), all of them up to `budget` rows, above it each object thinned evenly in proportion to its
+ * area (at least {@linkcode minSeedPerObject}, or all it has), so the pool stays bounded however many objects enter.
+ *
+ * @example
+ * ```ts
+ * newObjectRows(Uint8Array.of(0, 1, 2, 2), new Set([0, 1]), 8192); // [2, 3]
+ * ```
+ */
+export function newObjectRows(labels: Uint8Array, known: ReadonlySet<number>, budget: number): number[] {
+  const byObject = new Map<number, number[]>();
+  let total = 0;
+  for (let row = 0; row < labels.length; row++) {
+    const id = labels[row]!;
+    if (id === 0 || known.has(id)) continue;
+    const list = byObject.get(id);
+    if (list) list.push(row);
+    else byObject.set(id, [row]);
+    total++;
+  }
+  const keep: number[] = [];
+  for (const list of byObject.values()) {
+    const share = total <= budget ? list.length : Math.round((list.length * Math.max(0, budget)) / total);
+    const count = Math.min(list.length, Math.max(minSeedPerObject, share));
+    for (let i = 0; i < count; i++) keep.push(list[Math.floor((i * list.length) / count)]!);
+  }
+  return keep.sort((a, b) => a - b);
+}

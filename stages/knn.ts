@@ -23,20 +23,27 @@
  * differ from the exhaustive search's (`search_stride: 1`, the kind's default), on the ten DAVIS 2016 sequences of
  * `davis2016-extra` for the better (J&F 41.2 -> 44.3 at 2, 3 and 4; `graphs/pml-vos.yaml` uses 3).
  *
- * The first frame's mask comes from the `mask` slot if bound, else from `first_mask` (a PNG: DAVIS 2017 palette
- * ids or 2016 0/255), else from the source's ground truth. `scores` gives each object's share of the k votes
- * [1, objects, h, w], what the `refine` stage upsamples.
+ * The first frame's mask comes from the `masks` folder if it has one for that frame, else the `mask` slot if bound,
+ * else `first_mask` (a PNG: DAVIS 2017 palette ids or 2016 0/255), else the source's ground truth. Later frames may
+ * be annotated too (`masks`, DAVIS 2017 style: `_annotated_masks.ts`): the ids new to the stream join the pool
+ * from that frame on (their cells appended to the first frame's, so they are never evicted; thinned above
+ * `seed_size`), and that frame's labels are the given mask. `scores` gives each object's share of the k votes
+ * [1, objects, h, w], what the `refine` stage upsamples; `given` is the given mask at the frame's size on the frames
+ * that have one, for `refine` to pass through unchanged (an annotated frame's output is its annotation).
  *
  * @module
  */
 import { defineStage, type OnnxRunner, perFrame, readSlot, type StageContext } from "../engine/stage.ts";
 import { isHandle, type Tensor, type TensorLike } from "../engine/tensor.ts";
 import type { Frame } from "../engine/frame.ts";
+import type { IndexedImage } from "../datasets/png.ts";
 import { StreamState } from "../engine/stream_state.ts";
 import { checkFirstMaskIds, checkFirstMaskSize } from "./_mask_size.ts";
 import { labelsType } from "../engine/graph_channels.ts";
 import { readFirstMask } from "./_first_mask_file.ts";
 import {
+  appendGraphKey,
+  buildAppendGraph,
   buildSearchGraph,
   buildSeedGraph,
   buildShapeGraph,
@@ -46,9 +53,10 @@ import {
   seedGraphKey,
   shapeGraphKey,
 } from "./_knn_graph.ts";
-import { maskOnGrid, positionRows, seedRows } from "./_knn_seed.ts";
+import { maskOnGrid, newObjectRows, positionRows, seedRows } from "./_knn_seed.ts";
+import { AnnotatedMasks } from "./_annotated_masks.ts";
 
-export { maskOnGrid, minSeedPerObject, positionRows, seedRows } from "./_knn_seed.ts";
+export { maskOnGrid, minSeedPerObject, newObjectRows, positionRows, seedRows } from "./_knn_seed.ts";
 // The host-side implementation the worker graphs replaced, re-exported for the tests that check them against it.
 export { buildKnnGraph, classifyInChunks, embeddingRows, maxDistancesPerRun, ReferencePool } from "./_knn_reference.ts";
 export { readFirstMask } from "./_first_mask_file.ts";
@@ -65,6 +73,8 @@ interface PoolState {
   seed: TensorLike;
   seedLabels: TensorLike;
   seedCount: number;
+  /** Object ids with entries in the pool (background included). */
+  known: Set<number>;
   ring?: TensorLike;
   ringLabels?: TensorLike;
   ringCount: number;
@@ -106,6 +116,10 @@ export const knn = defineStage({
     },
     objects: { type: "integer", min: 2, max: 255, default: 8, doc: "label ids 0..objects-1 (0 = background)" },
     first_mask: { type: "string", doc: "PNG with the first frame's object ids (else the mask slot or ground truth)" },
+    masks: {
+      type: "string",
+      doc: "folder of masks of later frames (<stream>/<frame>.png or <frame>.png): new ids join from their frame",
+    },
   },
   inputs: [
     { name: "embedding", doc: "L2-normalised embeddings [1,D,h,w]", type: "tensor", resident: true },
@@ -126,6 +140,13 @@ export const knn = defineStage({
       type: "tensor",
       optional: true,
     },
+    {
+      name: "given",
+      doc: "the given mask at frame size, uint8 [1,H,W], only on frames that have one (first, annotated)",
+      type: "tensor",
+      kind: "labels",
+      optional: true,
+    },
   ],
   types(p, _env, inputs) {
     const stride = inputs.embedding?.type.stride;
@@ -135,6 +156,7 @@ export const knn = defineStage({
         labels: labelsType(stride),
         votes: { kind: "tensor", dtype: "float32", layout: "NHW", ...grid },
         scores: { kind: "tensor", dtype: "float32", layout: "NCHW", channels: p.objects, ...grid },
+        given: labelsType(1),
       },
     };
   },
@@ -156,22 +178,30 @@ export const knn = defineStage({
     const pools = new StreamState<PoolState | undefined>(() => undefined, streamLimit, forget);
     ctx.onClose(() => pools.clear());
     const fileMask = ctx.params.first_mask ? await readFirstMask(ctx.params.first_mask) : undefined;
-    const firstMask = (frame: Frame, w: number, h: number): Uint8Array => {
+    const annotated = ctx.params.masks ? new AnnotatedMasks(ctx.params.masks, objects) : undefined;
+    /** A stream's first mask at the frame's size (or the mask slot's) and where it came from. */
+    const firstMask = (frame: Frame): { data: Uint8Array; width: number; height: number } => {
       if (fileMask && !ctx.inputs.mask) {
         checkFirstMaskSize(ctx.params.first_mask!, fileMask, frame);
         checkFirstMaskIds(ctx.params.first_mask!, fileMask.data, objects);
-        return maskOnGrid(fileMask.data, fileMask.width, fileMask.height, w, h);
+        return fileMask;
       }
       if (ctx.inputs.mask) {
         const mask = readSlot<Tensor>(frame, ctx.inputs.mask);
-        const [mh, mw] = mask.dims.slice(-2) as [number, number];
-        return maskOnGrid(mask.data as Uint8Array, mw, mh, w, h);
+        const [height, width] = mask.dims.slice(-2) as [number, number];
+        return { data: mask.data as Uint8Array, width, height };
       }
       const truth = frame.truth?.mask;
       if (!truth) {
         throw new ReferenceError("the first frame of a stream needs an object mask (ground truth or a 'mask' slot)");
       }
-      return maskOnGrid(truth, frame.image.width, frame.image.height, w, h);
+      return { data: truth, width: frame.image.width, height: frame.image.height };
+    };
+    /** Writes a given mask as the frame's `given` output, when it has the frame's size. */
+    const passGiven = (frame: Frame, mask: { data: Uint8Array; width: number; height: number }) => {
+      const { width, height } = frame.image;
+      if (!ctx.outputs.given || mask.width !== width || mask.height !== height) return;
+      frame.slots.set(ctx.outputs.given, { type: "uint8", dims: [1, height, width], data: mask.data });
     };
     // The grid of an embedding the model is still making (a fused call) is asked for once per stream.
     const gridOf = async (embedding: TensorLike, frame: Frame): Promise<[number, number]> => {
@@ -182,9 +212,15 @@ export const knn = defineStage({
     };
 
     /** A stream's first frame: its mask is the answer, and its pool is made in the worker. */
-    const seed = async (frame: Frame, embedding: TensorLike): Promise<PoolState> => {
+    const seed = async (
+      frame: Frame,
+      embedding: TensorLike,
+      given: { data: Uint8Array; width: number; height: number } | undefined,
+    ): Promise<PoolState> => {
       const [h, w] = await gridOf(embedding, frame);
-      const labels = firstMask(frame, w, h);
+      const mask = given ?? firstMask(frame);
+      passGiven(frame, mask);
+      const labels = maskOnGrid(mask.data, mask.width, mask.height, w, h);
       const rows = seedRows(labels, ctx.params.seed_size);
       const graph = await op(seedGraphKey(options), () => buildSeedGraph(options));
       const ring = options.ringCapacity > 0 ? ["ring", "ring_labels"] : [];
@@ -218,12 +254,55 @@ export const knn = defineStage({
         seed: out.seed!,
         seedLabels: out.seed_labels!,
         seedCount: rows.length,
+        known: new Set(labels),
         ...(ring.length ? { ring: out.ring!, ringLabels: out.ring_labels! } : {}),
         ...(options.searchStride > 1 ? { cellLabels: out.cell_labels! } : {}),
         ringCount: 0,
         ringNext: 0,
         unsettled: Math.ceil((h * w) / 4),
       };
+    };
+
+    /** A later frame with a given mask: its labels are the mask, and the ids new to the stream join the pool. */
+    const append = async (frame: Frame, embedding: TensorLike, state: PoolState, mask: IndexedImage) => {
+      passGiven(frame, mask);
+      const labels = maskOnGrid(mask.data, mask.width, mask.height, state.w, state.h);
+      const rows = newObjectRows(labels, state.known, ctx.params.seed_size - state.seedCount);
+      const graph = await op(appendGraphKey(options), () => buildAppendGraph(options));
+      const kept = ["seed_out", "seed_labels_out", ...(state.cellLabels ? ["cell_labels"] : [])];
+      const out = await graph.run(
+        {
+          embedding,
+          ...(state.positions ? { positions: state.positions } : {}),
+          seed: state.seed,
+          seed_labels: state.seedLabels,
+          seed_rows: { type: "int64", dims: [rows.length], data: BigInt64Array.from(rows, BigInt) },
+          labels: { type: "uint8", dims: [1, state.h, state.w], data: labels },
+        },
+        [...kept, ...(ctx.outputs.scores ? ["scores"] : [])],
+        frame,
+        { keep: Object.fromEntries(kept.map((name) => [name, {}])), owner: null },
+      );
+      release(state.seed);
+      release(state.seedLabels);
+      state.seed = out.seed_out!;
+      state.seedLabels = out.seed_labels_out!;
+      state.seedCount += rows.length;
+      for (const row of rows) state.known.add(labels[row]!);
+      if (state.cellLabels) {
+        release(state.cellLabels);
+        state.cellLabels = out.cell_labels!;
+        state.unsettled = Math.ceil((state.h * state.w) / 4);
+      }
+      ctx.count("knn_annotated_frames", 1);
+      if (ctx.outputs.labels) {
+        frame.slots.set(ctx.outputs.labels, { type: "uint8", dims: [1, state.h, state.w], data: labels });
+      }
+      if (ctx.outputs.scores) frame.slots.set(ctx.outputs.scores, out.scores!);
+      if (ctx.outputs.votes) {
+        const ones = new Float32Array(state.h * state.w).fill(1);
+        frame.slots.set(ctx.outputs.votes, { type: "float32", dims: [1, state.h, state.w], data: ones });
+      }
     };
 
     /** A later frame: classified against the pool, which then takes its unanimously voted pixels. */
@@ -285,8 +364,10 @@ export const knn = defineStage({
     return perFrame(ctx, async (frame) => {
       const embedding = readSlot<TensorLike>(frame, ctx.inputs.embedding!);
       const state = pools.get(frame.stream);
-      if (state) return await search(frame, embedding, state);
-      pools.set(frame.stream, await seed(frame, embedding));
+      const given = annotated ? (await annotated.forFrame(frame))?.mask : undefined;
+      if (!state) return void pools.set(frame.stream, await seed(frame, embedding, given));
+      if (given) return await append(frame, embedding, state, given);
+      await search(frame, embedding, state);
     });
   },
 });

@@ -4,7 +4,8 @@
  * it, weighted by distance to the cell centre (Gaussian, `sigma_spatial` pixels) and by how much the cell's mean
  * colour differs from the pixel's (Gaussian, `sigma_range` grey levels), so object edges follow image edges
  * instead of the stride-8 grid. Then each pixel takes the object with the largest refined score; an object
- * (id > 0) whose normalised score is below `threshold` gives way to the background (id 0).
+ * (id > 0) whose normalised score is below `threshold` gives way to the background (id 0). On a frame whose mask
+ * is given (`given`, e.g. `knn`'s on a stream's first frame and on annotated frames) the output is that mask.
  *
  * The grid's stride comes from the frame width and the score width (`gridStride`: a padded frame's grid is
  * slightly wider than the frame, cell i still starts at pixel i x stride).
@@ -47,6 +48,13 @@ export const refine = defineStage({
   inputs: [
     { name: "scores", doc: "per-object scores [1,O,h,w] on a grid (e.g. knn's vote shares)", type: "tensor" },
     { name: "image", doc: "the frame (the guide)", type: "image" },
+    {
+      name: "given",
+      doc: "a given mask [1,H,W] on the frames that have one: the output there, unchanged",
+      type: "tensor",
+      optional: true,
+      gaps: true,
+    },
   ],
   outputs: [{ name: "labels", doc: "object id per pixel, uint8 [1,H,W]", type: "tensor", kind: "labels" }],
   types: () => ({ outputs: { labels: labelsType(1) } }),
@@ -70,6 +78,8 @@ export const refine = defineStage({
       return graph;
     };
     return perFrame(ctx, async (frame) => {
+      const given = ctx.inputs.given === undefined ? undefined : frame.slots.get(ctx.inputs.given) as Tensor;
+      if (given) return void frame.slots.set(ctx.outputs.labels!, given);
       const image = readSlot<RgbImage>(frame, ctx.inputs.image!);
       const scores = readSlot<Tensor>(frame, ctx.inputs.scores!);
       const graph = await graphFor(refineShape(scores, image));

@@ -446,16 +446,16 @@ Deno.test("DavisScorer.summary averages over (sequence, object) entries, not ove
   assert.equal(summary.sequences["one-object"]!.J.mean, 1);
 });
 
-Deno.test("DavisScorer.addLabels fixes objects 1..max at the first frame and reads truth 255 as background", () => {
+Deno.test("DavisScorer.addLabels: objects 1..max of the first frame, later ones from their frame, truth 255 as background", () => {
   const scorer = new DavisScorer();
   const first = new Uint8Array([0, 3, 255, 0]);
   scorer.addLabels("s", new Uint8Array([0, 3, 0, 0]), first, 2, 2);
-  // Later frames keep objects 1, 2, 3 even when the truth shows others.
+  // Object 4 enters on the second frame: scored from there on; objects 1, 2, 3 stay.
   scorer.addLabels("s", new Uint8Array([0, 3, 0, 0]), new Uint8Array([4, 3, 0, 0]), 2, 2);
   assert.deepEqual(scorer.frames("s", 1)?.j, [1, 1]); // absent from both: J = 1
   assert.deepEqual(scorer.frames("s", 3)?.j, [1, 1]); // the 255 pixel is not part of object 3
-  assert.equal(scorer.frames("s", 4), undefined);
-  assert.deepEqual(Object.keys(scorer.summary().sequences["s"]!.objects), ["1", "2", "3"]);
+  assert.deepEqual(scorer.frames("s", 4)?.j, [0]); // missed on the frame it entered
+  assert.deepEqual(Object.keys(scorer.summary().sequences["s"]!.objects), ["1", "2", "3", "4"]);
   const chosen = new DavisScorer();
   chosen.addLabels("s", first, first, 2, 2, [3]);
   assert.equal(chosen.frames("s", 1), undefined);

@@ -122,8 +122,9 @@ export class DavisScorer {
 
   /**
    * Scores one frame of a label map against a truth label map, object `k` being `labels == k`. The objects of
-   * a sequence are fixed at its first frame as the official `get_all_masks` does: ids `1 .. max` of that
-   * frame's truth, void (255) read as background; pass `ids` to choose them yourself. Truth pixels marked
+   * a sequence are ids `1 .. max` of its first frame's truth as the official `get_all_masks` has them, void (255)
+   * read as background; an id above them in a later frame's truth (an object that enters later) is scored from
+   * that frame on (the official code ignores it); pass `ids` to choose them yourself. Truth pixels marked
    * 255 are background for every object, also as the official code reads the annotations. An object missing
    * from the prediction scores an empty mask (the official script refuses such results instead).
    *
@@ -143,10 +144,14 @@ export class DavisScorer {
     }
     let objects = this.#sequenceObjects.get(sequence);
     if (!objects) {
+      objects = ids ? [...ids] : [];
+      this.#sequenceObjects.set(sequence, objects);
+    }
+    if (!ids) {
+      // An object that enters later (a DAVIS 2017 mask of a later frame) is scored from the frame it appears on.
       const present = objectIds(truth);
       const max = present.length === 0 ? 0 : present[present.length - 1]!;
-      objects = ids ? [...ids] : Array.from({ length: max }, (_, k) => k + 1);
-      this.#sequenceObjects.set(sequence, objects);
+      for (let id = objects.length + 1; id <= max; id++) objects.push(id);
     }
     const mask = new Uint8Array(labels.length);
     const object = new Uint8Array(truth.length);
