@@ -499,3 +499,14 @@ Deno.test("EndPointErrorAccumulator weights frames by their valid pixels", () =>
   assert.equal(pooled.epe, 2); // 8 / 4; the mean of frame means would be (7/3 + 1) / 2
   assert.deepEqual(pooled.toJSON(), { epe: 2, pixels: 4, frames: 2 });
 });
+
+Deno.test("DavisScorer.summary leaves an object with no scored frame (entered on the last frame) out of the means", () => {
+  const scorer = new DavisScorer();
+  const one = new Uint8Array([1, 0, 0, 0]);
+  for (let t = 0; t < 3; t++) scorer.addLabels("s", one, one, 2, 2);
+  scorer.addLabels("s", one, new Uint8Array([1, 2, 0, 0]), 2, 2); // object 2 enters on the last frame
+  const summary = scorer.summary();
+  assert.ok(Number.isNaN(summary.sequences["s"]!.objects["2"]!.J.mean));
+  assert.equal(summary.J.mean, 1);
+  assert.equal(summary["J&F"], 1);
+});

@@ -122,3 +122,49 @@ Deno.test("newObjectRows: only ids new to the pool; bounded however many objects
   }
   assert.ok(seedCount <= seedSize + 20 * minSeedPerObject, `the seed is bounded: ${seedCount}`);
 });
+
+Deno.test("knn masks: twenty objects entering one per frame are each tracked from their frame on", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const cells = 20, w = cells * 8, h = 8;
+    // Cell c looks like the background (dimension 20) until object c + 1 enters there on frame c + 1.
+    const maskOf = (t: number) => {
+      const mask = new Uint8Array(w * h);
+      for (let y = 0; y < h; y++) {
+        for (let x = 0; x < w; x++) {
+          mask[y * w + x] = Math.floor(x / 8) < t ? Math.floor(x / 8) + 1 : 0;
+        }
+      }
+      return mask;
+    };
+    for (let t = 0; t <= cells; t++) {
+      await Deno.writeFile(
+        `${dir}/${String(t).padStart(5, "0")}.png`,
+        encodeIndexedPng(maskOf(t), w, h, davisPalette(256)),
+      );
+    }
+    const { probe, registry } = testSetup();
+    probe.functions.set("embedding", (frame) => {
+      const data = new Float32Array(21 * cells);
+      for (let c = 0; c < cells; c++) data[(c < frame.index ? c : 20) * cells + c] = 1;
+      frame.slots.set("embedding", { type: "float32", dims: [1, 21, 1, cells], data });
+    });
+    const labels: Uint8Array[] = [];
+    probe.functions.set("keep", (frame) => void labels.push((frame.slots.get("labels") as Tensor).data as Uint8Array));
+    // Frames 0..20 are annotated (object t enters on frame t); frames 21..23 are predicted.
+    const graph = await graphFrom(
+      `source: { kind: fake, frames: 24, width: ${w}, height: ${h} }
+stages:
+  - { id: embedding, kind: call, fn: embedding, out: { value: embedding } }
+  - { id: pml, kind: knn, k: 1, position_weight: 0, objects: 21, seed_size: 16, masks: ${dir}, in: { embedding: embedding }, out: { labels: labels } }
+  - { id: keep, kind: call, fn: keep }
+`,
+      registry,
+    );
+    const report = await runGraph(graph, { quiet: true });
+    assert.equal(report.counters.knn_annotated_frames, 20);
+    for (const t of [21, 22, 23]) assert.deepEqual([...labels[t]!], Array.from({ length: cells }, (_, c) => c + 1));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -179,7 +179,9 @@ export class DavisScorer {
       for (const [id, track] of objects) {
         const entry = { J: sequenceStats(track.j), F: sequenceStats(track.f) };
         perObject[String(id)] = entry;
-        scores.push(entry);
+        // An object that entered on the last frames has no scored frame (first and last are dropped): it is listed
+        // but left out of the means, rather than making them NaN.
+        if (!Number.isNaN(entry.J.mean)) scores.push(entry);
       }
       all.push(...scores);
       sequences[name] = { ..._meanScores(scores), objects: perObject };

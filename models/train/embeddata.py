@@ -104,7 +104,7 @@ def degrade(im, rng):
 def sample_triplets(sources, rng, batch, crop, gap=0, zoom=(0.7, 1.5), rotate=10.0, jitter=0.15, on_object=0.7):
     """`batch` triplets (anchor, pool, pool) as images [3B, 3, h, w] float 0..255 and ids [3B, h, w] (255 = ignored:
     outside the frame or void). `sources`: [(weight, sequences)]; each triplet's video is drawn from a source by
-    weight. The crop shows the frame at `zoom` input px per output px (1 = the native scale the engine runs at), per
+    weight; a source of `Textures` makes layered videos on real texture instead (`layered_triplet`). The crop shows the frame at `zoom` input px per output px (1 = the native scale the engine runs at), per
     frame varied by +-`jitter` in scale and shift and by +-`rotate` degrees; with probability `on_object` it is
     centred on a random pixel of an object of the anchor frame, and each pool frame's on a random pixel of the same
     object there (wherever it moved), else anywhere."""
@@ -113,6 +113,13 @@ def sample_triplets(sources, rng, batch, crop, gap=0, zoom=(0.7, 1.5), rotate=10
     ch, cw = crop
     for _ in range(batch):
         seqs = sources[rng.choice(len(sources), p=weights / weights.sum())][1]
+        if isinstance(seqs, Textures):
+            frames, masks = layered_triplet(seqs.frames, rng, crop)
+            shared = int(rng.integers(1 << 31))
+            for im, m in zip(frames, masks):
+                xs.append(degrade(recolour(recolour(im, np.random.default_rng(shared), 1.0), rng, 0.3), rng))
+                ids.append(m)
+            continue
         imgs, masks = seqs[rng.integers(len(seqs))]
         n, h, w = imgs.shape[:3]
         a = int(rng.integers(n))
@@ -150,3 +157,53 @@ def sample_triplets(sources, rng, batch, crop, gap=0, zoom=(0.7, 1.5), rotate=10
             xs.append(im)
             ids.append(m)
     return torch.stack(xs), torch.stack(ids)
+
+
+class Textures:
+    """Real frames (CamVid train, DAVIS training videos) as textures for `layered_triplet`: float [3,H,W] each."""
+
+    def __init__(self, folders, every=4):
+        import flowmotion
+
+        self.frames = flowmotion.load_pool(folders, every=every)
+
+    def __len__(self):
+        return len(self.frames)
+
+
+def layered_triplet(textures, rng, crop, objects=(1, 5)):
+    """Three frames of a made-up video on real texture, with exact object ids: a background and 1-5 objects
+    (superellipses textured from other real frames, `flowmotion.layer_mask`), each layer moved by its own random
+    homography per frame (the camera's, and the object's on top or its own). Unlimited real appearance for the
+    triplet loss: the same texture patch is the same object in all three frames, however it moved or scaled.
+    Returns images [3, 3, h, w] float 0..255 and ids [3, h, w] (0 the background, 1.. the objects)."""
+    import flowmotion
+
+    h, w = crop
+    ys, xs = torch.meshgrid(torch.arange(h) + 0.5, torch.arange(w) + 0.5, indexing="ij")
+    pts = torch.stack([xs, ys], -1).float()
+    layers = []  # (texture, A, b, mask or None, [backward homography per frame])
+    for k in range(1 + int(rng.integers(objects[0], objects[1] + 1))):
+        tex = textures[rng.integers(len(textures))]
+        zoom = math.exp(rng.uniform(math.log(0.5), math.log(2.0)))
+        A, b = flowmotion.source_map(rng, h, w, tex.shape[1], tex.shape[2], zoom)
+        mask = None if k == 0 else flowmotion.layer_mask(rng, w, h)
+        while mask is not None and mask(pts).mean() > 0.5:  # an object, not a wall: redraw the half-planes and giants
+            mask = flowmotion.layer_mask(rng, w, h)
+        moves = [np.eye(3)]
+        for _ in range(2):
+            kind = flowmotion.motion_kind(rng)
+            H = flowmotion.homography(rng, kind, w, h, 1.0, 0.3 if k == 0 else 0.15)
+            moves.append(H @ layers[0][4][len(moves)] if k and rng.random() < 0.6 else H)
+        layers.append((tex, A, b, mask, moves))
+    images, ids = [], []
+    for t in range(3):
+        image, top = torch.zeros(3, h, w), torch.zeros(h, w, dtype=torch.long)
+        for k, (tex, A, b, mask, moves) in enumerate(layers):
+            at = flowmotion.apply_h(moves[t], pts)  # this frame's pixel -> the layer's own (canonical) point
+            cover = torch.ones(h, w) if mask is None else mask(at)
+            image = cover * flowmotion.sample(tex, A, b, at) + (1 - cover) * image
+            top = torch.where(cover > 0.5, torch.full_like(top, k), top)
+        images.append(image)
+        ids.append(top)
+    return torch.stack(images), torch.stack(ids)

@@ -218,6 +218,10 @@ def data_text(info):
         parts.append(f"DAVIS 2016 sequences of {info['davis']} ({', '.join(info['davis_train'])}; "
                      f"{info['davis_frac']:.0%} of the videos; masks 0/255 as one object)"
                      + (f"; held out: {', '.join(info['davis_val'])}" if info.get("davis_val") else ""))
+    if info.get("textures") and info.get("layered_frac"):
+        parts.append(f"layered videos on real texture from {', '.join(info['textures'])} ({info['layered_frac']:.0%} "
+                     "of the videos: a background and 1-5 textured superellipse objects, each moved by its own random "
+                     "homography per frame, embeddata.layered_triplet)")
     return "; ".join(parts) + ". Never the DAVIS evaluation sequences (../shared/data/davis2016)."
 
 
@@ -228,8 +232,9 @@ def write_card(out, name="embed"):
     alpha = args[args.index("--alpha") + 1] if "--alpha" in args else "0.7"
     init = info.get("init_onnx") or info.get("init_backbone")
     init = f", backbone initialised from {init}" if init else ""
-    trained_on = " and ".join(x for x in ("real DAVIS 2016 videos" if info.get("davis_train") else "",
-                                          "the synthetic world's object instances" if info.get("synthetic") else "") if x)
+    trained_on = ", ".join(x for x in ("real DAVIS 2016 videos" if info.get("davis_train") else "",
+                                       "layered videos on real texture" if info.get("layered_frac") else "",
+                                       "the synthetic world's object instances" if info.get("synthetic") else "") if x)
     r = lambda v: round(v, 4) if isinstance(v, float) and v == v else "null"
     text = CARD.format(name=name, domain=info.get("domain", "synthetic"), arch=info.get("arch", "seg-lite"),
                        init=init, dims=dims, alpha=alpha, trained_on=trained_on, gflops=info["gflops_360x480"],
@@ -252,6 +257,9 @@ def main():
     ap.add_argument("--davis-train", default="", help="its sequences to train on, comma-separated")
     ap.add_argument("--davis-val", default="", help="its sequences held out (the metric), comma-separated")
     ap.add_argument("--davis-frac", type=float, default=0.6, help="share of the videos from --davis (with --data)")
+    ap.add_argument("--textures", default="", help="frame folders (comma-separated) for layered videos on real "
+                    "texture (embeddata.layered_triplet), e.g. CamVid train and the --davis-train sequences' folders")
+    ap.add_argument("--layered-frac", type=float, default=0.0, help="share of the videos that are layered ones")
     ap.add_argument("--out", required=True)
     ap.add_argument("--name", default="embed", help="writes <out>/<name>.onnx, .yaml, .train.json")
     ap.add_argument("--domain", default=None, help="the set the card describes (default: --out's folder name)")
@@ -288,14 +296,17 @@ def main():
         if not davis_train:
             ap.error("--davis needs --davis-train")
         real = embeddata.load_davis(args.davis, davis_train, limit)
-        sources.append((args.davis_frac if args.data else 1.0, real))
+        sources.append((args.davis_frac if args.data or args.textures else 1.0, real))
         val += embeddata.load_davis(args.davis, davis_val, limit)
+    if args.textures and args.layered_frac > 0:
+        sources.append((args.layered_frac, embeddata.Textures(names(args.textures))))
+    rest = 1.0 - (args.davis_frac if args.davis else 0.0) - (args.layered_frac if args.textures else 0.0)
     if args.data:
-        sources.append((1 - args.davis_frac if args.davis else 1.0, embeddata.load_synthetic(args.data, "train", limit)))
+        sources.append((rest, embeddata.load_synthetic(args.data, "train", limit)))
         if not davis_val:
             val += embeddata.load_synthetic(args.data, "val", limit)
-    print(f"loaded {sum(len(v) for _, v in sources)} train / {len(val)} held-out videos in {time.time() - t0:.1f}s",
-          flush=True)
+    print(f"loaded {len(sources)} sources ({', '.join(f'{w:.2f}: {len(v)}' for w, v in sources)} videos or textures) "
+          f"/ {len(val)} held-out videos in {time.time() - t0:.1f}s", flush=True)
     net = Embed(args.dims, args.arch)
     if args.init_onnx:
         load_backbone_onnx(net.backbone, args.init_onnx)
@@ -348,8 +359,9 @@ def main():
             "gflops_360x480": round(2 * macs / 1e9, 3), "params": sum(p.numel() for p in net.parameters()),
             "nn_accuracy_heldout": acc, "nn_accuracy_heldout_untrained": base[0], "nn_object_iou_heldout": iou,
             "nn_object_iou_heldout_untrained": base[1], "log": log, "init_backbone": args.init_backbone,
-            "init_onnx": args.init_onnx, "synthetic": args.data, "synthetic_frac": 1 - args.davis_frac if args.davis else 1.0,
+            "init_onnx": args.init_onnx, "synthetic": args.data, "synthetic_frac": rest if args.data else 0.0,
             "davis": args.davis, "davis_train": davis_train, "davis_val": davis_val,
+            "textures": names(args.textures), "layered_frac": args.layered_frac if args.textures else 0.0,
             "davis_frac": args.davis_frac if args.data else 1.0,
             "heldout": ", ".join(davis_val) if davis_val else "the synthetic world's val split",
             "torch": torch.__version__}

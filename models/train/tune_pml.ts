@@ -11,8 +11,10 @@
  *
  * A fold's folder is a model set (its `embed.onnx` and card). Two phases, each one run per fold in which the
  * embedding is computed once and shared: (1) kNN candidates (k, position channels' weight, online adaptation and the
- * pool's size), each with the default refinement; (2) refinement candidates (spatial and colour sigmas, the
- * object threshold) on the best kNN candidate. Prints markdown tables and the chosen `--set` flags.
+ * pool's size, one at a time from the graph's defaults), each with the default refinement; (2) refinement candidates
+ * (spatial and colour sigmas together, the object threshold alone) on phase 1's choice. Each phase keeps, per
+ * parameter, the value its candidates score best (`combine`); a last run scores the combination. Prints markdown
+ * tables and the chosen `--set` flags.
  *
  * @module
  */
@@ -27,32 +29,48 @@ import { DavisScorer } from "../../eval/metrics/mod.ts";
 /** One candidate's parameters of a stage kind (`knn` or `refine`). */
 type Params = Record<string, number | boolean>;
 
-/** The graph's defaults, the starting point of both phases. */
+/** The starting point of both phases: the graph's parameters before they were cross-validated (issue 17). */
 export const defaults = {
   knn: { k: 5, position_weight: 0.5, adapt: true, pool_size: 4096 } as Params,
   refine: { sigma_spatial: 8, sigma_range: 20, threshold: 0.5 } as Params,
 };
 
-/** Phase 1: kNN candidates. */
+/** Phase 1: kNN candidates, one parameter at a time from the defaults (coordinate search). */
 export function knnCandidates(): Params[] {
-  const out: Params[] = [];
-  for (const k of [3, 5, 9]) {
-    for (const position_weight of [0, 0.5, 1, 2]) out.push({ ...defaults.knn, k, position_weight });
-  }
-  for (const pool_size of [1024, 16384]) out.push({ ...defaults.knn, pool_size });
-  out.push({ ...defaults.knn, adapt: false });
-  return out;
+  const d = defaults.knn;
+  return [
+    d,
+    ...[3, 9].map((k) => ({ ...d, k })),
+    ...[0, 1, 2].map((position_weight) => ({ ...d, position_weight })),
+    { ...d, pool_size: 16384 },
+    { ...d, adapt: false },
+  ];
 }
 
-/** Phase 2: refinement candidates. */
+/** Phase 2: refinement candidates: the two sigmas together, then the threshold alone. */
 export function refineCandidates(): Params[] {
+  const d = defaults.refine;
   const out: Params[] = [];
   for (const sigma_spatial of [4, 8, 12]) {
-    for (const sigma_range of [10, 20, 40]) {
-      for (const threshold of [0.5, 0.6, 0.7]) out.push({ sigma_spatial, sigma_range, threshold });
-    }
+    for (const sigma_range of [10, 20, 40]) out.push({ ...d, sigma_spatial, sigma_range });
   }
-  return out;
+  return [...out, ...[0.6, 0.7].map((threshold) => ({ ...d, threshold }))];
+}
+
+/**
+ * The best of one coordinate search: each parameter's best value where candidates that change only it from the
+ * defaults (or, for the sigmas, only the two of them) tell it, combined.
+ */
+export function combine(base: Params, rows: { params: Params; mean: number }[], groups: string[][]): Params {
+  const chosen = { ...base };
+  for (const group of groups) {
+    const varies = rows.filter((r) =>
+      Object.keys(base).every((key) => group.includes(key) || r.params[key] === base[key])
+    );
+    const best = [...varies].sort((a, b) => b.mean - a.mean)[0];
+    if (best) { for (const key of group) chosen[key] = best.params[key]!; }
+  }
+  return chosen;
 }
 
 const yamlParams = (p: Params) => Object.entries(p).map(([k, v]) => `${k}: ${v}`).join(", ");
@@ -68,7 +86,7 @@ export function tuningGraph(knns: Params[], refines: Params[][]): string {
   ];
   knns.forEach((knn, i) => {
     lines.push(
-      `  - { id: pml${i}, kind: knn, ${yamlParams(knn)}, seed_size: 8192, search_stride: 3, objects: 8, ` +
+      `  - { id: pml${i}, kind: knn, ${yamlParams({ search_stride: 3, ...knn })}, seed_size: 8192, objects: 8, ` +
         `in: { embedding: embedding }, out: { scores: scores${i}, given: given${i} } }`,
     );
     refines[i]!.forEach((refine, j) => {
@@ -123,13 +141,13 @@ async function runFold(
 }
 
 /** A fold: its model set and its held-out sequences. */
-interface Fold {
+export interface Fold {
   models: string;
   sequences: string[];
 }
 
 /** Mean J&F over every held-out sequence of every fold, per branch, and the per-sequence values. */
-async function score(folds: Fold[], input: string, knns: Params[], refines: Params[][], frames?: number) {
+export async function score(folds: Fold[], input: string, knns: Params[], refines: Params[][], frames?: number) {
   const all = new Map<string, Record<string, number>>();
   for (const fold of folds) {
     const t0 = performance.now();
@@ -174,21 +192,22 @@ if (import.meta.main) {
   const phase1 = (await score(folds, values.input!, knns, knns.map(() => [defaults.refine]), frames))
     .map((r, i) => ({ ...r, label: yamlParams(knns[i]!), params: knns[i]! }));
   table("Phase 1: kNN candidates (default refinement)", phase1);
-  const bestKnn = [...phase1].sort((a, b) => b.mean - a.mean)[0]!.params;
+  const bestKnn = combine(defaults.knn, phase1, [["k"], ["position_weight"], ["pool_size"], ["adapt"]]);
   const refines = refineCandidates();
   const phase2 = (await score(folds, values.input!, [bestKnn], [refines], frames))
     .map((r, j) => ({ ...r, label: yamlParams(refines[j]!), params: refines[j]! }));
   table(`Phase 2: refinement candidates (kNN ${yamlParams(bestKnn)})`, phase2);
-  const bestRefine = [...phase2].sort((a, b) => b.mean - a.mean)[0]!;
+  const bestRefine = combine(defaults.refine, phase2, [["sigma_spatial", "sigma_range"], ["threshold"]]);
   const flags = [
     ...Object.entries(bestKnn).map(([k, v]) => `--set pml.${k}=${v}`),
-    ...Object.entries(bestRefine.params).map(([k, v]) => `--set refine.${k}=${v}`),
+    ...Object.entries(bestRefine).map(([k, v]) => `--set refine.${k}=${v}`),
   ];
-  console.log(`\nChosen (cross-validated J&F ${pct(bestRefine.mean)}): ${flags.join(" ")}`);
+  const [check] = await score(folds, values.input!, [bestKnn], [[bestRefine]], frames);
+  table("The choice, cross-validated", [{ ...check!, label: flags.join(" ") }]);
   if (values.json) {
     await Deno.writeTextFile(
       values.json,
-      JSON.stringify({ folds, phase1, phase2, chosen: { knn: bestKnn, refine: bestRefine.params } }, null, 1),
+      JSON.stringify({ folds, phase1, phase2, chosen: { knn: bestKnn, refine: bestRefine, check } }, null, 1),
     );
   }
 }
