@@ -34,12 +34,23 @@ Deno.test("model_set auto: synthetic frames run 'synthetic', real frames the rea
     assert.equal(fromReal.modelSetChoice.warning, undefined);
     const fromSynthFolder = await loadGraph("graphs/accel.yaml", { registry, modelsRoot, input: `${synth}/val` });
     assert.equal(fromSynthFolder.modelSet, "synthetic", "a folder written by 'deno task synth' is synthetic");
-    // No real-world set has PML's embedding yet: the synthetic one runs, with a warning saying so.
+    // PML's real-video embedding is in the camvid set: real frames run it, without a warning.
     const pml = await loadGraph("graphs/pml-vos.yaml", { registry, modelsRoot, input: real });
-    assert.equal(pml.modelSet, "synthetic");
+    assert.equal(pml.modelSet, "camvid");
+    assert.equal(pml.modelSetChoice.warning, undefined);
+    // A model no real-world set has: the synthetic set runs, with a warning naming what is missing.
+    const lacking = await chooseModelSet({
+      modelsRoot,
+      requested: "auto",
+      from: "graph",
+      cards: ["seg", "no-such-model"],
+      sourceKind: "images",
+      sourceParams: { dir: real },
+    });
+    assert.equal(lacking.name, "synthetic");
     assert.match(
-      pml.modelSetChoice.warning!,
-      /no real-world model set has every model of this graph \(camvid has no 'embed'\)/,
+      lacking.warning!,
+      /no real-world model set has every model of this graph \(camvid has no 'no-such-model'\)/,
     );
   } finally {
     await Deno.remove(real, { recursive: true });
