@@ -155,6 +155,26 @@ function readBy(nodes: NodeSpec[], initializers: InitializerSpec[]): Initializer
   return initializers.filter((t) => read.has(t.name));
 }
 
+/** The initializer `ids` [1,objects,1,1] int32 0..objects-1, what {@linkcode oneHotNodes} compares labels with. */
+function objectIds(objects: number): InitializerSpec {
+  return {
+    name: "ids",
+    type: "int32",
+    dims: [1, objects, 1, 1],
+    data: Int32Array.from({ length: objects }, (_, i) => i),
+  };
+}
+
+/** Nodes turning `labels` uint8 [1,h,w] into `scores` float32 [1,objects,h,w], one-hot (needs `ids`, `i1`). */
+function oneHotNodes(): NodeSpec[] {
+  return [
+    node("Unsqueeze", ["labels", "i1"], ["planes"]),
+    node("Cast", ["planes"], ["planes_int"], { to: int(6) }),
+    node("Equal", ["planes_int", "ids"], ["hot"]),
+    node("Cast", ["hot"], ["scores"], { to: int(1) }),
+  ];
+}
+
 /**
  * Builds the seed graph, run on a stream's first frame: `embedding` [1,D,h,w], `positions` [M,2] (with position
  * channels), `seed_rows` int64 [S] (which pixels seed the pool) and `labels` uint8 [1,h,w] (the first mask on the
@@ -194,12 +214,7 @@ export function buildSeedGraph(o: KnnGraphOptions): Uint8Array {
       ...shared,
       int64Tensor("minus_one", [1], [-1]),
       ...(ring ? [int64Tensor("capacity", [1], [o.ringCapacity])] : []),
-      {
-        name: "ids",
-        type: "int32",
-        dims: [1, o.objects, 1, 1],
-        data: Int32Array.from({ length: o.objects }, (_, i) => i),
-      },
+      objectIds(o.objects),
     ],
     nodes: [
       ...rowNodes(o, false),
@@ -218,10 +233,7 @@ export function buildSeedGraph(o: KnnGraphOptions): Uint8Array {
         ]
         : []),
       // The first frame's scores: its mask, one-hot (as `_one_hot_graph.ts`).
-      node("Unsqueeze", ["labels", "i1"], ["planes"]),
-      node("Cast", ["planes"], ["planes_int"], { to: int(6) }),
-      node("Equal", ["planes_int", "ids"], ["hot"]),
-      node("Cast", ["hot"], ["scores"], { to: int(1) }),
+      ...oneHotNodes(),
     ],
   });
 }
@@ -264,12 +276,7 @@ export function buildAppendGraph(o: KnnGraphOptions): Uint8Array {
     initializers: [
       ...shared,
       int64Tensor("minus_one", [1], [-1]),
-      {
-        name: "ids",
-        type: "int32",
-        dims: [1, o.objects, 1, 1],
-        data: Int32Array.from({ length: o.objects }, (_, i) => i),
-      },
+      objectIds(o.objects),
     ],
     nodes: [
       ...rowNodes(o, false),
@@ -281,10 +288,7 @@ export function buildAppendGraph(o: KnnGraphOptions): Uint8Array {
         axis: int(0),
       }),
       node("Concat", ["seed_labels", "new_labels"], ["seed_labels_out"], { axis: int(0) }),
-      node("Unsqueeze", ["labels", "i1"], ["planes"]),
-      node("Cast", ["planes"], ["planes_int"], { to: int(6) }),
-      node("Equal", ["planes_int", "ids"], ["hot"]),
-      node("Cast", ["hot"], ["scores"], { to: int(1) }),
+      ...oneHotNodes(), // the given mask's scores
     ],
   });
 }
