@@ -22,8 +22,9 @@ const mayImport: Record<string, readonly string[] | "*"> = {
   "datasets": ["datasets", "engine"],
   "eval/metrics": ["eval/metrics"],
   "engine": ["engine"],
-  "models": ["models", "eval", "stages", "datasets", "engine"], // model tooling: cuts checked with the label head, flow EPE
-  "tools": ["tools", "eval", "datasets", "engine"],
+  // model tooling: cuts checked with the label head, flow EPE, PML's parameters cross-validated with the DAVIS scorer
+  "models": ["models", "eval", "eval/metrics", "stages", "datasets", "engine"],
+  "tools": ["tools", "eval", "stages", "datasets", "engine"], // stages: shared helpers (the DAVIS palette)
   "tests": "*",
   "bench": "*",
 };
