@@ -93,8 +93,7 @@ export class AnnotatedMasks {
     if (!path) return undefined;
     const mask = await readFirstMask(path);
     checkFirstMaskSize(path, mask, frame, "mask");
-    // A later frame's mask may hold no object (they all left); one with an id past the stage's channels may not.
-    if (mask.data.some((id) => id !== 0)) checkFirstMaskIds(path, mask.data, this.#objects, "mask");
+    checkFirstMaskIds(path, mask.data, this.#objects, "mask", true); // every object may have left
     return { path, mask };
   }
 }

@@ -155,6 +155,16 @@ function readBy(nodes: NodeSpec[], initializers: InitializerSpec[]): Initializer
   return initializers.filter((t) => read.has(t.name));
 }
 
+/** The inputs of a graph that reads a stream's pool: the embedding, its positions, the seed and its labels. */
+function poolInputs(o: KnnGraphOptions): ValueSpec[] {
+  return [
+    embeddingInput,
+    ...(o.positions ? [positionsInput] : []),
+    value("seed", "float32", ["S", "E"]),
+    value("seed_labels", "int64", ["S"]),
+  ];
+}
+
 /** The initializer `ids` [1,objects,1,1] int32 0..objects-1, what {@linkcode oneHotNodes} compares labels with. */
 function objectIds(objects: number): InitializerSpec {
   return {
@@ -260,10 +270,7 @@ export function buildAppendGraph(o: KnnGraphOptions): Uint8Array {
     name: "knn-append",
     opset: 17,
     inputs: [
-      embeddingInput,
-      ...(o.positions ? [positionsInput] : []),
-      value("seed", "float32", ["S", "E"]),
-      value("seed_labels", "int64", ["S"]),
+      ...poolInputs(o),
       value("seed_rows", "int64", ["N"]),
       value("labels", "uint8", [1, "h", "w"]),
     ],
@@ -323,10 +330,7 @@ export function buildSearchGraph(o: KnnGraphOptions, chunks: number, refineChunk
     name: "knn-search",
     opset: 17,
     inputs: [
-      embeddingInput,
-      ...(o.positions ? [positionsInput] : []),
-      value("seed", "float32", ["S", "E"]),
-      value("seed_labels", "int64", ["S"]),
+      ...poolInputs(o),
       ...(ring
         ? [
           value("ring", "float32", [o.ringCapacity, "E"]),

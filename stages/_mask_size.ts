@@ -30,13 +30,21 @@ export function checkFirstMaskSize(
 
 /**
  * Throws if a first-mask file holds an object id outside `0..objects-1` (such objects would get no one-hot
- * channel and vanish without a word), or no object at all (there would be nothing to track).
+ * channel and vanish without a word), or no object at all (there would be nothing to track) unless `mayBeEmpty`
+ * (a later frame's mask: every object may have left).
  *
  * @throws {InputError} `first mask masks/00000.png has object id 9, but 'objects' is 8 (ids 0..7); raise 'objects'`
  */
-export function checkFirstMaskIds(file: string, ids: Uint8Array, objects: number, what = "first mask"): void {
+export function checkFirstMaskIds(
+  file: string,
+  ids: Uint8Array,
+  objects: number,
+  what = "first mask",
+  mayBeEmpty = false,
+): void {
   let largest = 0;
   for (const id of ids) if (id > largest) largest = id;
+  if (largest === 0 && mayBeEmpty) return;
   if (largest === 0) {
     throw new InputError(`${what} ${file} has no object: every pixel is background (id 0)`);
   }

@@ -203,6 +203,14 @@ export const knn = defineStage({
       if (!ctx.outputs.given || mask.width !== width || mask.height !== height) return;
       frame.slots.set(ctx.outputs.given, { type: "uint8", dims: [1, height, width], data: mask.data });
     };
+    /** A frame whose mask is given: labels are the mask on the grid, scores its one-hot, every vote unanimous. */
+    const writeGiven = (frame: Frame, labels: Uint8Array, h: number, w: number, scores: TensorLike | undefined) => {
+      if (ctx.outputs.labels) frame.slots.set(ctx.outputs.labels, { type: "uint8", dims: [1, h, w], data: labels });
+      if (ctx.outputs.scores) frame.slots.set(ctx.outputs.scores, scores!);
+      if (ctx.outputs.votes) {
+        frame.slots.set(ctx.outputs.votes, { type: "float32", dims: [1, h, w], data: new Float32Array(h * w).fill(1) });
+      }
+    };
     // The grid of an embedding the model is still making (a fused call) is asked for once per stream.
     const gridOf = async (embedding: TensorLike, frame: Frame): Promise<[number, number]> => {
       if (!isHandle(embedding) || embedding.ready) return embedding.dims.slice(-2) as [number, number];
@@ -242,11 +250,7 @@ export const knn = defineStage({
           owner: null,
         },
       );
-      if (ctx.outputs.labels) frame.slots.set(ctx.outputs.labels, { type: "uint8", dims: [1, h, w], data: labels });
-      if (ctx.outputs.scores) frame.slots.set(ctx.outputs.scores, out.scores!);
-      if (ctx.outputs.votes) {
-        frame.slots.set(ctx.outputs.votes, { type: "float32", dims: [1, h, w], data: new Float32Array(h * w).fill(1) });
-      }
+      writeGiven(frame, labels, h, w, out.scores);
       return {
         h,
         w,
@@ -295,14 +299,7 @@ export const knn = defineStage({
         state.unsettled = Math.ceil((state.h * state.w) / 4);
       }
       ctx.count("knn_annotated_frames", 1);
-      if (ctx.outputs.labels) {
-        frame.slots.set(ctx.outputs.labels, { type: "uint8", dims: [1, state.h, state.w], data: labels });
-      }
-      if (ctx.outputs.scores) frame.slots.set(ctx.outputs.scores, out.scores!);
-      if (ctx.outputs.votes) {
-        const ones = new Float32Array(state.h * state.w).fill(1);
-        frame.slots.set(ctx.outputs.votes, { type: "float32", dims: [1, state.h, state.w], data: ones });
-      }
+      writeGiven(frame, labels, state.h, state.w, out.scores);
     };
 
     /** A later frame: classified against the pool, which then takes its unanimously voted pixels. */

@@ -75,34 +75,42 @@ Deno.test("knn masks: an object annotated on a later frame joins from that frame
   }
 });
 
-Deno.test("knn masks: a mask of another size than the frames is a one-line error naming the file", async () => {
+/** Writes `masks` (file name -> [labels, width]) into a temporary folder, runs `check` on it, removes it. */
+async function withMasks(masks: Record<string, [Uint8Array, number]>, check: (dir: string) => Promise<void>) {
   const dir = await Deno.makeTempDir();
   try {
-    await Deno.writeFile(`${dir}/00000.png`, encodeIndexedPng(bands([0, 0, 1, 0]), width, height, davisPalette(256)));
-    await Deno.writeFile(
-      `${dir}/00002.png`,
-      encodeIndexedPng(new Uint8Array(16 * 8).fill(1), 16, 8, davisPalette(256)),
-    );
+    for (const [name, [labels, w]] of Object.entries(masks)) {
+      await Deno.writeFile(`${dir}/${name}`, encodeIndexedPng(labels, w, labels.length / w, davisPalette(256)));
+    }
+    await check(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("knn masks: a mask of another size than the frames is a one-line error naming the file", async () => {
+  const masks: Record<string, [Uint8Array, number]> = {
+    "00000.png": [bands([0, 0, 1, 0]), width],
+    "00002.png": [new Uint8Array(16 * 8).fill(1), 16],
+  };
+  await withMasks(masks, async (dir) => {
     await assert.rejects(
       () => run(dir),
       (error: Error) =>
         error.name === "InputError" &&
         error.message.endsWith(`frame 2: mask ${dir}/00002.png is 16x8 but the frames of fake are 32x8`),
     );
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("knn masks: an id past 'objects' is an error that says to raise it", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
-    await Deno.writeFile(`${dir}/00000.png`, encodeIndexedPng(bands([0, 0, 1, 0]), width, height, davisPalette(256)));
-    await Deno.writeFile(`${dir}/00001.png`, encodeIndexedPng(bands([0, 0, 1, 5]), width, height, davisPalette(256)));
+  const masks: Record<string, [Uint8Array, number]> = {
+    "00000.png": [bands([0, 0, 1, 0]), width],
+    "00001.png": [bands([0, 0, 1, 5]), width],
+  };
+  await withMasks(masks, async (dir) => {
     await assert.rejects(() => run(dir), /mask .*00001\.png has object id 5, but 'objects' is 3 .*raise 'objects'/);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("newObjectRows: only ids new to the pool; bounded however many objects enter", () => {

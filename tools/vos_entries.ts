@@ -51,8 +51,9 @@ async function sequence(input: string, output: string, name: string, minArea: nu
   const files = [...Deno.readDirSync(annotations)].map((e) => e.name).filter((n) => n.endsWith(".png")).sort();
   const read = await Promise.all(files.map((f) => readLabelMap(join(annotations, f))));
   const { width, height } = read[0]!;
-  const entered = entries(read.map((m) => binaryToIds(m.data)), minArea);
-  const masks = renumber(read.map((m) => m.data), entered, maxObjects);
+  const ids = read.map((m) => binaryToIds(m.data)); // a 0/255 DAVIS 2016 mask is object 1
+  const entered = entries(ids, minArea);
+  const masks = renumber(ids, entered, maxObjects);
   const palette = davisPalette(256);
   for (const dir of ["JPEGImages", "Annotations", "Given"]) {
     await Deno.mkdir(join(output, dir, "480p", name), { recursive: true });

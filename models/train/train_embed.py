@@ -46,7 +46,6 @@ import segnet  # noqa: E402
 class Embed(nn.Module):
     def __init__(self, dims=32, arch="seg-lite"):
         super().__init__()
-        self.arch = arch
         self.backbone = segnet.StagedFCN(arch)
         c = sum(self.backbone.channels)
         self.head = nn.Sequential(nn.Conv2d(c, 64, 1), nn.ReLU(), nn.Conv2d(64, dims, 1))
