@@ -34,11 +34,14 @@ Deno.test("ModelPool falls back to CPU with one warning when CUDA is missing, an
   }
 });
 
-Deno.test("ModelPool: the main thread stays responsive (timer gaps < 20 ms) while a model runs in a worker", async () => {
-  const pool = await ModelPool.start({ workers: 1, provider: parseProvider("cpu") });
+// The property: a model call does not block the main thread for the length of the inference. The gap is compared
+// with one inference's duration (a model run on the main thread would give gaps >= that), not with a fixed number of
+// milliseconds, and onnxruntime gets one thread so a loaded 2-core machine leaves the main thread a core.
+Deno.test("ModelPool: the main thread stays responsive (timer gaps well under one inference) while a model runs in a worker", async () => {
+  const pool = await ModelPool.start({ workers: 1, threads: 1, provider: parseProvider("cpu") });
   try {
     await pool.load("convnet", buildConvnet());
-    const image = { type: "uint8" as const, dims: [1, 720, 1280, 3], data: new Uint8Array(720 * 1280 * 3).fill(90) };
+    const image = { type: "uint8" as const, dims: [1, 1080, 1920, 3], data: new Uint8Array(1080 * 1920 * 3).fill(90) };
     let last = performance.now();
     let worstGap = 0;
     const timer = setInterval(() => {
@@ -46,15 +49,19 @@ Deno.test("ModelPool: the main thread stays responsive (timer gaps < 20 ms) whil
       worstGap = Math.max(worstGap, now - last);
       last = now;
     }, 2);
-    let modelMs = 0;
+    const runs: number[] = [];
     const started = performance.now();
     while (performance.now() - started < 1500) {
       const result = await pool.run("convnet", { image }, ["scores"]);
-      modelMs += result.runMs;
+      runs.push(result.runMs);
     }
     clearInterval(timer);
-    assert.ok(modelMs > 500, `the model ran ${modelMs.toFixed(0)} ms`);
-    assert.ok(worstGap < 20, `worst timer gap ${worstGap.toFixed(1)} ms`);
+    const shortestRun = Math.min(...runs);
+    assert.ok(runs.length >= 3, `the model ran ${runs.length} times`);
+    assert.ok(
+      worstGap < shortestRun / 2,
+      `worst timer gap ${worstGap.toFixed(1)} ms vs ${shortestRun.toFixed(1)} ms per inference`,
+    );
   } finally {
     await pool.close();
   }
