@@ -51,7 +51,9 @@ run options:
   --input PATH|-          frames from a video, image folder, dataset (CamVid, Cityscapes, DAVIS) or stdin (y4m)
   --size WxH              the input is raw rgb24 frames of this size (with --input FILE|-)
   --output DIR|FILE|-     where results go: a folder (label PNGs), a video (.mp4 .mkv .webm), a .y4m, '-' (y4m)
-  --format labels|y4m     with --output -: raw gray8 label maps instead of y4m
+  --format labels|y4m|jsonl
+                          with --output -: raw gray8 label maps instead of y4m; jsonl: metadata (objects,
+                          tracks, timings) as JSON lines on stdout beside the graph's pictures (no --output needed)
   --models SET            model set under models/ (synthetic, camvid, testing, ...)
   --frames N              stop after N frames
   --ep cpu|cuda|webgpu    execution provider; 'cuda!' fails instead of falling back to CPU
@@ -165,6 +167,8 @@ export function parseCli(argv: string[]): CliOptions {
   if (values.stats !== undefined && values.stats === values.output && values.stats !== "-") {
     throw new UsageError(`--stats and --output both name '${values.stats}'; give each its own file`);
   }
+  // Metadata lines go to stdout unless a .jsonl file is named.
+  if (values.format === "jsonl" && values.output === undefined) values.output = "-";
   if (values.format !== undefined && (values.output === undefined || isFolderTarget(values.output))) {
     throw new UsageError(
       `--format ${values.format} applies to --output - or a file${
@@ -177,8 +181,8 @@ export function parseCli(argv: string[]): CliOptions {
   if (values.output !== undefined) cli.output = values.output;
   if (values.models !== undefined) cli.models = values.models;
   if (values.format !== undefined) {
-    if (values.format !== "labels" && values.format !== "y4m") {
-      throw new UsageError(`'--format' must be 'y4m' or 'labels', got '${values.format}'`);
+    if (values.format !== "labels" && values.format !== "y4m" && values.format !== "jsonl") {
+      throw new UsageError(`'--format' must be 'y4m', 'labels' or 'jsonl', got '${values.format}'`);
     }
     cli.format = values.format;
   }

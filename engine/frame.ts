@@ -20,6 +20,22 @@ export interface GroundTruth {
   mask?: Uint8Array;
   /** Backward flow (HxWx2, x then y, pixels): where each pixel of this frame was in the previous one. */
   flow?: Float32Array;
+  /** The objects in view (the synthetic world's), with true boxes and distances. */
+  objects?: TrueObject[];
+}
+
+/** An object as the world that rendered it knows it. */
+export interface TrueObject {
+  /** Instance id (as in `mask`). */
+  id: number;
+  classId: number;
+  /** The whole object's box, inclusive pixel bounds, before occlusion and clipping to the frame. */
+  x0: number;
+  y0: number;
+  x1: number;
+  y1: number;
+  /** Ground range from the camera to the object's foot (bottom centre), metres. */
+  distance_m: number;
 }
 
 /** What a source produces for each frame. */

@@ -12,7 +12,8 @@ import type { Registry } from "./registry.ts";
 /**
  * Points `--output` at the first sink that accepts it; otherwise the sink kind that writes such a target
  * replaces the graph's primary output (its first sink with an output), keeping that sink's shared settings
- * (style, palette, ...), or is added if the graph has none. Changes `sinks` in place.
+ * (style, palette, ...), or is added if the graph has none or the kind says it `adds` (metadata beside the
+ * pictures). Changes `sinks` in place.
  *
  * @param available the slots the stages write (a new sink reads its inputs from slots of their names).
  * @throws {UsageError} when no sink kind writes the target, or the one that does needs a slot no stage writes.
@@ -45,7 +46,7 @@ export function routeOutput(
         `--output '${target}': the '${definition.kind}' sink needs slot '${missing.name}', which no stage writes`,
       );
     }
-    const primary = sinks.findIndex((sink) => sink.definition.output);
+    const primary = definition.output.adds ? -1 : sinks.findIndex((sink) => sink.definition.output);
     const replaced = primary >= 0 ? sinks[primary] : undefined;
     if (replaced) {
       for (const [key, value] of Object.entries(replaced.params)) {

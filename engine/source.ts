@@ -22,7 +22,18 @@ export interface SourceInfo {
   /** Label set of the ground truth, when the source has any. */
   classes?: ClassInfo;
   /** Which ground truth frames may carry (an `evaluate` stage checks this before the first frame). */
-  truth?: { labels?: boolean; mask?: boolean; flow?: boolean };
+  truth?: { labels?: boolean; mask?: boolean; flow?: boolean; objects?: boolean };
+  /** The camera, when the source knows it (the synthetic world): what distance estimates use unless a graph sets one. */
+  camera?: CameraSpec;
+}
+
+/** A source's camera: its height over flat ground, focal length and horizon row (both as fractions of the height). */
+export interface CameraSpec {
+  height_m: number;
+  /** Focal length in pixels divided by the image height. */
+  focal: number;
+  /** Horizon row divided by the image height. */
+  horizon: number;
 }
 
 /** An open source. */

@@ -216,9 +216,10 @@ export interface StageDefinition<S extends ParamSchema = ParamSchema, T = unknow
   validate?(params: ParamValues<S>, env: StageEnvironment): void;
   /**
    * For sinks: the parameter that `--output` sets, and which targets it accepts (`format` is `--format`,
-   * e.g. `labels` for raw label maps on stdout).
+   * e.g. `labels` for raw label maps on stdout). `adds`: a sink of this kind routed there joins the graph's sinks
+   * instead of replacing its primary output (metadata goes out beside the pictures, not instead of them).
    */
-  output?: { param: keyof S & string; accepts(target: string, format?: string): boolean };
+  output?: { param: keyof S & string; accepts(target: string, format?: string): boolean; adds?: boolean };
   /**
    * For sinks: the files and folders they will write, checked for writability before the source opens, so a
    * bad path fails before the first frame (`-` is standard output and always passes).

@@ -1,6 +1,6 @@
 /**
- * A 5x7 bitmap font (lowercase letters, digits, ". - :") for labels burnt into output frames, so video
- * sinks need no font files or native text rendering.
+ * A 5x7 bitmap font (lowercase letters, digits, `. - : # / ( ) % + , = > < _ '`; uppercase is drawn as
+ * lowercase) for labels burnt into output frames, so video sinks need no font files or native text rendering.
  *
  * @module
  */
@@ -47,14 +47,55 @@ const glyphs: Record<string, number[]> = {
   "-": [0, 0, 0, 31, 0, 0, 0],
   ":": [0, 12, 12, 0, 12, 12, 0],
   " ": [0, 0, 0, 0, 0, 0, 0],
+  "#": [10, 10, 31, 10, 31, 10, 10],
+  "/": [1, 1, 2, 4, 8, 16, 16],
+  "(": [2, 4, 8, 8, 8, 4, 2],
+  ")": [8, 4, 2, 2, 2, 4, 8],
+  "%": [24, 25, 2, 4, 8, 19, 3],
+  "+": [0, 4, 4, 31, 4, 4, 0],
+  ",": [0, 0, 0, 0, 12, 4, 8],
+  "=": [0, 0, 31, 0, 31, 0, 0],
+  ">": [8, 4, 2, 1, 2, 4, 8],
+  "<": [2, 4, 8, 16, 8, 4, 2],
+  "_": [0, 0, 0, 0, 0, 0, 31],
+  "'": [12, 4, 8, 0, 0, 0, 0],
 };
 
-/** Width in pixels of `text` drawn at `scale`. */
+/**
+ * Whether the font draws character `ch` (uppercase letters count: they are drawn as lowercase).
+ *
+ * @example
+ * ```ts
+ * hasGlyph("#"); // true
+ * hasGlyph("~"); // false: drawn blank
+ * ```
+ */
+export function hasGlyph(ch: string): boolean {
+  return Object.hasOwn(glyphs, ch.toLowerCase());
+}
+
+/**
+ * Width in pixels of `text` drawn at `scale` (6 columns a character: 5 of glyph, 1 of space).
+ *
+ * @example
+ * ```ts
+ * textWidth("car", 2); // 36
+ * ```
+ */
 export function textWidth(text: string, scale: number): number {
   return text.length * 6 * scale;
 }
 
-/** Draws `text` into an interleaved RGB image with its top-left at (x, y); unknown characters are blank. */
+/**
+ * Draws `text` into an interleaved RGB image with its top-left at (x, y), 7 rows of `scale` pixels high,
+ * clipped to the image; unknown characters are blank.
+ *
+ * @example
+ * ```ts
+ * const rgb = new Uint8Array(64 * 16 * 3);
+ * drawText(rgb, 64, 16, "#12 car", 1, 1, [255, 255, 0]);
+ * ```
+ */
 export function drawText(
   rgb: Uint8Array,
   width: number,

@@ -1,37 +1,32 @@
 /**
- * The `boxes` stage: object boxes with a distance estimate, from a label map (the CamVid DVSNet variant's
- * feature, done properly). Connected components (8-neighbour) of the chosen classes become boxes; tiny ones
- * and ones larger than half the frame on both sides are skipped. Each box gets a distance from a
- * flat-ground pinhole model using its bottom edge:
+ * The `boxes` stage: object boxes with a distance estimate, from a label map. Connected components of the chosen
+ * classes are split where two objects touch (a step in the bottom edge: depth order; a dip between two peaks of
+ * the top edge: two heads, two roofs), poles keep to their shafts, and boxes that cannot be the object their class
+ * says are dropped: a car or pedestrian whose bottom is above the horizon, one too tall or too small for its class
+ * at its distance, a pedestrian wider than tall (`_object_classes.ts`).
  *
- *     d = focal_px * camera_height_m / (y_bottom - horizon_y)
+ * Each ground object gets a distance from a calibrated flat-ground pinhole camera (`_camera.ts`): camera height,
+ * field of view (or focal length) and horizon (or pitch), from the graph, else the source's camera, else a
+ * dash-cam's typical values; `auto_horizon` follows the road's vanishing point. It is an estimate: its one-sigma
+ * error (`distance_sigma_m`) grows with the square of the distance.
  *
- * an estimate that assumes the object stands on flat ground seen by a level camera; boxes whose bottom is
- * at or above the horizon get no distance. Writes a record `{boxes: [{label, class, x0, y0, x1, y1, area,
- * distance_m}]}` that picture sinks draw.
+ * Writes `{boxes: [...], camera}` (see `ObjectBox` in `_objects.ts`) for the `track` stage, picture sinks and `jsonl`.
  *
  * @module
  */
-import { defineStage, perFrame, readSlot } from "../engine/stage.ts";
+import { defineStage, readSlot } from "../engine/stage.ts";
+import { perStream } from "../engine/stage_state.ts";
 import type { Tensor } from "../engine/tensor.ts";
+import { type Camera, resolveCamera, withHorizon } from "./_camera.ts";
+import { cameraParams } from "./_camera_params.ts";
+import { components, type InstanceBox, splitComponent } from "./_instances.ts";
+import { objectPrior } from "./_object_classes.ts";
+import { estimateRoadHorizon, HorizonTrack } from "./_road_horizon.ts";
+import { type BoxesRecord, describeBox, type ObjectBox, plausibleBox } from "./_objects.ts";
 
-/** One detected object. */
-export interface ObjectBox {
-  classId: number;
-  className: string;
-  /** Inclusive pixel bounds. */
-  x0: number;
-  y0: number;
-  x1: number;
-  y1: number;
-  area: number;
-  /** Estimated distance in metres, or null when the box's bottom is not below the horizon. */
-  distance_m: number | null;
-  /** Text to draw: "<class> <d> m". */
-  label: string;
-}
+export type { BoxesRecord, ObjectBox };
 
-/** Flat-ground pinhole distance; null when the bottom edge is at or above the horizon. */
+/** Flat-ground pinhole distance of a level camera; null when the bottom edge is at or above the horizon. */
 export function groundDistance(
   yBottom: number,
   horizonY: number,
@@ -43,63 +38,31 @@ export function groundDistance(
 }
 
 /**
- * Connected components (8-neighbour) of the pixels whose label is in `classes`, as boxes. Union-find over
- * one pass, then one pass to gather bounds.
+ * Connected components (8-neighbour) of the pixels whose label is in `classes`, as boxes (no splitting).
+ *
+ * @example `findBoxes(labels, 480, 360, new Set([8]))`: one `{classId, x0, y0, x1, y1, area}` per car blob.
  */
-export function findBoxes(labels: Uint8Array, width: number, height: number, classes: ReadonlySet<number>) {
-  const wanted = new Uint8Array(256);
-  for (const c of classes) wanted[c] = 1;
-  const parent = new Int32Array(width * height).fill(-1);
-  const find = (i: number): number => {
-    while (parent[i] !== i) {
-      parent[i] = parent[parent[i]!]!;
-      i = parent[i]!;
-    }
-    return i;
-  };
-  const union = (a: number, b: number) => {
-    const ra = find(a), rb = find(b);
-    if (ra !== rb) parent[Math.max(ra, rb)] = Math.min(ra, rb);
-  };
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      const p = y * width + x;
-      const c = labels[p]!;
-      if (!wanted[c]) continue;
-      parent[p] = p;
-      if (x > 0 && labels[p - 1] === c) union(p, p - 1);
-      if (y > 0) {
-        const up = p - width;
-        if (labels[up] === c) union(p, up);
-        if (x > 0 && labels[up - 1] === c) union(p, up - 1);
-        if (x < width - 1 && labels[up + 1] === c) union(p, up + 1);
-      }
-    }
-  }
-  const boxes = new Map<number, { classId: number; x0: number; y0: number; x1: number; y1: number; area: number }>();
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      const p = y * width + x;
-      if (parent[p] === -1) continue;
-      const root = find(p);
-      const box = boxes.get(root);
-      if (!box) boxes.set(root, { classId: labels[p]!, x0: x, y0: y, x1: x, y1: y, area: 1 });
-      else {
-        if (x < box.x0) box.x0 = x;
-        if (x > box.x1) box.x1 = x;
-        box.y1 = y;
-        box.area++;
-      }
-    }
-  }
-  return [...boxes.values()];
+export function findBoxes(
+  labels: Uint8Array,
+  width: number,
+  height: number,
+  classes: ReadonlySet<number>,
+): InstanceBox[] {
+  return components(labels, width, height, classes).map(({ classId, x0, y0, x1, y1, area }) => ({
+    classId,
+    x0,
+    y0,
+    x1,
+    y1,
+    area,
+  }));
 }
 
 /** The `boxes` stage kind. */
 export const boxes = defineStage({
   kind: "boxes",
   role: "stage",
-  doc: "Object boxes (connected components of chosen classes) with flat-ground distance estimates",
+  doc: "Object boxes from a label map (touching objects split, implausible ones dropped) with calibrated distances",
   params: {
     classes: {
       type: "strings",
@@ -108,12 +71,12 @@ export const boxes = defineStage({
     },
     model: { type: "model", doc: "model whose card names the classes (default: the source's, else CamVid's)" },
     min_area: { type: "integer", min: 1, default: 150, doc: "skip components smaller than this (pixels)" },
-    camera_height_m: { type: "number", min: 0, default: 1.3, doc: "camera height above the ground (m)" },
-    focal_px: { type: "number", min: 1, doc: "focal length in pixels (default: 0.9 x frame width)" },
-    horizon: { type: "number", min: 0, max: 1, default: 0.45, doc: "horizon row as a fraction of the height" },
+    split: { type: "boolean", default: true, doc: "split touching objects of a class by depth order and outline" },
+    plausible: { type: "boolean", default: true, doc: "drop boxes implausible for their class (above the horizon...)" },
+    ...cameraParams,
   },
   inputs: [{ name: "labels", doc: "class id per pixel (uint8 [1,H,W])", type: "tensor", kind: "labels" }],
-  outputs: [{ name: "boxes", doc: "{boxes: [...]} for sinks to draw and jsonl to log", type: "record" }],
+  outputs: [{ name: "boxes", doc: "{boxes: [...], camera} for track, sinks and jsonl", type: "record" }],
   types(p, env) {
     const names = p.model ? env.model(p.model).classes?.names : undefined;
     const missing = names && p.classes.find((name) => !names.some((n) => n.toLowerCase() === name.toLowerCase()));
@@ -122,35 +85,61 @@ export const boxes = defineStage({
       `${names!.join(", ")})`;
     return { needs: [{ at: "classes", message }] };
   },
+  validate(p) {
+    if (p.hfov_deg !== undefined && p.focal_px !== undefined) {
+      throw new TypeError("'hfov_deg' and 'focal_px' both set: give one (the focal length follows from the other)");
+    }
+    if (p.horizon !== undefined && p.pitch_deg !== undefined) {
+      throw new TypeError("'horizon' and 'pitch_deg' both set: give one (the horizon row follows from the pitch)");
+    }
+  },
+  state: { initial: () => ({ horizon: new HorizonTrack() }) },
   async create(ctx) {
     const { camvidClasses } = await import("../datasets/camvid_classes.ts");
     const names = ((ctx.params.model ? ctx.card(ctx.params.model).classes : undefined) ?? ctx.source.classes ??
       camvidClasses).names;
+    const idOf = (name: string) => names.findIndex((n) => n.toLowerCase() === name.toLowerCase());
     const wanted = new Set<number>();
     for (const name of ctx.params.classes) {
-      const id = names.findIndex((n) => n.toLowerCase() === name.toLowerCase());
+      const id = idOf(name);
       if (id < 0) throw new TypeError(`'classes': no class '${name}' (classes are ${names.join(", ")})`);
       wanted.add(id);
     }
-    return perFrame(ctx, (frame) => {
+    const roadIds = new Set(["road"].map(idOf).filter((id) => id >= 0));
+    const fragmented = new Set([...wanted].filter((id) => objectPrior(names[id] ?? "").fragmented));
+    if (ctx.params.auto_horizon && roadIds.size === 0) {
+      ctx.warn(`stage '${ctx.id}': 'auto_horizon' needs a 'road' class; keeping the set horizon`);
+    }
+    const cameras = new Map<string, Camera>();
+    return perStream(ctx, (frame, state) => {
       const labels = readSlot<Tensor>(frame, ctx.inputs.labels!);
       const [height, width] = labels.dims.slice(-2) as [number, number];
-      const focal = ctx.params.focal_px ?? 0.9 * width;
-      const horizonY = ctx.params.horizon * height;
-      const found: ObjectBox[] = [];
-      for (const b of findBoxes(labels.data as Uint8Array, width, height, wanted)) {
-        const w = b.x1 - b.x0 + 1, h = b.y1 - b.y0 + 1;
-        if (b.area < ctx.params.min_area || (w > width / 2 && h > height / 2)) continue;
-        const distance = groundDistance(b.y1 + 1, horizonY, focal, ctx.params.camera_height_m);
-        const className = names[b.classId] ?? String(b.classId);
-        found.push({
-          ...b,
-          className,
-          distance_m: distance === null ? null : Math.round(distance * 10) / 10,
-          label: distance === null ? className.toLowerCase() : `${className.toLowerCase()} ${distance.toFixed(1)} m`,
-        });
+      const data = labels.data as Uint8Array;
+      const size = `${width}x${height}`;
+      let camera = cameras.get(size);
+      if (!camera) cameras.set(size, camera = resolveCamera(ctx.params, width, height, ctx.source.camera));
+      if (ctx.params.auto_horizon && roadIds.size) {
+        state.horizon.add(estimateRoadHorizon(data, width, height, roadIds));
+        const estimate = state.horizon.current();
+        if (estimate) {
+          camera = withHorizon(camera, estimate.horizonY, Math.hypot(Math.max(estimate.spread, 1), 2));
+        }
       }
-      frame.slots.set(ctx.outputs.boxes!, { boxes: found });
+      const found: ObjectBox[] = [];
+      for (const component of components(data, width, height, wanted, ctx.params.min_area, fragmented)) {
+        const className = names[component.classId] ?? String(component.classId);
+        const w = component.x1 - component.x0 + 1, h = component.y1 - component.y0 + 1;
+        if (w > width / 2 && h > height / 2) continue;
+        const pieces = ctx.params.split ? splitComponent(component, objectPrior(className)) : [component];
+        for (const piece of pieces) {
+          if (piece.area < ctx.params.min_area) continue;
+          if (ctx.params.plausible && !plausibleBox(piece, className, camera)) continue;
+          const { classId, x0, y0, x1, y1, area } = piece;
+          found.push(describeBox({ classId, x0, y0, x1, y1, area }, className, camera, ctx.params.min_area));
+        }
+      }
+      const record: BoxesRecord = { boxes: found, camera };
+      frame.slots.set(ctx.outputs.boxes!, record);
     });
   },
 });

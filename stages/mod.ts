@@ -22,6 +22,7 @@ import { fuse } from "./fuse.ts";
 import { argmax } from "./argmax.ts";
 import { hold } from "./hold.ts";
 import { boxes } from "./boxes.ts";
+import { track } from "./track.ts";
 import { knn } from "./knn.ts";
 import { regions } from "./regions.ts";
 import { mergeRegions } from "./merge_regions.ts";
@@ -60,6 +61,7 @@ export function builtinRegistry(): Registry {
     .stage(argmax)
     .stage(hold)
     .stage(boxes)
+    .stage(track)
     .stage(knn)
     .stage(regions)
     .stage(mergeRegions)

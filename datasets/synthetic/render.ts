@@ -27,6 +27,8 @@ import {
   Tree,
 } from "./scene.ts";
 import { parallax } from "./scene.ts";
+import { trueObject } from "./camera.ts";
+import type { TrueObject } from "../../engine/frame.ts";
 
 /** One rendered frame. */
 export interface RenderedFrame {
@@ -36,6 +38,8 @@ export interface RenderedFrame {
   mask: Uint8Array;
   /** Backward flow, interleaved (dx, dy). */
   flow: Float32Array;
+  /** The objects in view, with their whole boxes and true distances. */
+  objects: TrueObject[];
 }
 
 /** Per-scene lookup tables, built once. */
@@ -192,9 +196,13 @@ export function renderFrame(scene: Scene, tables: SceneTables, t: number, dt = 1
       );
     }
   }
-  for (const object of scene.objects) drawObject(scene, tables, object, t, z, cx, cy, put, mask);
+  const objects: TrueObject[] = [];
+  for (const object of scene.objects) {
+    const box = drawObject(scene, tables, object, t, z, cx, cy, put, mask);
+    if (box) objects.push(trueObject(object.id, objectClass(object), box, object.foot, z, W, H));
+  }
   finish(rgb, light, scene.noise, t);
-  return { rgb: new Uint8Array(rgb.buffer), labels, mask, flow };
+  return { rgb: new Uint8Array(rgb.buffer), labels, mask, flow, objects };
 }
 
 type Put = (p: number, label: number, r: number, g: number, b: number, parallax: number, speed: number) => void;
@@ -209,7 +217,7 @@ function drawObject(
   cy: number,
   put: Put,
   mask: Uint8Array,
-): void {
+): { x0: number; y0: number; x1: number; y1: number } | null {
   const { width: W, height: H, period } = scene;
   const kerb = layout.kerb * H;
   const depth = Math.max(0, (o.foot - kerb) / (H - kerb));
@@ -219,7 +227,7 @@ function drawObject(
   rel = ((((rel - cx + period / 2) % period) + period) % period) - period / 2 + cx;
   const x0 = cx + z * (rel - cx), x1 = x0 + z * o.width;
   const y1 = cy + z * (o.foot - cy), y0 = y1 - z * o.height;
-  if (x1 < 0 || x0 >= W || y1 < 0 || y0 >= H) return;
+  if (x1 < 0 || x0 >= W || y1 < 0 || y0 >= H) return null;
   const bw = x1 - x0, bh = y1 - y0;
   const tex = tables.texture;
   for (let y = Math.max(0, Math.floor(y0)); y < Math.min(H, Math.ceil(y1)); y++) {
@@ -236,6 +244,12 @@ function drawObject(
       mask[p] = o.id;
     }
   }
+  return { x0, y0, x1, y1 };
+}
+
+/** The class an object is boxed as: a sign is a pole with a plate (its pixels are mostly Pole). */
+function objectClass(o: SceneObject): number {
+  return o.classId === Sign ? Pole : o.classId;
 }
 
 /**

@@ -10,6 +10,7 @@ import { defineSource, type FrameSource, generatorSource } from "../../engine/so
 import { camvidClasses } from "../camvid_classes.ts";
 import { buildScene, type SceneOptions } from "./scene.ts";
 import { renderFrame, sceneTables } from "./render.ts";
+import { syntheticCamera } from "./camera.ts";
 
 /** Options of {@linkcode syntheticFrames}. */
 export interface SyntheticOptions extends SceneOptions {
@@ -31,12 +32,12 @@ export function* syntheticFrames(options: SyntheticOptions): Generator<FrameInit
   const sequence = options.sequence ?? `synth${String(options.seed).padStart(3, "0")}`;
   const dt = options.speed ?? 1;
   for (let index = 0; index < options.frames; index++) {
-    const { rgb, labels, mask, flow } = renderFrame(scene, tables, index * dt, dt);
+    const { rgb, labels, mask, flow, objects } = renderFrame(scene, tables, index * dt, dt);
     yield {
       index,
       timestamp: index / options.fps,
       image: { width: options.width, height: options.height, data: rgb },
-      truth: { labels, mask, flow },
+      truth: { labels, mask, flow, objects },
       sequence,
       name: `${sequence}_${String(index).padStart(5, "0")}`,
     };
@@ -74,7 +75,8 @@ export const syntheticSource = defineSource({
       frames: p.frames,
       live: false,
       classes: camvidClasses,
-      truth: { labels: true, mask: true, flow: true },
+      truth: { labels: true, mask: true, flow: true, objects: true },
+      camera: syntheticCamera,
     };
     return Promise.resolve(generatorSource(info, () => syntheticFrames(options)));
   },

@@ -1,0 +1,281 @@
+/**
+ * Object instances from a label map: connected components (8-neighbour) of the boxed classes, each with its
+ * column outline (top row, bottom row and pixel count per column), then split where the outline says that two
+ * objects of a class touch:
+ *
+ * - **depth order**: objects stand on the ground, so a nearer one's bottom edge is lower. A sharp, lasting step in
+ *   the bottom outline (a car in front of another, a pedestrian in front of a parked car's row) splits there.
+ * - **row profile**: two objects side by side at one depth leave a dip in the top outline between two peaks (two
+ *   heads, two roofs); a dip deep enough for the class (`ObjectPrior.valley`) splits at its lowest point.
+ * - **thin classes** (poles) keep to their shafts: the columns holding at least half the tallest column's pixels,
+ *   one box per run of them, so a sign plate or a wire does not widen the box.
+ *
+ * @module
+ */
+import type { ObjectPrior } from "./_object_classes.ts";
+
+/** A connected component with its column outline (arrays indexed by `x - x0`). */
+export interface Component {
+  classId: number;
+  /** Inclusive pixel bounds. */
+  x0: number;
+  y0: number;
+  x1: number;
+  y1: number;
+  area: number;
+  top: Int32Array;
+  bottom: Int32Array;
+  count: Int32Array;
+}
+
+/** An object's box: inclusive pixel bounds and its pixel count. */
+export interface InstanceBox {
+  classId: number;
+  x0: number;
+  y0: number;
+  x1: number;
+  y1: number;
+  area: number;
+}
+
+/**
+ * Connected components (8-neighbour) of the pixels whose label is in `classes`, at least `minArea` pixels, with
+ * their outlines. Union-find over one pass, bounds in a second, outlines in a third. Components of a `fragmented`
+ * class whose boxes overlap or touch are gathered into one first (their area summed).
+ */
+export function components(
+  labels: Uint8Array,
+  width: number,
+  height: number,
+  classes: ReadonlySet<number>,
+  minArea = 1,
+  fragmented: ReadonlySet<number> = new Set(),
+): Component[] {
+  const wanted = new Uint8Array(256);
+  for (const c of classes) wanted[c] = 1;
+  const parent = new Int32Array(width * height).fill(-1);
+  const find = (i: number): number => {
+    while (parent[i] !== i) {
+      parent[i] = parent[parent[i]!]!;
+      i = parent[i]!;
+    }
+    return i;
+  };
+  const union = (a: number, b: number) => {
+    const ra = find(a), rb = find(b);
+    if (ra !== rb) parent[Math.max(ra, rb)] = Math.min(ra, rb);
+  };
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const p = y * width + x;
+      const c = labels[p]!;
+      if (!wanted[c]) continue;
+      parent[p] = p;
+      if (x > 0 && labels[p - 1] === c) union(p, p - 1);
+      if (y > 0) {
+        const up = p - width;
+        if (labels[up] === c) union(p, up);
+        if (x > 0 && labels[up - 1] === c) union(p, up - 1);
+        if (x < width - 1 && labels[up + 1] === c) union(p, up + 1);
+      }
+    }
+  }
+  const byRoot = new Map<number, Component>();
+  for (let p = 0; p < parent.length; p++) {
+    if (parent[p] === -1) continue;
+    const root = find(p), x = p % width, y = (p - x) / width;
+    const c = byRoot.get(root);
+    if (!c) {
+      byRoot.set(root, {
+        classId: labels[p]!,
+        x0: x,
+        y0: y,
+        x1: x,
+        y1: y,
+        area: 1,
+        top: none,
+        bottom: none,
+        count: none,
+      });
+    } else {
+      if (x < c.x0) c.x0 = x;
+      if (x > c.x1) c.x1 = x;
+      c.y1 = y;
+      c.area++;
+    }
+  }
+  // Fragments of a class that breaks apart (a bicycle's wheels, frame and rider) whose boxes meet are one object.
+  const list = [...byRoot.values()];
+  const up = list.map((_, i) => i);
+  const head = (i: number): number => up[i] === i ? i : (up[i] = head(up[i]!));
+  const pieces = list.flatMap((c, i) => fragmented.has(c.classId) ? [i] : []);
+  for (const a of pieces) {
+    for (const b of pieces) {
+      if (b < a && list[a]!.classId === list[b]!.classId && boxesMeet(list[a]!, list[b]!)) up[head(a)] = head(b);
+    }
+  }
+  const groupOf = new Map<number, Component>();
+  const roots = [...byRoot.keys()];
+  list.forEach((c, i) => {
+    const group = list[head(i)]!;
+    if (group !== c) {
+      group.x0 = Math.min(group.x0, c.x0);
+      group.x1 = Math.max(group.x1, c.x1);
+      group.y0 = Math.min(group.y0, c.y0);
+      group.y1 = Math.max(group.y1, c.y1);
+      group.area += c.area;
+    }
+    groupOf.set(roots[i]!, group);
+  });
+  const groups = new Set([...groupOf.values()].filter((c) => c.area >= minArea));
+  for (const c of groups) {
+    const n = c.x1 - c.x0 + 1;
+    c.top = new Int32Array(n).fill(height);
+    c.bottom = new Int32Array(n).fill(-1);
+    c.count = new Int32Array(n);
+  }
+  for (let p = 0; p < parent.length; p++) {
+    if (parent[p] === -1) continue;
+    const c = groupOf.get(find(p))!;
+    if (!groups.has(c)) continue;
+    const x = p % width, y = (p - x) / width, i = x - c.x0;
+    if (y < c.top[i]!) c.top[i] = y;
+    if (y > c.bottom[i]!) c.bottom[i] = y;
+    c.count[i]!++;
+  }
+  return [...groups];
+}
+
+/** Whether two boxes overlap or touch. */
+function boxesMeet(a: Component, b: Component): boolean {
+  return a.x0 <= b.x1 + 1 && b.x0 <= a.x1 + 1 && a.y0 <= b.y1 + 1 && b.y0 <= a.y1 + 1;
+}
+
+const none = new Int32Array(0);
+/** A step splitting off a side under 15% of the width must be this deep (fraction of the box height). */
+const sliverStep = 0.3;
+/** How much of a step must happen between the two bins either side of the cut: sharp, not a tilt. */
+const sharpness = 0.8;
+
+/** The box of the component's columns `[from, to)` (indices into its outline), trimmed to columns with pixels. */
+function pieceBox(c: Component, from: number, to: number): InstanceBox | null {
+  let x0 = -1, x1 = -1, y0 = Infinity, y1 = -1, area = 0;
+  for (let i = from; i < to; i++) {
+    if (c.count[i] === 0) continue;
+    if (x0 < 0) x0 = i;
+    x1 = i;
+    y0 = Math.min(y0, c.top[i]!);
+    y1 = Math.max(y1, c.bottom[i]!);
+    area += c.count[i]!;
+  }
+  return x0 < 0 ? null : { classId: c.classId, x0: c.x0 + x0, y0, x1: c.x0 + x1, y1, area };
+}
+
+/** Column bins of `[from, to)`: the lowest bottom and highest top of each (at most 64 bins). */
+function bins(c: Component, from: number, to: number) {
+  const n = to - from, m = Math.min(n, 64);
+  const bottom: number[] = [], top: number[] = [], start: number[] = [];
+  for (let b = 0; b < m; b++) {
+    const a = from + Math.floor((b * n) / m), e = from + Math.floor(((b + 1) * n) / m);
+    let lo = -1, hi = Infinity;
+    for (let i = a; i < e; i++) {
+      if (c.count[i] === 0) continue;
+      lo = Math.max(lo, c.bottom[i]!);
+      hi = Math.min(hi, c.top[i]!);
+    }
+    if (lo < 0) continue;
+    bottom.push(lo);
+    top.push(hi);
+    start.push(a);
+  }
+  return { bottom, top, start };
+}
+
+/**
+ * A split column for a lasting step in the bottom outline of `[from, to)`, or -1. Each side's foot row is the 90th
+ * percentile of its bins' bottoms (its lowest points: feet and wheels, not the gaps between them); the two differ
+ * by the class's `step` (a fraction of the shorter side's height; 30% when one side is under 15% of the width: a sliver of a
+ * nearer object at the edge), and the step is sharp (between the two bins either side), not a car's tilt.
+ */
+function depthSplit(c: Component, from: number, to: number, stepFraction: number): number {
+  const { bottom, top, start } = bins(c, from, to);
+  const m = bottom.length, wide = Math.ceil(0.15 * m);
+  const extent = (a: number, b: number) => Math.max(...bottom.slice(a, b)) - Math.min(...top.slice(a, b)) + 1;
+  let best = -1, bestScore = 0;
+  for (let s = 1; s < m; s++) {
+    const sideHeight = Math.min(extent(0, s), extent(s, m));
+    const threshold = Math.max(3, (Math.min(s, m - s) >= wide ? stepFraction : sliverStep) * sideHeight);
+    const step = Math.abs(footRow(bottom.slice(0, s)) - footRow(bottom.slice(s)));
+    const before = Math.max(bottom[s - 1]!, bottom[s - 2] ?? 0), after = Math.max(bottom[s]!, bottom[s + 1] ?? 0);
+    if (step > threshold && Math.abs(before - after) >= sharpness * step && step / threshold > bestScore) {
+      [best, bestScore] = [s, step / threshold];
+    }
+  }
+  return best < 0 ? -1 : start[best]!;
+}
+
+/** The 90th percentile of bottom rows: where a stretch of outline touches the ground. */
+function footRow(bottoms: number[]): number {
+  const sorted = bottoms.slice().sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(0.9 * sorted.length))]!;
+}
+
+/** A split column at the deepest dip between two peaks of the top outline of `[from, to)`, or -1. */
+function valleySplit(c: Component, from: number, to: number, boxHeight: number, valley: number): number {
+  const { top, start } = bins(c, from, to);
+  const m = top.length, minSide = Math.max(1, Math.ceil(0.15 * m));
+  let best = -1, bestDepth = Math.max(3, valley * boxHeight);
+  for (let v = minSide; v < m - minSide; v++) {
+    const leftPeak = Math.min(...top.slice(0, v)), rightPeak = Math.min(...top.slice(v + 1));
+    const depth = top[v]! - Math.max(leftPeak, rightPeak);
+    if (depth > bestDepth) [best, bestDepth] = [v, depth];
+  }
+  if (best < 0) return -1;
+  // Cut at the lowest point of the outline inside the valley's bin.
+  const end = best + 1 < m ? start[best + 1]! : to;
+  let cut = start[best]!;
+  for (let i = cut; i < end; i++) if (c.count[i]! > 0 && c.top[i]! > c.top[cut]!) cut = i;
+  return Math.max(from + 1, cut);
+}
+
+/** The runs of shaft columns of a thin component (at least half the tallest column's pixels; gaps of 1 bridged). */
+function shafts(c: Component): [number, number][] {
+  let tallest = 0;
+  for (const n of c.count) tallest = Math.max(tallest, n);
+  const runs: [number, number][] = [];
+  for (let i = 0; i < c.count.length; i++) {
+    if (c.count[i]! < tallest / 2) continue;
+    const last = runs[runs.length - 1];
+    if (last && i - last[1] <= 2) last[1] = i + 1;
+    else runs.push([i, i + 1]);
+  }
+  return runs;
+}
+
+/**
+ * The objects in a component: split by depth steps and top-outline dips (recursively, at most 4 levels), or cut
+ * to its shafts for thin classes. Pieces narrower than 3 columns are not split off.
+ *
+ * @example A car standing in front of another one to its right: two boxes, split where the bottom edge steps.
+ */
+export function splitComponent(c: Component, prior: ObjectPrior): InstanceBox[] {
+  if (prior.thin) return shafts(c).map(([a, b]) => pieceBox(c, a, b)).filter((box) => box !== null);
+  const out: InstanceBox[] = [];
+  const split = (from: number, to: number, depth: number) => {
+    const box = pieceBox(c, from, to);
+    if (!box) return;
+    const boxHeight = box.y1 - box.y0 + 1;
+    if (depth < 4 && to - from >= 6) {
+      let cut = depthSplit(c, from, to, prior.step);
+      if (cut < 0) cut = valleySplit(c, from, to, boxHeight, prior.valley);
+      if (cut - from >= 3 && to - cut >= 3) {
+        split(from, cut, depth + 1);
+        split(cut, to, depth + 1);
+        return;
+      }
+    }
+    out.push(box);
+  };
+  split(0, c.count.length, 0);
+  return out;
+}
