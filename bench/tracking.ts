@@ -53,8 +53,11 @@ function scoringSink(score: TrackingScore) {
 
 const tracked = new Set([2, 8, 9, 10]);
 
-/** One variant on one clip. */
-async function runClip(seed: number, frames: number, speed: number, labels: string, variant: string[]) {
+/**
+ * Runs one variant (`--set` overrides, or `untracked` to score the boxes stage alone) on one synthetic clip with
+ * labels from the world (`truth`) or the synthetic set's network (`model`), and scores it.
+ */
+export async function runClip(seed: number, frames: number, speed: number, labels: string, variant: string[]) {
   const score = new TrackingScore(tracked, { maxRange: 30 });
   const registry = builtinRegistry().stage(truthLabels).stage(scoringSink(score));
   const untracked = variant.includes("untracked");
@@ -82,8 +85,8 @@ sinks:
 function sum(reports: TrackingReport[]) {
   const total = (f: (r: TrackingReport) => number) => reports.reduce((s, r) => s + f(r), 0);
   const truths = total((r) => r.truths);
-  const weighted = (f: (r: TrackingReport) => number) =>
-    total((r) => (Number.isNaN(f(r)) ? 0 : f(r) * r.distances.count)) / Math.max(1, total((r) => r.distances.count));
+  const errors = reports.flatMap((r) => r.distances.errors).sort((a, b) => a - b);
+  const at = (q: number) => errors.length ? errors[Math.min(errors.length - 1, Math.floor(q * errors.length))]! : NaN;
   return {
     idSwitches: total((r) => r.idSwitches),
     crossings: total((r) => r.crossings),
@@ -91,10 +94,10 @@ function sum(reports: TrackingReport[]) {
     falsePositives: total((r) => r.falsePositives),
     truths,
     mota: 1 - (total((r) => r.misses + r.falsePositives + r.idSwitches)) / truths,
-    distanceCount: total((r) => r.distances.count),
-    medianError: weighted((r) => r.distances.medianError),
-    p90: Math.max(...reports.map((r) => r.distances.p90Error)),
-    within10: weighted((r) => r.distances.within10),
+    distanceCount: errors.length,
+    medianError: at(0.5),
+    p90: at(0.9),
+    within10: errors.filter((e) => e <= 0.1).length / errors.length,
   };
 }
 

@@ -15,6 +15,8 @@ export interface CliOptions {
   input?: string;
   output?: string;
   format?: string;
+  /** `--format jsonl`: where metadata lines go (`-`, or the `.jsonl` file `--output` named). */
+  metadata?: string;
   size?: string;
   models?: string;
   frames?: number;
@@ -52,8 +54,9 @@ run options:
   --size WxH              the input is raw rgb24 frames of this size (with --input FILE|-)
   --output DIR|FILE|-     where results go: a folder (label PNGs), a video (.mp4 .mkv .webm), a .y4m, '-' (y4m)
   --format labels|y4m|jsonl
-                          with --output -: raw gray8 label maps instead of y4m; jsonl: metadata (objects,
-                          tracks, timings) as JSON lines on stdout beside the graph's pictures (no --output needed)
+                          labels: with --output -, raw gray8 label maps instead of y4m. jsonl: metadata (objects,
+                          tracks, timings) as JSON lines on stdout (or --output FILE.jsonl), beside the graph's
+                          pictures, which --output may still send to a video or folder
   --models SET            model set under models/ (synthetic, camvid, testing, ...)
   --frames N              stop after N frames
   --ep cpu|cuda|webgpu    execution provider; 'cuda!' fails instead of falling back to CPU
@@ -167,9 +170,12 @@ export function parseCli(argv: string[]): CliOptions {
   if (values.stats !== undefined && values.stats === values.output && values.stats !== "-") {
     throw new UsageError(`--stats and --output both name '${values.stats}'; give each its own file`);
   }
-  // Metadata lines go to stdout unless a .jsonl file is named.
-  if (values.format === "jsonl" && values.output === undefined) values.output = "-";
-  if (values.format !== undefined && (values.output === undefined || isFolderTarget(values.output))) {
+  // Metadata lines go to stdout, or to the .jsonl file --output names; any other --output still takes the pictures.
+  if (values.format === "jsonl") {
+    const toFile = values.output !== undefined && /\.(jsonl|ndjson)$/.test(values.output);
+    cli.metadata = toFile ? values.output! : "-";
+    if (toFile || values.output === "-") delete values.output;
+  } else if (values.format !== undefined && (values.output === undefined || isFolderTarget(values.output))) {
     throw new UsageError(
       `--format ${values.format} applies to --output - or a file${
         values.output === undefined ? ", and there is no --output" : `, and '${values.output}' is a folder`
@@ -184,7 +190,7 @@ export function parseCli(argv: string[]): CliOptions {
     if (values.format !== "labels" && values.format !== "y4m" && values.format !== "jsonl") {
       throw new UsageError(`'--format' must be 'y4m', 'labels' or 'jsonl', got '${values.format}'`);
     }
-    cli.format = values.format;
+    if (values.format !== "jsonl") cli.format = values.format;
   }
   if (values.size !== undefined) cli.size = values.size;
   // The execution flags are checked against `execution:`'s own schema, as the graph's values are.

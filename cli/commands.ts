@@ -37,6 +37,7 @@ function loadOptions(options: CliOptions, registry: Registry): LoadOptions {
   if (options.input !== undefined) load.input = options.input;
   if (options.output !== undefined) load.output = options.output;
   if (options.format !== undefined) load.format = options.format;
+  if (options.metadata !== undefined) load.metadata = options.metadata;
   if (options.size !== undefined) load.size = options.size;
   return load;
 }

@@ -106,6 +106,7 @@ async function validateGraph(yaml: YamlSource, options: LoadOptions): Promise<Lo
   const stages = readStageList(yaml, yaml.get(root, "stages"), "stage", context);
   const sinks = readStageList(yaml, yaml.get(root, "sinks"), "sink", context);
   if (options.output !== undefined) routeOutput(options.output, options.format, sinks, options.registry, slotTypes);
+  if (options.metadata !== undefined) routeOutput(options.metadata, "jsonl", sinks, options.registry, slotTypes);
 
   const graph: LoadedGraph = {
     file: resolve(file),

@@ -62,6 +62,8 @@ export interface LoadOptions {
   output?: string;
   /** `--format`: what `--output` writes when the target alone does not say (`labels`, `y4m`). */
   format?: string;
+  /** `--format jsonl`: where a metadata sink writes JSON lines (`-` or a file), beside `--output`. */
+  metadata?: string;
   /** `--size WxH`: raw rgb24 input of this size. */
   size?: string;
   /**

@@ -4,7 +4,7 @@
  * the distance error of matched boxes against the camera's truth.
  *
  * A true object counts where at least `minArea` of its pixels are visible (the instance mask), as the box of those
- * pixels, and where it is mostly in view: its visible pixels are at least `minVisibility` (0.35) of its whole box in
+ * pixels, and where it is mostly in view: its visible pixels are at least `minVisibility` (0.5) of its whole box in
  * the frame (a car fills ~80% of its box, a pedestrian ~55%). Objects hidden more than that behind others of their class cannot be told apart in a label map; they
  * are ignored, as MOT benchmarks ignore heavily occluded people: neither misses nor, for boxes on them, false
  * positives. A distance is checked where the object's foot is in view (the visible bottom is the whole object's
@@ -30,7 +30,15 @@ export interface TrackingReport {
   falsePositives: number;
   mota: number;
   /** Matched boxes with a visible foot within `maxRange`, and how their relative distance error spreads. */
-  distances: { count: number; medianError: number; p90Error: number; within10: number; maxError: number };
+  distances: {
+    count: number;
+    medianError: number;
+    p90Error: number;
+    within10: number;
+    maxError: number;
+    /** Every relative error, ascending (for pooling clips). */
+    errors: number[];
+  };
   /** The true objects whose ids crossed another's of the same class (boxes overlapping, order swapped). */
   crossings: number;
   /** True objects ignored: mostly hidden behind others. */
@@ -50,9 +58,15 @@ export class TrackingScore {
 
   constructor(
     private readonly classes: ReadonlySet<number>,
-    private readonly options: { minArea?: number; maxRange?: number; minIou?: number; minVisibility?: number } = {},
+    private readonly options: {
+      minArea?: number;
+      maxRange?: number;
+      minIou?: number;
+      minVisibility?: number;
+      onSwitch?: (frame: number, truthId: number, from: number, to: number) => void;
+    } = {},
   ) {
-    this.#mot = new MotScorer(options.minIou ?? 0.5);
+    this.#mot = new MotScorer(options.minIou ?? 0.5, options.onSwitch);
   }
 
   /** Scores one frame's outputs against its truth. */
@@ -63,7 +77,7 @@ export class TrackingScore {
     const isVisible = (o: TrueObject) => {
       const w = Math.min(width - 1, o.x1) - Math.max(0, o.x0) + 1,
         h = Math.min(height - 1, o.y1) - Math.max(0, o.y0) + 1;
-      return visible.get(o.id)!.area >= (this.options.minVisibility ?? 0.35) * w * h;
+      return visible.get(o.id)!.area >= (this.options.minVisibility ?? 0.5) * w * h;
     };
     const truths = inView.filter(isVisible);
     const hidden = inView.filter((o) => !isVisible(o)).map((o) => visible.get(o.id)!);
@@ -115,6 +129,7 @@ export class TrackingScore {
         p90Error: quantile(errors, 0.9),
         within10: errors.length ? errors.filter((e) => e <= 0.1).length / errors.length : NaN,
         maxError: errors.length ? errors[errors.length - 1]! : NaN,
+        errors,
       },
       crossings: this.#crossed.size,
       ignored: this.#ignored,

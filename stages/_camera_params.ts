@@ -40,6 +40,6 @@ export const cameraParams = {
   auto_horizon: {
     type: "boolean",
     default: false,
-    doc: "estimate the horizon from the road's vanishing point each frame (median over 15), else keep the set one",
+    doc: "follow the road's vanishing point (the most common estimate of the last 60 frames); else the set horizon",
   },
 } as const;

@@ -201,14 +201,22 @@ function depthSplit(c: Component, from: number, to: number, stepFraction: number
   const { bottom, top, start } = bins(c, from, to);
   const m = bottom.length, wide = Math.ceil(0.15 * m);
   const extent = (a: number, b: number) => Math.max(...bottom.slice(a, b)) - Math.min(...top.slice(a, b)) + 1;
-  let best = -1, bestScore = 0;
+  let best = -1, bestScore = 0, bestJump = 0;
   for (let s = 1; s < m; s++) {
+    // A cut the caller would refuse (a piece under 3 columns) must not win over a usable one, or over a valley.
+    if (start[s]! - from < 3 || to - start[s]! < 3) continue;
     const sideHeight = Math.min(extent(0, s), extent(s, m));
     const threshold = Math.max(3, (Math.min(s, m - s) >= wide ? stepFraction : sliverStep) * sideHeight);
     const step = Math.abs(footRow(bottom.slice(0, s)) - footRow(bottom.slice(s)));
     const before = Math.max(bottom[s - 1]!, bottom[s - 2] ?? 0), after = Math.max(bottom[s]!, bottom[s + 1] ?? 0);
-    if (step > threshold && Math.abs(before - after) >= sharpness * step && step / threshold > bestScore) {
-      [best, bestScore] = [s, step / threshold];
+    // The cut one bin before the step scores the same (the sharpness window spans two bins): on a tie, cut where
+    // the outline itself jumps, or a sliver of the farther object goes with the nearer one.
+    const score = step / threshold, jump = Math.abs(bottom[s - 1]! - bottom[s]!);
+    if (
+      step > threshold && Math.abs(before - after) >= sharpness * step &&
+      (score > bestScore || (score === bestScore && jump > bestJump))
+    ) {
+      [best, bestScore, bestJump] = [s, score, jump];
     }
   }
   return best < 0 ? -1 : start[best]!;

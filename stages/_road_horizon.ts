@@ -2,8 +2,8 @@
  * The horizon from the road: on a straight, flat road the road region's left and right borders are images of
  * parallel lines, so they meet at the vanishing point, whose row is the horizon. Each row of the label map gives
  * the road's leftmost and rightmost pixel; rows where a border leaves the frame (or where the road is a sliver)
- * are skipped, a line is fitted to each border by least squares, refitted without its worst fifth (cars and
- * pedestrians standing on the road's edge bite into it), and the two lines are intersected. A fit is refused when
+ * are skipped, a line is fitted to each border by consensus (RANSAC: the line most border points agree with, so
+ * cars and pedestrians biting into the road's edge and side streets do not pull it), and the lines are intersected. A fit is refused when
  * either border has too few rows or the borders do not converge upwards (a road seen side-on, as in the synthetic
  * world, or a bend): the caller keeps its fixed horizon then.
  *
@@ -37,13 +37,22 @@ function fit(points: [number, number][]): Line | null {
   return { a: (sx - b * sy) / n, b };
 }
 
-/** Least squares, then again without the fifth of the points farthest from the first line. */
-function robustFit(points: [number, number][]): Line | null {
-  const first = fit(points);
-  if (!first) return null;
-  const residual = ([y, x]: [number, number]) => Math.abs(x - (first.a + first.b * y));
-  const kept = points.slice().sort((p, q) => residual(p) - residual(q)).slice(0, Math.ceil(points.length * 0.8));
-  return fit(kept);
+/**
+ * A line through most of the points: RANSAC over evenly spread pairs (deterministic), the line with the most points
+ * within `tolerance` px refitted by least squares on them; null when under half the points agree (a bend, a
+ * junction, parked cars along the whole border).
+ */
+function consensusLine(points: [number, number][], tolerance: number): Line | null {
+  const n = points.length;
+  let best: [number, number][] = [];
+  for (let i = 0; i < 64; i++) {
+    const a = points[(i * 7919) % n]!, b = points[(i * 104729 + (n >> 1)) % n]!;
+    if (Math.abs(a[0] - b[0]) < 4) continue;
+    const slope = (b[1] - a[1]) / (b[0] - a[0]), offset = a[1] - slope * a[0];
+    const inliers = points.filter(([y, x]) => Math.abs(x - (offset + slope * y)) <= tolerance);
+    if (inliers.length > best.length) best = inliers;
+  }
+  return best.length >= n / 2 ? fit(best) : null;
 }
 
 /**
@@ -78,7 +87,8 @@ export function estimateRoadHorizon(
   }
   const minRows = Math.max(8, Math.round(height * 0.04));
   if (left.length < minRows || right.length < minRows) return null;
-  const l = robustFit(left), r = robustFit(right);
+  const tolerance = Math.max(2, width * 0.01);
+  const l = consensusLine(left, tolerance), r = consensusLine(right, tolerance);
   // Converging upwards: the left border runs left as it comes down (b < 0), the right one right (b > 0).
   if (!l || !r || l.b >= -0.05 || r.b <= 0.05) return null;
   const horizonY = (r.a - l.a) / (l.b - r.b);
@@ -88,13 +98,15 @@ export function estimateRoadHorizon(
 }
 
 /**
- * A stream's horizon over time: the median of the last `window` frames' estimates, with its spread (scaled median
+ * A stream's horizon over time: the mode of the last `window` frames' estimates (the value with the most estimates
+ * within 2% of the height of it; a camera's pitch changes slowly, while bad frames scatter, or cluster at a side
+ * street's vanishing point less often than the road's), with the spread of the estimates near it (scaled median
  * absolute deviation) as the row uncertainty. Bounded memory.
  */
 export class HorizonTrack {
   readonly #recent: number[] = [];
 
-  constructor(private readonly window = 15) {}
+  constructor(private readonly height: number, private readonly window = 60, private readonly minimum = 5) {}
 
   /** Adds a frame's estimate (null: none this frame). */
   add(estimate: HorizonEstimate | null): void {
@@ -103,12 +115,18 @@ export class HorizonTrack {
     if (this.#recent.length > this.window) this.#recent.shift();
   }
 
-  /** The smoothed horizon and its spread, once 3 frames gave an estimate; else null. */
+  /** The horizon and its spread, once `minimum` frames gave an estimate; else null. */
   current(): { horizonY: number; spread: number } | null {
-    if (this.#recent.length < 3) return null;
-    const sorted = this.#recent.slice().sort((a, b) => a - b);
-    const horizonY = sorted[sorted.length >> 1]!;
-    const deviations = sorted.map((v) => Math.abs(v - horizonY)).sort((a, b) => a - b);
+    if (this.#recent.length < this.minimum) return null;
+    const radius = 0.02 * this.height;
+    let mode = this.#recent[0]!, support = 0;
+    for (const candidate of this.#recent) {
+      const near = this.#recent.filter((v) => Math.abs(v - candidate) <= radius).length;
+      if (near > support) [mode, support] = [candidate, near];
+    }
+    const cluster = this.#recent.filter((v) => Math.abs(v - mode) <= 2 * radius).sort((a, b) => a - b);
+    const horizonY = cluster[cluster.length >> 1]!;
+    const deviations = cluster.map((v) => Math.abs(v - horizonY)).sort((a, b) => a - b);
     return { horizonY, spread: 1.4826 * deviations[deviations.length >> 1]! };
   }
 }

@@ -93,7 +93,7 @@ export const boxes = defineStage({
       throw new TypeError("'horizon' and 'pitch_deg' both set: give one (the horizon row follows from the pitch)");
     }
   },
-  state: { initial: () => ({ horizon: new HorizonTrack() }) },
+  state: { initial: () => ({ horizon: undefined as HorizonTrack | undefined }) },
   async create(ctx) {
     const { camvidClasses } = await import("../datasets/camvid_classes.ts");
     const names = ((ctx.params.model ? ctx.card(ctx.params.model).classes : undefined) ?? ctx.source.classes ??
@@ -119,6 +119,7 @@ export const boxes = defineStage({
       let camera = cameras.get(size);
       if (!camera) cameras.set(size, camera = resolveCamera(ctx.params, width, height, ctx.source.camera));
       if (ctx.params.auto_horizon && roadIds.size) {
+        state.horizon ??= new HorizonTrack(height);
         state.horizon.add(estimateRoadHorizon(data, width, height, roadIds));
         const estimate = state.horizon.current();
         if (estimate) {

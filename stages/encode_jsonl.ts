@@ -22,6 +22,11 @@ interface TrackRecord extends BoxesRecord {
   live?: TrackSummary[];
 }
 
+/** A boxes or tracks record (written as `objects` when bound, else only counted). */
+function isObjectsRecord(value: unknown): value is { boxes: unknown[] } {
+  return typeof value === "object" && value !== null && Array.isArray((value as { boxes?: unknown }).boxes);
+}
+
 /** The `jsonl` sink kind. */
 export const jsonl = defineStage({
   kind: "jsonl",
@@ -71,7 +76,11 @@ export const jsonl = defineStage({
       const slots: Record<string, unknown> = {};
       for (const [name, value] of frame.slots) {
         if (name === objectsSlot) continue;
-        slots[name] = isTensor(value) ? { type: value.type, dims: value.dims } : value;
+        slots[name] = isTensor(value)
+          ? { type: value.type, dims: value.dims }
+          : isObjectsRecord(value)
+          ? { boxes: value.boxes.length } // other boxes records (a track stage's input): counted, not repeated
+          : value;
       }
       const record = objectsSlot ? frame.slots.get(objectsSlot) as TrackRecord | undefined : undefined;
       await write({

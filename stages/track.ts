@@ -30,6 +30,8 @@ interface Summary extends TrackSummary {
 interface TrackState {
   tracker: Tracker;
   summaries: Map<number, Summary>;
+  /** The last `min_hits` frames' [index, timestamp]: a track confirmed now was first seen on one of them. */
+  recent: [number, number][];
 }
 
 const round1 = (value: number) => Math.round(value * 10) / 10;
@@ -78,7 +80,7 @@ function note(state: TrackState, frame: Frame, track: TrackOutput, box: TrackedB
       className: box.className,
       firstFrame: track.firstFrame,
       lastFrame: frame.index,
-      firstTimestamp: frame.timestamp,
+      firstTimestamp: state.recent.find(([index]) => index === track.firstFrame)?.[1] ?? frame.timestamp,
       lastTimestamp: frame.timestamp,
       frames: track.hits,
       meanDistanceM: null,
@@ -121,7 +123,7 @@ export const track = defineStage({
     match_iou: { type: "number", min: 0.01, max: 1, default: 0.2, doc: "least IoU to match a box to a track" },
     high_confidence: { type: "number", min: 0, max: 1, default: 0.5, doc: "boxes below only extend tracks" },
     new_track_confidence: { type: "number", min: 0, max: 1, default: 0.6, doc: "least confidence to start a track" },
-    trail: { type: "integer", min: 0, max: 1000, default: 30, doc: "past positions kept per track for trails" },
+    trail: { type: "integer", min: 0, max: 1000, default: 15, doc: "past positions kept per track, for trails" },
   },
   inputs: [{ name: "boxes", doc: "boxes of a 'boxes' stage", type: "record" }],
   outputs: [{ name: "tracks", doc: "{boxes: tracked boxes, camera, ended, live} for sinks and jsonl", type: "record" }],
@@ -136,6 +138,7 @@ export const track = defineStage({
         trail: ctx.params.trail,
       }),
       summaries: new Map(),
+      recent: [],
     }),
   },
   create(ctx) {
@@ -149,6 +152,8 @@ export const track = defineStage({
         classId,
         confidence,
       }));
+      state.recent.push([frame.index, frame.timestamp]);
+      if (state.recent.length > ctx.params.min_hits) state.recent.shift();
       const step = state.tracker.update(detections, frame.index);
       const boxes: TrackedBox[] = [];
       for (const t of step.tracks) {

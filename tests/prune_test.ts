@@ -10,14 +10,15 @@ import { graphFrom, modelsRoot, testingGraphHead, testSetup } from "./_helpers.t
 
 const ids = (nodes: { id: string }[]) => nodes.map((n) => n.id);
 
-Deno.test("DVSNet without its overlay sink drops the boxes only the sink reads", async () => {
+Deno.test("DVSNet without its overlay sink drops the boxes and tracks only the sink reads", async () => {
   const { registry } = testSetup();
   const graph = await loadGraph("graphs/dvsnet.yaml", { registry, modelsRoot, modelSet: "testing" });
-  assert.ok(ids(withoutUnreadStages(graph.stages, graph.sinks)).includes("boxes"));
+  const kept = ids(withoutUnreadStages(graph.stages, graph.sinks));
+  assert.ok(kept.includes("boxes") && kept.includes("track"));
   const pruned = ids(withoutUnreadStages(graph.stages, []));
-  assert.ok(!pruned.includes("boxes"));
+  assert.ok(!pruned.includes("boxes") && !pruned.includes("track"), "the track stage goes, and the boxes it read");
   // The evaluate stage has no outputs and stays, and with it the argmax whose labels it reads.
-  assert.deepEqual(pruned, ids(graph.stages).filter((id) => id !== "boxes"));
+  assert.deepEqual(pruned, ids(graph.stages).filter((id) => id !== "boxes" && id !== "track"));
 });
 
 Deno.test("a chain nothing reads goes as a whole; slots the caller reads keep their writers", async () => {

@@ -51,7 +51,11 @@ export class MotScorer {
     fragments: 0,
   };
 
-  constructor(private readonly minIou = 0.5) {}
+  /** `onSwitch` hears of each id switch (frame number from 0, true id, track ids before and after), for debugging. */
+  constructor(
+    private readonly minIou = 0.5,
+    private readonly onSwitch?: (frame: number, truthId: number, from: number, to: number) => void,
+  ) {}
 
   /** Scores one frame; returns its matches as [truth, output] index pairs. */
   add(truths: readonly IdBox[], outputs: readonly IdBox[]): [number, number][] {
@@ -90,7 +94,10 @@ export class MotScorer {
     for (const [t, o] of pairs) {
       const truthId = truths[t]!.id, outputId = outputs[o]!.id;
       const previous = this.#last.get(truthId);
-      if (previous !== undefined && previous !== outputId) c.idSwitches++;
+      if (previous !== undefined && previous !== outputId) {
+        c.idSwitches++;
+        this.onSwitch?.(c.frames - 1, truthId, previous, outputId);
+      }
       this.#last.set(truthId, outputId);
       const ids = this.#seen.get(truthId) ?? new Set();
       if (!ids.has(outputId)) c.fragments++;
