@@ -70,34 +70,31 @@ export function components(
       const p = y * width + x;
       const c = labels[p]!;
       if (!wanted[c]) continue;
-      parent[p] = p;
-      if (x > 0 && labels[p - 1] === c) union(p, p - 1);
+      // Joined to the left neighbour directly (the common case inside a blob), then to the row above.
+      parent[p] = x > 0 && labels[p - 1] === c ? parent[p - 1]! : p;
       if (y > 0) {
         const up = p - width;
         if (labels[up] === c) union(p, up);
-        if (x > 0 && labels[up - 1] === c) union(p, up - 1);
-        if (x < width - 1 && labels[up + 1] === c) union(p, up + 1);
+        else {
+          if (x > 0 && labels[up - 1] === c) union(p, up - 1);
+          if (x < width - 1 && labels[up + 1] === c) union(p, up + 1);
+        }
       }
     }
   }
-  const byRoot = new Map<number, Component>();
-  for (let p = 0; p < parent.length; p++) {
-    if (parent[p] === -1) continue;
-    const root = find(p), x = p % width, y = (p - x) / width;
-    const c = byRoot.get(root);
-    if (!c) {
-      byRoot.set(root, {
-        classId: labels[p]!,
-        x0: x,
-        y0: y,
-        x1: x,
-        y1: y,
-        area: 1,
-        top: none,
-        bottom: none,
-        count: none,
-      });
-    } else {
+  // Each pixel's component, numbered in scan order: a root (the least pixel of its component) comes before the rest.
+  const index = new Int32Array(width * height).fill(-1);
+  const list: Component[] = [];
+  for (let y = 0, p = 0; y < height; y++) {
+    for (let x = 0; x < width; x++, p++) {
+      if (parent[p] === -1) continue;
+      const root = find(p);
+      if (root === p) {
+        index[p] = list.length;
+        list.push({ classId: labels[p]!, x0: x, y0: y, x1: x, y1: y, area: 1, top: none, bottom: none, count: none });
+        continue;
+      }
+      const c = list[index[p] = index[root]!]!;
       if (x < c.x0) c.x0 = x;
       if (x > c.x1) c.x1 = x;
       c.y1 = y;
@@ -105,7 +102,6 @@ export function components(
     }
   }
   // Fragments of a class that breaks apart (a bicycle's wheels, frame and rider) whose boxes meet are one object.
-  const list = [...byRoot.values()];
   const up = list.map((_, i) => i);
   const head = (i: number): number => up[i] === i ? i : (up[i] = head(up[i]!));
   const pieces = list.flatMap((c, i) => fragmented.has(c.classId) ? [i] : []);
@@ -114,9 +110,7 @@ export function components(
       if (b < a && list[a]!.classId === list[b]!.classId && boxesMeet(list[a]!, list[b]!)) up[head(a)] = head(b);
     }
   }
-  const groupOf = new Map<number, Component>();
-  const roots = [...byRoot.keys()];
-  list.forEach((c, i) => {
+  const groupOf = list.map((c, i) => {
     const group = list[head(i)]!;
     if (group !== c) {
       group.x0 = Math.min(group.x0, c.x0);
@@ -125,25 +119,27 @@ export function components(
       group.y1 = Math.max(group.y1, c.y1);
       group.area += c.area;
     }
-    groupOf.set(roots[i]!, group);
+    return group;
   });
-  const groups = new Set([...groupOf.values()].filter((c) => c.area >= minArea));
-  for (const c of groups) {
+  const kept = groupOf.map((c) => c.area >= minArea);
+  for (const [i, c] of groupOf.entries()) {
+    if (!kept[i] || c.count !== none) continue;
     const n = c.x1 - c.x0 + 1;
     c.top = new Int32Array(n).fill(height);
     c.bottom = new Int32Array(n).fill(-1);
     c.count = new Int32Array(n);
   }
-  for (let p = 0; p < parent.length; p++) {
-    if (parent[p] === -1) continue;
-    const c = groupOf.get(find(p))!;
-    if (!groups.has(c)) continue;
-    const x = p % width, y = (p - x) / width, i = x - c.x0;
-    if (y < c.top[i]!) c.top[i] = y;
-    if (y > c.bottom[i]!) c.bottom[i] = y;
-    c.count[i]!++;
+  for (let y = 0, p = 0; y < height; y++) {
+    for (let x = 0; x < width; x++, p++) {
+      const i = index[p]!;
+      if (i < 0 || !kept[i]) continue;
+      const c = groupOf[i]!, column = x - c.x0;
+      if (y < c.top[column]!) c.top[column] = y;
+      if (y > c.bottom[column]!) c.bottom[column] = y;
+      c.count[column]!++;
+    }
   }
-  return [...groups];
+  return [...new Set(groupOf.filter((_, i) => kept[i]))];
 }
 
 /** Whether two boxes overlap or touch. */
