@@ -48,6 +48,11 @@ export interface Camera {
   pitch: number;
   /** Row of the horizon (px). */
   horizonY: number;
+  /**
+   * Whether the horizon was given (graph, source) or estimated (`auto_horizon`), not a level dash-cam's guess:
+   * only then may a box be judged by it (a person "above the horizon" of a camera on a pole is just far away).
+   */
+  horizonKnown: boolean;
   heightM: number;
   /** Uncertainty of the foot row (px) and of the height (m) for {@linkcode distanceSigma}. */
   rowSigmaPx: number;
@@ -96,6 +101,7 @@ export function resolveCamera(
     ? Math.atan((cy - horizonFraction * height) / focalPx)
     : ((settings.pitch_deg ?? dashCamDefaults.pitchDeg) * Math.PI) / 180;
   const horizonY = cy - focalPx * Math.tan(pitch);
+  const horizonKnown = horizonFraction !== undefined || settings.pitch_deg !== undefined;
   const heightM = settings.camera_height_m ?? source?.height_m ?? dashCamDefaults.heightM;
   const horizonSigmaPx = dashCamDefaults.horizonSigma * height;
   return {
@@ -106,6 +112,7 @@ export function resolveCamera(
     cy,
     pitch,
     horizonY,
+    horizonKnown,
     heightM,
     rowSigmaPx: Math.hypot(horizonSigmaPx, dashCamDefaults.footSigmaPx),
     heightSigmaM: dashCamDefaults.heightSigmaM,
@@ -119,7 +126,13 @@ export function focalFromHfov(hfovDeg: number, width: number): number {
 
 /** The camera with its horizon moved to row `horizonY` (an automatic estimate), its pitch following. */
 export function withHorizon(camera: Camera, horizonY: number, rowSigmaPx = camera.rowSigmaPx): Camera {
-  return { ...camera, horizonY, pitch: Math.atan((camera.cy - horizonY) / camera.focalPx), rowSigmaPx };
+  return {
+    ...camera,
+    horizonY,
+    horizonKnown: true,
+    pitch: Math.atan((camera.cy - horizonY) / camera.focalPx),
+    rowSigmaPx,
+  };
 }
 
 /** Where a ground point seen at pixel (x, y) lies: forward and lateral (right positive) metres, and the range. */

@@ -14,20 +14,6 @@
  */
 import type { ObjectPrior } from "./_object_classes.ts";
 
-/** A connected component with its column outline (arrays indexed by `x - x0`). */
-export interface Component {
-  classId: number;
-  /** Inclusive pixel bounds. */
-  x0: number;
-  y0: number;
-  x1: number;
-  y1: number;
-  area: number;
-  top: Int32Array;
-  bottom: Int32Array;
-  count: Int32Array;
-}
-
 /** An object's box: inclusive pixel bounds and its pixel count. */
 export interface InstanceBox {
   classId: number;
@@ -36,6 +22,13 @@ export interface InstanceBox {
   x1: number;
   y1: number;
   area: number;
+}
+
+/** A connected component with its column outline (top row, bottom row, pixel count; indexed by `x - x0`). */
+export interface Component extends InstanceBox {
+  top: Int32Array;
+  bottom: Int32Array;
+  count: Int32Array;
 }
 
 /**

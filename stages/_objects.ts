@@ -59,12 +59,17 @@ export function describeBox(box: InstanceBox, className: string, camera: Camera,
   };
 }
 
-/** Whether a box can be what its class says, seen by `camera` (see the module doc). */
+/**
+ * Whether a box can be what its class says, seen by `camera`: its shape (a pedestrian no wider than tall, a pole
+ * thin) always; where the camera's horizon is known (set, the source's, or estimated from the road), also a ground
+ * object's foot below the horizon and its real height in its class's range. A guessed horizon judges nothing: a
+ * person above a level dash-cam's horizon is only far away if the camera looks down from a pole.
+ */
 export function plausibleBox(box: InstanceBox, className: string, camera: Camera): boolean {
   const prior = objectPrior(className);
   const w = box.x1 - box.x0 + 1, h = box.y1 - box.y0 + 1;
   if (w > prior.maxAspect * h) return false;
-  if (!prior.ground) return true;
+  if (!prior.ground || !camera.horizonKnown) return true;
   const foot = box.y1 + 1;
   if (foot <= camera.horizonY) return false;
   const cut = box.y0 === 0 || box.y1 === camera.height - 1;

@@ -119,6 +119,18 @@ Deno.test("boxes stage: a car whose bottom is above the horizon is dropped, unle
   assert.equal(all!.boxes.length, 2);
 });
 
+Deno.test("boxes stage: with no horizon given (the dash-cam's guess), a car high in the frame is kept", async () => {
+  const width = 320, height = 240;
+  const { labels, paint } = canvas(width, height);
+  paint(40, 50, 99, 80, CAR); // above the default level horizon (row 120): far away, for a camera on a pole
+  const [guessed] = await runBoxes([labels], width, height, "min_area: 50, camera_height_m: 4");
+  assert.equal(guessed!.camera.horizonKnown, false);
+  assert.deepEqual(guessed!.boxes.map((b) => [b.x0, b.distance_m]), [[40, null]], "kept, with no distance");
+  const [set] = await runBoxes([labels], width, height, "min_area: 50, camera_height_m: 4, pitch_deg: 0");
+  assert.equal(set!.camera.horizonKnown, true);
+  assert.deepEqual(set!.boxes, [], "a horizon the user set judges it");
+});
+
 Deno.test("boxes stage: a pedestrian box wider than tall is dropped", async () => {
   const width = 320, height = 240;
   const { labels, paint } = canvas(width, height);
