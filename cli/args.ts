@@ -56,7 +56,8 @@ run options:
   --format labels|y4m|jsonl
                           labels: with --output -, raw gray8 label maps instead of y4m. jsonl: metadata (objects,
                           tracks, timings) as JSON lines on stdout (or --output FILE.jsonl), beside the graph's
-                          pictures, which --output may still send to a video or folder
+                          pictures, which --output may still send to a video or folder; --output FILE.jsonl
+                          alone implies it
   --models SET            model set under models/ (synthetic, camvid, testing, ...)
   --frames N              stop after N frames
   --ep cpu|cuda|webgpu    execution provider; 'cuda!' fails instead of falling back to CPU
@@ -170,11 +171,18 @@ export function parseCli(argv: string[]): CliOptions {
   if (values.stats !== undefined && values.stats === values.output && values.stats !== "-") {
     throw new UsageError(`--stats and --output both name '${values.stats}'; give each its own file`);
   }
-  // Metadata lines go to stdout, or to the .jsonl file --output names; any other --output still takes the pictures.
-  if (values.format === "jsonl") {
-    const toFile = values.output !== undefined && /\.(jsonl|ndjson)$/.test(values.output);
+  // Metadata lines go to stdout, or to the .jsonl file --output names (which implies --format jsonl); any other
+  // --output still takes the pictures.
+  const metadataFile = values.output !== undefined && /\.(jsonl|ndjson)$/i.test(values.output);
+  if (values.format === "jsonl" || (metadataFile && values.format === undefined)) {
+    const toFile = metadataFile;
     cli.metadata = toFile ? values.output! : "-";
     if (toFile || values.output === "-") delete values.output;
+  } else if (metadataFile) {
+    throw new UsageError(
+      `--output '${values.output}' is a metadata (JSON lines) file, not one for --format ${values.format}: ` +
+        `pictures go to a video, a .y4m, a folder or -`,
+    );
   } else if (values.format !== undefined && (values.output === undefined || isFolderTarget(values.output))) {
     throw new UsageError(
       `--format ${values.format} applies to --output - or a file${

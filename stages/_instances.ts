@@ -34,7 +34,8 @@ export interface Component extends InstanceBox {
 /**
  * Connected components (8-neighbour) of the pixels whose label is in `classes`, at least `minArea` pixels, with
  * their outlines. Union-find over one pass, bounds in a second, outlines in a third. Components of a `fragmented`
- * class whose boxes overlap or touch are gathered into one first (their area summed).
+ * class whose boxes overlap or touch are gathered into one first (their area summed; specks under a tenth of
+ * `minArea` left out).
  */
 export function components(
   labels: Uint8Array,
@@ -97,11 +98,23 @@ export function components(
   // Fragments of a class that breaks apart (a bicycle's wheels, frame and rider) whose boxes meet are one object.
   const up = list.map((_, i) => i);
   const head = (i: number): number => up[i] === i ? i : (up[i] = head(up[i]!));
-  const pieces = list.flatMap((c, i) => fragmented.has(c.classId) ? [i] : []);
+  // Specks (under a tenth of minArea) take no part: a noisy label map must not chain them into one box, nor cost
+  // a comparison per pair. The rest are swept left to right, each against those whose boxes still reach it.
+  const leastPiece = Math.max(2, minArea / 10);
+  const pieces = list.flatMap((c, i) => fragmented.has(c.classId) && c.area >= leastPiece ? [i] : [])
+    .sort((a, b) => list[a]!.x0 - list[b]!.x0);
+  let reaching: number[] = [];
   for (const a of pieces) {
-    for (const b of pieces) {
-      if (b < a && list[a]!.classId === list[b]!.classId && boxesMeet(list[a]!, list[b]!)) up[head(a)] = head(b);
+    const box = list[a]!;
+    reaching = reaching.filter((b) => list[b]!.x1 + 1 >= box.x0);
+    for (const b of reaching) {
+      if (list[b]!.classId === box.classId && boxesMeet(box, list[b]!)) gather(a, b);
     }
+    reaching.push(a);
+  }
+  function gather(a: number, b: number) {
+    const ra = head(a), rb = head(b);
+    if (ra !== rb) up[Math.max(ra, rb)] = Math.min(ra, rb);
   }
   const groupOf = list.map((c, i) => {
     const group = list[head(i)]!;
@@ -230,12 +243,14 @@ function valleySplit(c: Component, from: number, to: number, boxHeight: number, 
   if (best < 0) return -1;
   // Cut at the lowest point of the outline inside the valley's bin.
   const end = best + 1 < m ? start[best + 1]! : to;
-  let cut = start[best]!;
-  for (let i = cut; i < end; i++) if (c.count[i]! > 0 && c.top[i]! > c.top[cut]!) cut = i;
-  return Math.max(from + 1, cut);
+  let cut = -1;
+  for (let i = start[best]!; i < end; i++) {
+    if (c.count[i]! > 0 && (cut < 0 || c.top[i]! > c.top[cut]!)) cut = i;
+  }
+  return Math.max(from + 1, cut < 0 ? start[best]! : cut);
 }
 
-/** The runs of shaft columns of a thin component (at least half the tallest column's pixels; gaps of 1 bridged). */
+/** The runs of shaft columns of a thin component (at least half the tallest column's pixels; gaps of up to 2 bridged). */
 function shafts(c: Component): [number, number][] {
   let tallest = 0;
   for (const n of c.count) tallest = Math.max(tallest, n);

@@ -100,7 +100,15 @@ export interface TrackSummary {
   frames: number;
   meanDistanceM: number | null;
   minDistanceM: number | null;
+  /** Set when the track ended because its stream began a new sequence (see {@linkcode TrackEndReason}). */
+  end?: TrackEndReason;
 }
+
+/**
+ * Why a track ended: `lost` (unmatched for more than `max_age` frames), `stream_end` (alive when its stream
+ * ended), `sequence_end` (alive when its stream's frame index went back: a new sequence began, e.g. a looped file).
+ */
+export type TrackEndReason = "lost" | "stream_end" | "sequence_end";
 
 /** A frame's object as a metadata line writes it. */
 export function objectLine(box: ObjectBox | TrackedBox): Record<string, unknown> {
@@ -126,8 +134,8 @@ export function cameraLine(camera: Camera): Record<string, unknown> {
   return { focal_px: round2(camera.focalPx), horizon_y: round2(camera.horizonY), height_m: camera.heightM };
 }
 
-/** A track summary line; `end` says why it ended: `lost` (unmatched too long) or `stream_end`. */
-export function trackLine(summary: TrackSummary, end: "lost" | "stream_end"): Record<string, unknown> {
+/** A track summary line; `end` says why it ended. */
+export function trackLine(summary: TrackSummary, end: TrackEndReason): Record<string, unknown> {
   return {
     v: metadataVersion,
     type: "track",

@@ -19,7 +19,7 @@ export interface ObjectBox {
   x1: number;
   y1: number;
   area: number;
-  /** 0..1: how sure the box is an object (from its size: components near `min_area` are unsure). */
+  /** 0.1..1: how sure the box is an object, from its size ({@linkcode sizeConfidence}): near `min_area` unsure. */
   confidence: number;
   /** Estimated ground range to the box's bottom centre (m), or null (not a ground class, or above the horizon). */
   distance_m: number | null;
@@ -41,6 +41,23 @@ export interface BoxesRecord extends SlotRecord {
 
 const round1 = (value: number) => Math.round(value * 10) / 10;
 
+/**
+ * How sure a component of `area` pixels is an object, from its size alone: 0.1 at `minArea` (the least the
+ * `boxes` stage keeps), rising with the square root of the excess to 1 at four times `minArea`. With the
+ * tracker's defaults, components under ~1.6 x `minArea` (below 0.5) only extend tracks, and those of ~1.9 x
+ * (0.6) and more may start them.
+ *
+ * @example
+ * ```ts
+ * sizeConfidence(100, 100); // => 0.1
+ * sizeConfidence(400, 100); // => 1
+ * ```
+ */
+export function sizeConfidence(area: number, minArea: number): number {
+  const excess = Math.max(0, area / minArea - 1) / 3;
+  return Math.round((0.1 + 0.9 * Math.min(1, Math.sqrt(excess))) * 100) / 100;
+}
+
 /** A box's record: its distance from the camera (ground classes only) and its label text. */
 export function describeBox(box: InstanceBox, className: string, camera: Camera, minArea: number): ObjectBox {
   const ground = objectPrior(className).ground;
@@ -50,7 +67,7 @@ export function describeBox(box: InstanceBox, className: string, camera: Camera,
   return {
     ...box,
     className,
-    confidence: Math.round(Math.min(1, Math.sqrt(box.area / (4 * minArea))) * 100) / 100,
+    confidence: sizeConfidence(box.area, minArea),
     distance_m: distance,
     distance_sigma_m: point ? round1(distanceSigma(camera, point.rangeM)) : null,
     lateral_m: point ? round1(point.lateralM) : null,

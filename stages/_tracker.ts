@@ -126,12 +126,14 @@ export function boxIou(a: Box, b: Box): number {
 /**
  * Gives detections stable ids across frames. Call {@linkcode Tracker.update} once per frame with strictly
  * increasing frame numbers (gaps are fine: the filters predict across them), and {@linkcode Tracker.finish}
- * at the end of the stream.
+ * at the end of the stream, or before a new sequence whose numbers start again.
  *
  * Fast motion and brief occlusion: in the first stage, a track last matched more than one frame ago (it missed
  * frames, or the frame numbers jumped) may also take a detection whose IoU with its prediction is too low, if
- * the detection's centre lies inside the predicted box grown on each side by `|velocity| x frames since its
- * last match`; such a match costs as much as the weakest IoU match allowed, so real overlaps win.
+ * the detection's centre lies inside the predicted box grown on each side by half the distance the track was
+ * predicted to travel since its last match (`0.5 x |velocity| x gap`); such a match costs as much as the weakest
+ * IoU match allowed, so real overlaps win. A track unmatched for more than `maxAge` frames ends before matching,
+ * however the frame numbers jumped.
  *
  * @throws {RangeError} from the constructor for options out of range.
  * @example
@@ -172,6 +174,14 @@ export class Tracker {
     const dt = this.#lastFrame === undefined ? 1 : frame - this.#lastFrame;
     this.#lastFrame = frame;
     this.#framesSeen++;
+    const ended: TrackEnd[] = [];
+    // Tracks that missed more than maxAge frames before this one (the frame numbers jumped, frames were dropped)
+    // end before matching: a filter predicted that far has no claim on this frame's detections.
+    this.#tracks = this.#tracks.filter((track) => {
+      if (frame - track.lastMatched - 1 <= this.options.maxAge) return true;
+      if (track.id !== 0) ended.push(endOf(track));
+      return false;
+    });
     for (const track of this.#tracks) track.filter.predict(dt);
     const { highConfidence, lowConfidence, matchIou, lowMatchIou } = this.options;
     const indices = [...detections.keys()];
@@ -194,7 +204,6 @@ export class Tracker {
       const track = this.#born(detection, frame);
       matched.set(track, index);
     }
-    const ended: TrackEnd[] = [];
     const lost = new Set(missed);
     this.#tracks = this.#tracks.filter((track) => {
       if (matched.has(track)) return true;
@@ -212,10 +221,15 @@ export class Tracker {
     return { tracks: tracks.sort(byId), ended: ended.sort(byId) };
   }
 
-  /** Ends every live confirmed track (the end of the stream) and forgets all tracks. Ids keep counting. */
+  /**
+   * Ends every live confirmed track (the end of the stream or of a sequence) and forgets all tracks; the next
+   * {@linkcode Tracker.update} starts a new sequence, at any frame number. Ids keep counting.
+   */
   finish(): TrackEnd[] {
     const ended = this.#tracks.filter((t) => t.id !== 0).map(endOf).sort(byId);
     this.#tracks = [];
+    this.#lastFrame = undefined;
+    this.#framesSeen = 0;
     return ended;
   }
 
@@ -281,7 +295,7 @@ function associate(
   const cost = tracks.map((track) => {
     const predicted = track.filter.box, gap = step.frame - track.lastMatched;
     const { x: vx, y: vy } = track.filter.velocity;
-    const [reachX, reachY] = [Math.abs(vx) * gap, Math.abs(vy) * gap];
+    const [reachX, reachY] = [REACH_SLACK * Math.abs(vx) * gap, REACH_SLACK * Math.abs(vy) * gap];
     return candidates.map((index) => {
       const detection = step.detections[index]!;
       if (detection.classId !== track.classId) return Infinity;
@@ -297,6 +311,13 @@ function associate(
   for (const [row, col] of matches) step.matched.set(tracks[row]!, candidates[col]!);
   return [unmatchedRows.map((row) => tracks[row]!), unmatchedCols.map((col) => candidates[col]!)];
 }
+
+/**
+ * How far a coasting track reaches past its prediction, as a share of the distance it travelled since its last
+ * match: the predicted box already moved by `velocity x gap`, so half of that on each side accepts an object whose
+ * speed was misjudged by up to 50%, ahead or behind, and never reaches back to where the track was last seen.
+ */
+const REACH_SLACK = 0.5;
 
 /**
  * A box grown by 30% of its size on each side, for matching (C-BIoU, Yang et al. 2023: buffered boxes still overlap

@@ -95,7 +95,7 @@ export const jsonl = defineStage({
         slots,
         ...(record ? { camera: cameraLine(record.camera), objects: record.boxes.map(objectLine) } : {}),
       });
-      for (const summary of record?.ended ?? []) await write(trackLine(summary, "lost"));
+      for (const summary of record?.ended ?? []) await write(trackLine(summary, summary.end ?? "lost"));
       if (record?.live) keepAlive(frame.stream, record.live);
       await flushPending();
     });

@@ -8,7 +8,8 @@
  *
  * Writes `{boxes: TrackedBox[], camera, ended, live}`: `ended` summarises the tracks that ended on this frame
  * (first and last frame, frames seen, mean and least distance), `live` the ones alive, for the `jsonl` sink's
- * end-of-stream summaries.
+ * end-of-stream summaries. A frame index not after the stream's last starts a new sequence: the tracks alive end
+ * on it, and ids keep counting.
  *
  * @module
  */
@@ -32,6 +33,8 @@ interface TrackState {
   summaries: Map<number, Summary>;
   /** The last `min_hits` frames' [index, timestamp]: a track confirmed now was first seen on one of them. */
   recent: [number, number][];
+  /** The stream's last frame index, to notice a new sequence (an index not after it). */
+  lastIndex: number | undefined;
 }
 
 const round1 = (value: number) => Math.round(value * 10) / 10;
@@ -139,6 +142,7 @@ export const track = defineStage({
       }),
       summaries: new Map(),
       recent: [],
+      lastIndex: undefined,
     }),
   },
   create(ctx) {
@@ -152,6 +156,14 @@ export const track = defineStage({
         classId,
         confidence,
       }));
+      // An index not after the last one starts a new sequence in this stream (a looped file, concatenated
+      // sequences, a restarted camera): its tracks end here, and ids keep counting.
+      const restarted = state.lastIndex !== undefined && frame.index <= state.lastIndex;
+      const endedBefore = restarted
+        ? endSummaries(state, state.tracker.finish()).map((s): TrackSummary => ({ ...s, end: "sequence_end" }))
+        : [];
+      if (restarted) state.recent = [];
+      state.lastIndex = frame.index;
       state.recent.push([frame.index, frame.timestamp]);
       if (state.recent.length > ctx.params.min_hits) state.recent.shift();
       const step = state.tracker.update(detections, frame.index);
@@ -162,7 +174,7 @@ export const track = defineStage({
         note(state, frame, t, box);
         boxes.push(box);
       }
-      const ended = endSummaries(state, step.ended);
+      const ended = [...endedBefore, ...endSummaries(state, step.ended)];
       ctx.count("tracks_ended", ended.length);
       const live = [...state.summaries.values()].map(report);
       frame.slots.set(ctx.outputs.tracks!, { boxes, camera: record.camera, ended, live });

@@ -7,6 +7,7 @@
  * @module
  */
 import assert from "node:assert/strict";
+import { parseCli } from "../cli/args.ts";
 import { runGraph } from "../engine/run.ts";
 import {
   cameraFields,
@@ -100,7 +101,9 @@ function lineProblems(line: unknown, where: string): string[] {
   if (type === "track") {
     const problems = fieldProblems(line, trackFields, where);
     const { end, first_frame, last_frame } = line as Line;
-    if (end !== "lost" && end !== "stream_end") problems.push(`${where}: 'end' must be lost or stream_end, got ${end}`);
+    if (end !== "lost" && end !== "stream_end" && end !== "sequence_end") {
+      problems.push(`${where}: 'end' must be lost, stream_end or sequence_end, got ${end}`);
+    }
     if ((first_frame as number) > (last_frame as number)) problems.push(`${where}: first_frame after last_frame`);
     if (v !== metadataVersion) problems.push(`${where}: 'v' must be ${metadataVersion}, got ${v}`);
     return problems;
@@ -474,4 +477,22 @@ Deno.test("cli: a --format that is not y4m, labels or jsonl is a one-line usage 
     assert.ok(line.includes("--format") && line.includes("bogus"), line);
     assert.ok(![...Deno.readDirSync(dir)].some((e) => e.name === "png"), "nothing ran");
   });
+});
+
+Deno.test("parseCli: --output FILE.jsonl (any case) takes metadata and implies --format jsonl; pictures formats refuse it", () => {
+  const base = ["run", "graphs/dvsnet.yaml"];
+  for (const file of ["out/meta.jsonl", "out/META.JSONL", "out/meta.ndjson"]) {
+    const implied = parseCli([...base, "--output", file]);
+    assert.equal(implied.metadata, file);
+    assert.equal(implied.output, undefined, "the pictures keep the graph's own sinks");
+    assert.equal(parseCli([...base, "--output", file, "--format", "jsonl"]).metadata, file);
+  }
+  for (const format of ["labels", "y4m"]) {
+    assert.throws(
+      () => parseCli([...base, "--output", "meta.jsonl", "--format", format]),
+      new RegExp(
+        `^UsageError: --output 'meta.jsonl' is a metadata \\(JSON lines\\) file, not one for --format ${format}`,
+      ),
+    );
+  }
 });

@@ -234,6 +234,34 @@ Deno.test("Tracker predicts across skipped frame numbers", () => {
   assert.throws(() => tracker.update([], 13), RangeError);
 });
 
+Deno.test("Tracker ends tracks before matching when the frame numbers jump past maxAge", () => {
+  const tracker = new Tracker({ minHits: 1, maxAge: 10 });
+  for (let frame = 0; frame < 5; frame++) tracker.update([box(50, 50, 20, 20)], frame);
+  const jumped = tracker.update([box(50, 50, 20, 20)], 100); // same place, 95 frames on: a new object
+  assert.deepEqual(jumped.ended.map((e) => [e.id, e.lastFrame]), [[1, 4]]);
+  assert.deepEqual(jumped.tracks.map((t) => [t.id, t.firstFrame]), [[2, 100]]);
+  const withinAge = tracker.update([box(50, 50, 20, 20)], 110); // 9 frames missed: still track 2
+  assert.deepEqual(withinAge.tracks.map((t) => t.id), [2]);
+});
+
+Deno.test("Tracker's reach follows the velocity: a detection where a fast track was last seen is not it", () => {
+  // 10 px/frame, hidden for 8 frames; a different object shows up where the track was when it vanished.
+  const steps = run(new Tracker({}), 15, (frame) =>
+    frame < 6 ? [box(10 * frame, 0, 20, 40)] : frame < 14 ? [] : [
+      box(50, 0, 20, 40),
+    ]);
+  assert.deepEqual(steps[5]!.tracks.map((t) => t.id), [1]);
+  assert.equal(idOf(steps[14]!, 0), undefined, "the object behind the prediction starts its own (tentative) track");
+});
+
+Deno.test("Tracker.finish ends the sequence: the next update may start again from any frame number", () => {
+  const tracker = new Tracker({ minHits: 1 });
+  for (let frame = 0; frame < 5; frame++) tracker.update([box(0, 0, 10, 10)], frame);
+  assert.deepEqual(tracker.finish().map((e) => e.id), [1]);
+  const again = tracker.update([box(0, 0, 10, 10)], 0);
+  assert.deepEqual(again.tracks.map((t) => t.id), [2], "ids keep counting");
+});
+
 Deno.test("Tracker memory stays bounded: 10,000 frames of objects that live 5 frames", () => {
   const tracker = new Tracker({ trail: 4 });
   let most = 0, ended = 0, longestTrail = 0;
