@@ -56,8 +56,7 @@ run options:
   --format labels|y4m|jsonl
                           labels: with --output -, raw gray8 label maps instead of y4m. jsonl: metadata (objects,
                           tracks, timings) as JSON lines on stdout (or --output FILE.jsonl), beside the graph's
-                          pictures, which --output may still send to a video or folder; --output FILE.jsonl
-                          alone implies it
+                          pictures, which --output may still send to a video or folder
   --models SET            model set under models/ (synthetic, camvid, testing, ...)
   --frames N              stop after N frames
   --ep cpu|cuda|webgpu    execution provider; 'cuda!' fails instead of falling back to CPU
@@ -171,14 +170,14 @@ export function parseCli(argv: string[]): CliOptions {
   if (values.stats !== undefined && values.stats === values.output && values.stats !== "-") {
     throw new UsageError(`--stats and --output both name '${values.stats}'; give each its own file`);
   }
-  // Metadata lines go to stdout, or to the .jsonl file --output names (which implies --format jsonl); any other
-  // --output still takes the pictures.
+  // Metadata lines go to stdout, or to the .jsonl file --output names; any other --output still takes the pictures.
+  // Without --format, a .jsonl --output goes to the graph's jsonl sink (or adds one), as any --output is routed.
   const metadataFile = values.output !== undefined && /\.(jsonl|ndjson)$/i.test(values.output);
-  if (values.format === "jsonl" || (metadataFile && values.format === undefined)) {
+  if (values.format === "jsonl") {
     const toFile = metadataFile;
     cli.metadata = toFile ? values.output! : "-";
     if (toFile || values.output === "-") delete values.output;
-  } else if (metadataFile) {
+  } else if (metadataFile && values.format !== undefined) {
     throw new UsageError(
       `--output '${values.output}' is a metadata (JSON lines) file, not one for --format ${values.format}: ` +
         `pictures go to a video, a .y4m, a folder or -`,

@@ -479,13 +479,12 @@ Deno.test("cli: a --format that is not y4m, labels or jsonl is a one-line usage 
   });
 });
 
-Deno.test("parseCli: --output FILE.jsonl (any case) takes metadata and implies --format jsonl; pictures formats refuse it", () => {
+Deno.test("parseCli: --format jsonl takes a .jsonl --output (any case) for metadata; pictures formats refuse it", () => {
   const base = ["run", "graphs/dvsnet.yaml"];
   for (const file of ["out/meta.jsonl", "out/META.JSONL", "out/meta.ndjson"]) {
-    const implied = parseCli([...base, "--output", file]);
-    assert.equal(implied.metadata, file);
-    assert.equal(implied.output, undefined, "the pictures keep the graph's own sinks");
-    assert.equal(parseCli([...base, "--output", file, "--format", "jsonl"]).metadata, file);
+    const parsed = parseCli([...base, "--output", file, "--format", "jsonl"]);
+    assert.equal(parsed.metadata, file);
+    assert.equal(parsed.output, undefined, "the pictures keep the graph's own sinks");
   }
   for (const format of ["labels", "y4m"]) {
     assert.throws(
