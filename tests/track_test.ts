@@ -5,7 +5,7 @@
  * efficient methods' graphs, and keeps one tracker per stream.
  */
 import assert from "node:assert/strict";
-import { defineSource, generatorSource } from "../engine/source.ts";
+import { defineSource, generatorSource, type SourceDefinition } from "../engine/source.ts";
 import type { FrameInit } from "../engine/frame.ts";
 import { runGraph } from "../engine/run.ts";
 import { buildScene, Car, layout, Pedestrian, type SceneObject } from "../datasets/synthetic/scene.ts";
@@ -203,6 +203,22 @@ sinks:`,
   }
 });
 
+/** Runs `source` through the probe's `paint` (labels), boxes, track and the probe's `keep`. */
+async function trackPainted(registry: ReturnType<typeof testSetup>["registry"], source: SourceDefinition) {
+  registry.source(source);
+  const graph = await graphFrom(
+    `source: { kind: ${source.kind} }
+stages:
+  - { id: paint, kind: call, fn: paint, out: { value: labels } }
+  - { id: boxes, kind: boxes, min_area: 50, camera_height_m: 1.5, in: { labels: labels }, out: { boxes: detections } }
+  - { id: track, kind: track, in: { boxes: detections }, out: { tracks: tracks } }
+  - { id: keep, kind: call, fn: keep }
+`,
+    registry,
+  );
+  await runGraph(graph);
+}
+
 Deno.test("track: each stream keeps its own tracker (interleaved sequences get their own ids)", async () => {
   const { probe, registry } = testSetup();
   const seen: { stream: string; ids: number[] }[] = [];
@@ -239,18 +255,7 @@ Deno.test("track: each stream keeps its own tracker (interleaved sequences get t
         },
       )),
   });
-  registry.source(streams);
-  const graph = await graphFrom(
-    `source: { kind: two-streams }
-stages:
-  - { id: paint, kind: call, fn: paint, out: { value: labels } }
-  - { id: boxes, kind: boxes, min_area: 50, camera_height_m: 1.5, in: { labels: labels }, out: { boxes: detections } }
-  - { id: track, kind: track, in: { boxes: detections }, out: { tracks: tracks } }
-  - { id: keep, kind: call, fn: keep }
-`,
-    registry,
-  );
-  await runGraph(graph);
+  await trackPainted(registry, streams);
   for (const stream of ["a", "b"]) {
     const ids = seen.filter((s) => s.stream === stream).map((s) => s.ids);
     assert.equal(ids.length, 6, `stream ${stream} frames`);
@@ -288,18 +293,7 @@ Deno.test("track: a frame index going back in one stream starts a new sequence (
         },
       )),
   });
-  registry.source(looped);
-  const graph = await graphFrom(
-    `source: { kind: looped }
-stages:
-  - { id: paint, kind: call, fn: paint, out: { value: labels } }
-  - { id: boxes, kind: boxes, min_area: 50, camera_height_m: 1.5, in: { labels: labels }, out: { boxes: detections } }
-  - { id: track, kind: track, in: { boxes: detections }, out: { tracks: tracks } }
-  - { id: keep, kind: call, fn: keep }
-`,
-    registry,
-  );
-  await runGraph(graph);
+  await trackPainted(registry, looped);
   assert.deepEqual(seen.map((s) => s.index), [0, 1, 2, 3, 4, 5, 0, 1, 2, 3, 4, 5]);
   assert.deepEqual(seen.map((s) => s.ids), [...Array(6).fill([1]), ...Array(6).fill([2])], "no error, a new id");
   assert.deepEqual(seen[6]!.ended, [{ ...seen[6]!.ended[0]!, trackId: 1, end: "sequence_end" }]);
