@@ -13,6 +13,8 @@ export interface CliOptions {
   command: string;
   graphs: string[];
   input?: string;
+  /** `--input` given more than once: one stream each, in one run. */
+  inputs?: string[];
   output?: string;
   format?: string;
   /** `--format jsonl`: where metadata lines go (`-`, or the `.jsonl` file `--output` named). */
@@ -23,6 +25,8 @@ export interface CliOptions {
   ep?: string;
   set: string[];
   stats?: string;
+  /** `--metrics [HOST]:PORT`: serve Prometheus metrics there while the run lasts. */
+  metrics?: string;
   trace?: string;
   maxInFlight?: number;
   workers?: number;
@@ -50,7 +54,8 @@ usage:
                                               run graphs over the same frames; write a comparison report
 
 run options:
-  --input PATH|-          frames from a video, image folder, dataset (CamVid, Cityscapes, DAVIS) or stdin (y4m)
+  --input PATH|-          frames from a video, image folder, dataset (CamVid, Cityscapes, DAVIS) or stdin (y4m);
+                          given several times: one stream each in one run (own state, outputs and stats)
   --size WxH              the input is raw rgb24 frames of this size (with --input FILE|-)
   --output DIR|FILE|-     where results go: a folder (label PNGs), a video (.mp4 .mkv .webm), a .y4m, '-' (y4m)
   --format labels|y4m|jsonl
@@ -62,6 +67,7 @@ run options:
   --ep cpu|cuda|webgpu    execution provider; 'cuda!' fails instead of falling back to CPU
   --set stage.param=value override a parameter (repeatable)
   --stats FILE.json       write run statistics
+  --metrics [HOST]:PORT   serve Prometheus metrics at http://HOST:PORT/metrics while the run lasts (:9464)
   --trace FILE.json       write Chrome trace events (open in Perfetto)
   --max-in-flight N       frames inside the graph at once
   --workers N             model worker threads
@@ -80,7 +86,7 @@ function positiveInteger(flag: string, value: string | undefined): number | unde
 }
 
 const options = {
-  input: { type: "string" },
+  input: { type: "string", multiple: true },
   output: { type: "string" },
   format: { type: "string" },
   size: { type: "string" },
@@ -89,6 +95,7 @@ const options = {
   ep: { type: "string" },
   set: { type: "string", multiple: true },
   stats: { type: "string" },
+  metrics: { type: "string" },
   trace: { type: "string" },
   "max-in-flight": { type: "string" },
   workers: { type: "string" },
@@ -161,9 +168,12 @@ export function parseCli(argv: string[]): CliOptions {
     help: values.help,
     sweep: values.sweep ?? [],
   };
-  for (const flag of ["input", "output", "models", "stats", "trace", "report", "size"] as const) {
+  for (const flag of ["output", "models", "stats", "trace", "report", "size"] as const) {
     if (values[flag]?.trim() === "") throw new UsageError(`--${flag} needs a value, got an empty string`);
   }
+  const inputs = values.input ?? [];
+  if (inputs.some((input) => input.trim() === "")) throw new UsageError("--input needs a value, got an empty string");
+  if (inputs.filter((input) => input === "-").length > 1) throw new UsageError("--input - (stdin) can be given once");
   if (values.stats !== undefined && values.stats === values.trace) {
     throw new UsageError(`--stats and --trace both name '${values.stats}'; give each its own file`);
   }
@@ -190,7 +200,8 @@ export function parseCli(argv: string[]): CliOptions {
     );
   }
   if (values.report !== undefined) cli.report = values.report;
-  if (values.input !== undefined) cli.input = values.input;
+  if (inputs.length === 1) cli.input = inputs[0]!;
+  if (inputs.length > 1) cli.inputs = inputs;
   if (values.output !== undefined) cli.output = values.output;
   if (values.models !== undefined) cli.models = values.models;
   if (values.format !== undefined) {
@@ -203,6 +214,7 @@ export function parseCli(argv: string[]): CliOptions {
   // The execution flags are checked against `execution:`'s own schema, as the graph's values are.
   if (values.ep !== undefined) cli.ep = checkExecutionFlag("ep", values.ep);
   if (values.stats !== undefined) cli.stats = values.stats;
+  if (values.metrics !== undefined) cli.metrics = values.metrics;
   if (values.trace !== undefined) cli.trace = values.trace;
   const frames = positiveInteger("--frames", values.frames);
   if (frames !== undefined) cli.frames = frames;

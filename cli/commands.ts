@@ -10,7 +10,8 @@ import { resolve } from "node:path";
 import { loadGraph, type LoadOptions } from "../engine/graph.ts";
 import { renamedNames } from "../engine/graph_renames.ts";
 import { runGraph } from "../engine/run.ts";
-import { formatSummary, type StatsReport } from "../engine/stats.ts";
+import { formatSummary, type StatsCollector, type StatsReport } from "../engine/stats.ts";
+import { type MetricsServer, startMetricsServer } from "../engine/metrics.ts";
 import { InputError, type InterruptSignal, interruptSignals, UsageError } from "../engine/errors.ts";
 import { removeTempFiles, writeTextFileAtomic } from "../engine/atomic_write.ts";
 import { checkWritable } from "../engine/writable.ts";
@@ -35,6 +36,7 @@ function loadOptions(options: CliOptions, registry: Registry): LoadOptions {
   const load: LoadOptions = { registry, modelsRoot, overrides: options.set, execution };
   if (options.models !== undefined) load.modelSet = options.models;
   if (options.input !== undefined) load.input = options.input;
+  if (options.inputs !== undefined) load.inputs = options.inputs;
   if (options.output !== undefined) load.output = options.output;
   if (options.format !== undefined) load.format = options.format;
   if (options.metadata !== undefined) load.metadata = options.metadata;
@@ -102,6 +104,15 @@ export async function runCommand(options: CliOptions, registry: Registry): Promi
     stopListening();
     throw error;
   }
+  let collector: StatsCollector | undefined;
+  let metrics: MetricsServer | undefined;
+  try {
+    metrics = options.metrics === undefined ? undefined : await startMetricsServer(options.metrics, () => collector);
+  } catch (error) {
+    stopListening();
+    throw error;
+  }
+  if (metrics && !options.quiet) console.error(`metrics: http://${metrics.hostname}:${metrics.port}/metrics`);
   const progress = startProgress(options.frames, !options.quiet);
   let report: StatsReport | undefined;
   let failure: unknown;
@@ -113,6 +124,7 @@ export async function runCommand(options: CliOptions, registry: Registry): Promi
       ...(options.output !== undefined ? { output: options.output } : {}),
       signal: abort.signal,
       quiet: options.quiet,
+      onStats: (stats) => (collector = stats),
       onFrame: (_frame, stats) => {
         const seconds = (performance.now() - stats.startMs) / 1000;
         progress.update(stats.frames, seconds > 0 ? stats.frames / seconds : 0);
@@ -124,6 +136,7 @@ export async function runCommand(options: CliOptions, registry: Registry): Promi
   } finally {
     progress.stop();
     stopListening();
+    await metrics?.close();
     try {
       await writeStats(options.stats, report);
     } catch (error) {
@@ -226,7 +239,7 @@ export async function evalCommand(options: CliOptions, registry: Registry): Prom
   );
 
   const files = await writeReport(options.report, results, {
-    input: options.input ?? "each graph's own source",
+    input: options.inputs?.join(", ") ?? options.input ?? "each graph's own source",
     models: options.models ?? "each graph's own set",
     date: new Date().toISOString().slice(0, 10),
     machine: machineDescription(),

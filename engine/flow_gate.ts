@@ -68,6 +68,11 @@ export class FlowGate<T> {
     return this.#dropped;
   }
 
+  /** Frames waiting for a credit now (the queue of `drop_oldest` and `keep_latest`). */
+  get waiting(): number {
+    return this.#waiting.length;
+  }
+
   /** Frames admitted so far. */
   get admitted(): number {
     return this.#admitted;

@@ -61,19 +61,22 @@ async function validateGraph(yaml: YamlSource, options: LoadOptions): Promise<Lo
   }
   applyOverrides(yaml, root, options.overrides ?? [], options.registry, warn);
   const execution = readExecution(yaml, root, options.execution);
-  if (options.size !== undefined && options.input === undefined) {
+  const fromFlags = options.input !== undefined || options.inputs !== undefined;
+  if (options.size !== undefined && !fromFlags) {
     throw new UsageError(`--size ${options.size}: raw rgb24 input needs --input - (stdin) or --input FILE`);
   }
   const name = top.has("name") ? yaml.string(top.get("name"), "name") : basename(file).replace(/\.ya?ml$/, "");
   const description = top.has("description") ? String(yaml.value(top.get("description"))) : "";
 
   const source = await loadSource(yaml, root, top.get("source"), options);
-  await checkSource(
-    yaml,
-    options.input === undefined ? top.get("source") : undefined,
-    source,
-    options.input === undefined ? undefined : "--input",
-  );
+  for (const checked of source.members ?? [source]) {
+    await checkSource(
+      yaml,
+      fromFlags ? undefined : top.get("source"),
+      checked,
+      fromFlags ? "--input" : source.members ? "source.inputs" : undefined,
+    );
+  }
   const modelSetChoice = await chooseModelSet({
     modelsRoot: options.modelsRoot,
     requested: options.modelSet ??

@@ -17,6 +17,7 @@ import type { SourceDefinition } from "./source.ts";
 import { showValue } from "./params.ts";
 import { suggest } from "./suggest.ts";
 import type { YamlSource } from "./yaml_source.ts";
+import { type MemberSource, multiSource } from "./multi_source.ts";
 
 /**
  * The source a graph reads, its parameters validated.
@@ -49,37 +50,54 @@ export async function loadSource(
       return false;
     },
   });
-  if (options.input !== undefined && options.size !== undefined) {
-    const definition = registry.sources.get("raw");
-    if (!definition) throw new UsageError("--size needs the 'raw' source kind");
-    const typed = /\.(y4m|mp4|avi|mkv|mov|webm|m4v|png|jpe?g)$/i.exec(options.input)?.[1];
-    const folder = await Deno.stat(options.input).then((info) => info.isDirectory, () => false);
-    if (typed || folder) {
-      throw new UsageError(
-        `--size ${options.size} reads --input as raw rgb24 bytes, but '${options.input}' is ${
-          folder ? "a folder" : `a .${typed!.toLowerCase()} file`
-        }; drop --size (it carries its own frame size)`,
-      );
+  const listed = options.input === undefined && options.inputs === undefined && flagged &&
+      kindNode && yaml.value(kindNode) === "inputs"
+    ? inputList(yaml, flagged)
+    : undefined;
+  const inputs = options.inputs ?? (options.input !== undefined ? [options.input] : listed);
+  if (inputs !== undefined) {
+    const what = listed ? "source.inputs" : "--input";
+    const members: MemberSource[] = [];
+    for (const input of inputs) members.push({ input, ...await resolveInput(input, what) });
+    if (members.length === 1) {
+      const { kind, definition, params } = members[0]!;
+      return { kind, definition, params };
     }
-    const flags = { path: options.input, size: options.size };
-    return {
-      kind: "raw",
-      definition,
-      params: readParams(yaml, flagged, definition.params, "source", setOnly(definition, flags)),
-    };
+    return { kind: "inputs", definition: multiSource(members), params: {}, members };
   }
-  if (options.input !== undefined) {
+
+  /** The source kind that reads one input, with the `--set source.*` flags it has. */
+  async function resolveInput(input: string, what: string): Promise<LoadedGraph["source"]> {
+    if (options.size !== undefined) {
+      const definition = registry.sources.get("raw");
+      if (!definition) throw new UsageError("--size needs the 'raw' source kind");
+      const typed = /\.(y4m|mp4|avi|mkv|mov|webm|m4v|png|jpe?g)$/i.exec(input)?.[1];
+      const folder = await Deno.stat(input).then((info) => info.isDirectory, () => false);
+      if (typed || folder) {
+        throw new UsageError(
+          `--size ${options.size} reads --input as raw rgb24 bytes, but '${input}' is ${
+            folder ? "a folder" : `a .${typed!.toLowerCase()} file`
+          }; drop --size (it carries its own frame size)`,
+        );
+      }
+      const flags = { path: input, size: options.size };
+      return {
+        kind: "raw",
+        definition,
+        params: readParams(yaml, flagged, definition.params, "source", setOnly(definition, flags)),
+      };
+    }
     for (const definition of registry.sources.values()) {
-      if (definition.input && await definition.input.accepts(options.input)) {
-        const flags = { [definition.input.param]: options.input };
+      if (definition.input && await definition.input.accepts(input)) {
+        const flags = { [definition.input.param]: input };
         const params = readParams(yaml, flagged, definition.params, "source", setOnly(definition, flags));
         return { kind: definition.kind, definition, params };
       }
     }
-    const exists = await Deno.stat(options.input).then(() => true, () => false);
-    if (!exists) throw new UsageError(`--input '${options.input}': no such file or folder`);
+    const exists = await Deno.stat(input).then(() => true, () => false);
+    if (!exists) throw new UsageError(`${what} '${input}': no such file or folder`);
     const layouts = [...registry.sources.values()].flatMap((d) => (d.input ? [d.input.layout] : []));
-    throw new UsageError(`--input '${options.input}': no source reads it; tried ${layouts.join("; ")}`);
+    throw new UsageError(`${what} '${input}': no source reads it; tried ${layouts.join("; ")}`);
   }
   if (!node) throw yaml.error(root, "the graph needs a 'source' (or pass --input)");
   const sourceKinds = [...registry.sources.keys()].join(", ");
@@ -94,4 +112,14 @@ export async function loadSource(
   const definition = registry.sources.get(kind);
   if (!definition) throw yaml.error(kindNode, `unknown source kind '${kind}'${suggest(kind, registry.sources.keys())}`);
   return { kind, definition, params: readParams(yaml, node, definition.params, "source", { skip: ["kind"] }) };
+}
+
+/** The paths of `source: { kind: inputs, inputs: [a.mp4, b.mp4] }`: a list of at least one string. */
+function inputList(yaml: YamlSource, node: Node): string[] {
+  const list = yaml.get(node, "inputs");
+  const value = list ? yaml.value(list) : undefined;
+  if (!Array.isArray(value) || value.length === 0 || !value.every((v) => typeof v === "string" && v.trim() !== "")) {
+    throw yaml.error(list ?? node, "source.inputs must be a list of paths or URLs, such as [a.mp4, b.mp4]");
+  }
+  return value as string[];
 }

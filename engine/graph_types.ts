@@ -11,6 +11,7 @@ import type { ModelCard } from "./model_card.ts";
 import type { ModelSetChoice } from "./model_sets.ts";
 import type { Plan } from "./plan_types.ts";
 import type { Registry } from "./registry.ts";
+import type { MemberSource } from "./multi_source.ts";
 import type { SourceDefinition } from "./source.ts";
 import type { PortType, StageDefinition } from "./stage.ts";
 
@@ -34,7 +35,13 @@ export interface LoadedGraph {
   file: string;
   name: string;
   description: string;
-  source: { kind: string; definition: SourceDefinition; params: Record<string, unknown> };
+  source: {
+    kind: string;
+    definition: SourceDefinition;
+    params: Record<string, unknown>;
+    /** Several inputs (kind `inputs`): each one's own kind and parameters. */
+    members?: MemberSource[];
+  };
   models: Map<string, ModelCard>;
   /** The model set bare card names resolved in. */
   modelSet: string;
@@ -58,6 +65,8 @@ export interface LoadOptions {
   overrides?: string[];
   /** `--input PATH`: replaces the graph's source. */
   input?: string;
+  /** `--input` given more than once: one stream per input, in one run (replaces `input`). */
+  inputs?: string[];
   /** `--output TARGET`: sets the output of the first sink that accepts it. */
   output?: string;
   /** `--format`: what `--output` writes when the target alone does not say (`labels`, `y4m`). */

@@ -29,6 +29,8 @@ export interface RunOptions {
   quiet?: boolean;
   /** Warnings (one line each). Default: stderr. */
   warn?: (message: string) => void;
+  /** Called once with the run's live numbers, before the source opens (the metrics endpoint reads them). */
+  onStats?: (stats: StatsCollector) => void;
   /** Called after each frame leaves the graph (progress bars, tests). */
   onFrame?: (frame: Frame, stats: StatsCollector) => void;
   /** Engine clock; tests may pass a fake one. */
@@ -72,6 +74,7 @@ export async function runGraph(graph: LoadedGraph, options: RunOptions = {}): Pr
   const all = [...graph.stages, ...graph.sinks];
   const exec = graph.execution;
   const stats = new StatsCollector(graph.name, exec.max_in_flight, all.map((s) => s.id));
+  options.onStats?.(stats);
   if (graph.models.size) {
     stats.modelSet = { name: graph.modelSetChoice.name, reason: graph.modelSetChoice.reason };
     if (graph.modelSetChoice.warning) warn(graph.modelSetChoice.warning);

@@ -25,6 +25,18 @@ export interface SourceInfo {
   truth?: { labels?: boolean; mask?: boolean; flow?: boolean; objects?: boolean };
   /** The camera, when the source knows it (the synthetic world): what distance estimates use unless a graph sets one. */
   camera?: CameraSpec;
+  /** The streams, when the source knows them before the first frame (several inputs): one output each. */
+  streams?: StreamInfo[];
+}
+
+/** One stream of a source that has several (`--input` given more than once). */
+export interface StreamInfo {
+  /** The stream's name: what its frames carry as `stream`. */
+  name: string;
+  fps: number;
+  live: boolean;
+  width?: number;
+  height?: number;
 }
 
 /** A source's camera: its height over flat ground, focal length and horizon row (both as fractions of the height). */

@@ -5,6 +5,10 @@
  */
 
 import { type ToolInfo, toolUsedSince, toolUseMark } from "./tool_use.ts";
+import { Reservoir } from "./reservoir.ts";
+import { StreamCounters, type StreamReport } from "./stream_stats.ts";
+
+export { Reservoir };
 
 /**
  * Per-stage timing. `ms_total` and `ms_mean` count work only (the stage's own code and its models' time in
@@ -27,6 +31,8 @@ export interface StatsReport {
   seconds: number;
   fps: number;
   latency_ms: { p50: number; p99: number };
+  /** Each stream's frames, drops, fps and latency, by stream name. */
+  streams: Record<string, StreamReport>;
   max_in_flight: number;
   peak_in_flight: number;
   stages: Record<string, StageStats>;
@@ -55,49 +61,13 @@ export interface StatsReport {
   ffprobe: ToolInfo | null;
 }
 
-/**
- * Keeps a uniform random sample of at most `capacity` values (Vitter's algorithm R), so percentiles of
- * an endless stream use bounded memory. Exact while fewer than `capacity` values were added.
- */
-export class Reservoir {
-  readonly #values: number[] = [];
-  readonly #capacity: number;
-  #seen = 0;
-  #state = 0x9e3779b9;
-
-  constructor(capacity = 20_000) {
-    this.#capacity = capacity;
-  }
-
-  /** Adds one value. */
-  add(value: number): void {
-    this.#seen++;
-    if (this.#values.length < this.#capacity) {
-      this.#values.push(value);
-      return;
-    }
-    // xorshift32: deterministic, so reports are reproducible.
-    this.#state ^= this.#state << 13;
-    this.#state ^= this.#state >>> 17;
-    this.#state ^= this.#state << 5;
-    const slot = (this.#state >>> 0) % this.#seen;
-    if (slot < this.#capacity) this.#values[slot] = value;
-  }
-
-  /** The q-quantile (0..1) by nearest rank; 0 when empty. */
-  quantile(q: number): number {
-    if (this.#values.length === 0) return 0;
-    const sorted = [...this.#values].sort((a, b) => a - b);
-    const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
-    return sorted[rank]!;
-  }
-}
-
 /** Collects a run's numbers as it goes. */
 export class StatsCollector {
   readonly graph: string;
   readonly maxInFlight: number;
   readonly latency = new Reservoir();
+  /** Frames, drops and latency of each stream (several inputs, a dataset's sequences). */
+  readonly streams = new StreamCounters();
   readonly stages = new Map<string, { calls: number; msTotal: number; waitMs: number }>();
   readonly counters = new Map<string, number>();
   readonly metrics: Record<string, unknown> = {};
@@ -106,6 +76,8 @@ export class StatsCollector {
   peakRss = 0;
   warmRss = 0;
   peakInFlight = 0;
+  /** Live gauges while the run streams: frames inside the graph, and frames waiting for a credit. */
+  live: { inFlight: () => number; waiting: () => number } = { inFlight: () => 0, waiting: () => 0 };
   modelRuns = 0;
   modelMs = 0;
   /** Worker calls (a chain is one) and the bytes they moved between the main thread and the workers. */
@@ -192,6 +164,7 @@ export class StatsCollector {
       seconds: round(seconds, 3),
       fps: round(seconds > 0 ? this.frames / seconds : 0),
       latency_ms: { p50: round(this.latency.quantile(0.5)), p99: round(this.latency.quantile(0.99)) },
+      streams: this.streams.report(),
       max_in_flight: this.maxInFlight,
       peak_in_flight: this.peakInFlight,
       stages,
@@ -255,6 +228,18 @@ export function formatSummary(report: StatsReport): string {
         `${traffic.mb_from_workers_per_frame.toFixed(2)} MiB back per frame; ` +
         `${traffic.main_thread_ms_per_frame.toFixed(1)} ms of stage work on the main thread per frame`,
     );
+  }
+  const streams = Object.entries(report.streams ?? {});
+  if (streams.length > 1) {
+    const width = Math.max(6, ...streams.map(([name]) => name.length));
+    lines.push(`${"stream".padEnd(width)}  frames      fps  dropped  p50 ms  p99 ms`);
+    for (const [name, s] of streams) {
+      lines.push(
+        `${name.padEnd(width)}  ${String(s.frames).padStart(6)}  ${s.fps.toFixed(1).padStart(7)}  ${
+          String(s.dropped).padStart(7)
+        }  ${s.latency_ms.p50.toFixed(1).padStart(6)}  ${s.latency_ms.p99.toFixed(1).padStart(6)}`,
+      );
+    }
   }
   if (report.model_set) lines.push(`model set: ${report.model_set.name} (${report.model_set.reason})`);
   const ids = Object.keys(report.stages);

@@ -54,8 +54,12 @@ export async function streamFrames(
       // Admission can be triggered from inside a frame's exit; deferring avoids re-entering the operators.
       queueMicrotask(() => input.next(frame));
     },
-    onDrop: () => stats.dropped++,
+    onDrop: (init) => {
+      stats.dropped++;
+      stats.streams.of(init.sequence ?? source.info.name).dropped++;
+    },
   });
+  stats.live = { inFlight: () => gate.inFlight, waiting: () => gate.waiting };
   const output = operators.reduce<Observable<Frame>>((frames, operator) => frames.pipe(operator), input);
   let failure: Error | undefined;
   const finished = new Promise<void>((resolve) => {
@@ -68,6 +72,7 @@ export async function streamFrames(
         stats.frames++;
         if ((stats.frames & 15) === 0) stats.sampleMemory();
         stats.latency.add(exit - frame.admittedAt);
+        stats.streams.of(frame.stream).frameOut(exit - frame.admittedAt, exit);
         trace?.span({
           name: `frame ${frame.index}`,
           category: "frame",
@@ -92,7 +97,7 @@ export async function streamFrames(
   stats.startMs = now();
   const limit = options.frames ?? Infinity;
   const iterator = source.frames()[Symbol.asyncIterator]();
-  const sizes = { sequence: undefined as string | undefined, size: "" };
+  const sizes = new Map<string, string>();
   // A source error lets the frames already admitted finish (their outputs are written), then fails the run.
   let sourceError: Error | undefined;
   // A read still pending when a signal came (a pipe that sends nothing): the generator cannot be closed then.
@@ -133,21 +138,28 @@ export async function streamFrames(
   if (failure ?? sourceError) throw failure ?? sourceError;
 }
 
-/** A frame's size may change only between sequences; within one, a change is a bad input. */
-function checkFrameSize(frame: FrameInit, current: { sequence: string | undefined; size: string }): void {
+/**
+ * A frame's size may differ between sequences (streams); within one, a change is a bad input. `sizes` holds the
+ * sizes of the last {@linkcode sizedSequences} sequences seen (interleaved inputs), oldest dropped first.
+ */
+function checkFrameSize(frame: FrameInit, sizes: Map<string, string>): void {
   const { width, height, data } = frame.image;
   const where = describeFrame(frame);
   if (data.length !== width * height * 3) {
     throw new InputError(`${where}: image data has ${data.length} bytes, expected ${width}x${height}x3`);
   }
-  const size = `${width}x${height}`;
-  if (current.size === "" || frame.sequence !== current.sequence) {
-    current.sequence = frame.sequence;
-    current.size = size;
-  } else if (current.size !== size) {
-    throw new InputError(`${where} is ${size} but the stream started at ${current.size}; frame size must not change`);
+  const size = `${width}x${height}`, sequence = frame.sequence ?? "";
+  const started = sizes.get(sequence);
+  if (started === undefined) {
+    sizes.set(sequence, size);
+    if (sizes.size > sizedSequences) sizes.delete(sizes.keys().next().value!);
+  } else if (started !== size) {
+    throw new InputError(`${where} is ${size} but the stream started at ${started}; frame size must not change`);
   }
 }
+
+/** How many sequences' frame sizes {@linkcode checkFrameSize} remembers. */
+const sizedSequences = 256;
 
 /** How long a read may still take after a signal before the run stops waiting for it. */
 const abortGraceMs = 500;

@@ -6,6 +6,8 @@
  *
  * @module
  */
+import { UsageError } from "../engine/errors.ts";
+import type { SourceInfo } from "../engine/source.ts";
 import { defineStage, perFrame, readSlot } from "../engine/stage.ts";
 import type { Tensor } from "../engine/tensor.ts";
 import { formatY4mHeader, rgbToYuv420 } from "../datasets/y4m.ts";
@@ -30,6 +32,7 @@ export const y4mSink = defineStage({
       (target === "-" && (format === undefined || format === "y4m")) || target.toLowerCase().endsWith(".y4m"),
   },
   async create(ctx) {
+    oneStream(ctx.source, "a y4m stream", ctx.params.path);
     const table = sinkPalette(ctx, ctx.params.model, ctx.params.palette);
     const output = await openByteOutput(ctx.params.path, () => ctx.stop(readerGone));
     ctx.onClose(() => output.close());
@@ -63,6 +66,7 @@ export const labelsRaw = defineStage({
     accepts: (target, format) => format === "labels" || /\.(gray|raw)$/i.test(target),
   },
   async create(ctx) {
+    oneStream(ctx.source, "a raw label stream", ctx.params.path);
     const output = await openByteOutput(ctx.params.path, () => ctx.stop(readerGone));
     ctx.onClose(() => output.close());
     return perFrame(ctx, async (frame) => {
@@ -71,3 +75,13 @@ export const labelsRaw = defineStage({
     });
   },
 });
+
+/** A pipe holds one video: a run of several inputs must write one output per stream instead. */
+function oneStream(source: SourceInfo, what: string, path: string): void {
+  const count = source.streams?.length ?? 1;
+  if (count <= 1) return;
+  throw new UsageError(
+    `${path === "-" ? "stdout" : path}: ${what} holds one video, and this run has ${count} inputs; ` +
+      "write a video per stream (--output out.mp4 gives out.<stream>.mp4) or a folder",
+  );
+}

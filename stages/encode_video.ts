@@ -2,11 +2,12 @@
  * The `video` sink: an overlay (or colour mask) video through ffmpeg (mp4/mkv/mov: H.264; webm: VP9).
  * The encoder starts at the first frame; the file is finalised when the stream ends, when the run fails
  * and on Ctrl-C (ffmpeg runs in its own process group, so the terminal's SIGINT does not cut it short:
- * Segflow closes its input and waits for it to write the trailer).
+ * Segflow closes its input and waits for it to write the trailer). A run of several inputs writes one video
+ * per stream ({@linkcode streamPath}).
  *
  * @module
  */
-import { dirname } from "node:path";
+import { dirname, extname } from "node:path";
 import { defineStage, perFrame } from "../engine/stage.ts";
 import { InputError } from "../engine/errors.ts";
 import { tempPathFor, trackTemp, untrackTemp } from "../engine/atomic_write.ts";
@@ -35,59 +36,100 @@ export const videoSink = defineStage({
   writes: (p) => [{ param: "path", path: p.path, kind: "file" }],
   async create(ctx) {
     const table = sinkPalette(ctx, ctx.params.model, ctx.params.palette);
-    const path = ctx.params.path;
-    await Deno.mkdir(dirname(path), { recursive: true });
-    // ffmpeg writes a hidden temporary file (same extension, so the same format) renamed into place once it
-    // exits cleanly: a crash or a failed encode never leaves a truncated video at 'path'.
-    const temp = tempPathFor(path, { keepExtension: true });
-    trackTemp(temp);
-    type Encoder = {
-      child: Deno.ChildProcess;
-      writer: WritableStreamDefaultWriter<Uint8Array>;
-      stderr: Promise<string>;
-    };
-    let encoder: Encoder | undefined;
-    // Set before the first await, so frames handled at once never start two encoders.
-    let starting: Promise<Encoder> | undefined;
-    let size = "";
-    const failure = async (what: string) => {
-      const reason = (await encoder?.stderr)?.split("\n").at(-1) || what;
-      return new InputError(`${path}: ffmpeg could not write the video (${reason})`);
-    };
+    const streams = ctx.source.streams;
+    const perStream = ctx.params.path.includes("{stream}") || (streams !== undefined && streams.length > 1);
+    await Deno.mkdir(dirname(ctx.params.path), { recursive: true });
+    const encoders = new Map<string, VideoFile>();
     ctx.onClose(async () => {
-      encoder = await starting?.catch(() => undefined);
-      if (!encoder) {
-        // No frame reached the sink (or ffmpeg could not start): no temporary file was written.
-        untrackTemp(temp);
-        return;
-      }
-      await encoder.writer.close().catch(() => {});
-      const status = await encoder.child.status;
-      untrackTemp(temp);
-      if (!status.success) {
-        await Deno.remove(temp).catch(() => {});
-        throw await failure(`exit code ${status.code}`);
-      }
-      await Deno.rename(temp, path);
+      const errors: unknown[] = [];
+      for (const file of encoders.values()) await file.finish().catch((error) => errors.push(error));
+      if (errors.length) throw errors[0];
     });
     return perFrame(ctx, async (frame) => {
       const image = renderFrame(ctx, frame, table, ctx.params.style, ctx.params.alpha);
-      if (!starting) {
-        size = `${image.width}x${image.height}`;
-        starting = spawnEncoder(temp, image.width, image.height, ctx.params.fps ?? ctx.source.fps).then((child) => ({
-          child,
-          writer: child.stdin.getWriter(),
-          stderr: collectStderr(child),
-        }));
-      } else if (size !== `${image.width}x${image.height}`) {
-        throw new RangeError(`frame is ${image.width}x${image.height} but the video is ${size}`);
+      const path = perStream ? streamPath(ctx.params.path, frame.stream) : ctx.params.path;
+      let file = encoders.get(path);
+      if (!file) {
+        const fps = ctx.params.fps ?? streams?.find((s) => s.name === frame.stream)?.fps ?? ctx.source.fps;
+        encoders.set(path, file = new VideoFile(path, image.width, image.height, fps));
       }
-      encoder = await starting;
-      try {
-        await encoder.writer.write(image.data);
-      } catch {
-        throw await failure("its input closed");
-      }
+      await file.write(image.width, image.height, image.data);
     });
   },
 });
+
+/**
+ * The file of one stream when a run has several (or `path` has `{stream}`): `{stream}` replaced by the stream's
+ * name, else the name put before the extension (`out.mp4` -> `out.cam1.mp4`); `/` in a name becomes `_`.
+ *
+ * @example
+ * ```ts
+ * streamPath("out/video.mp4", "cam1"); // => "out/video.cam1.mp4"
+ * streamPath("out/{stream}.mp4", "davis/bear"); // => "out/davis_bear.mp4"
+ * ```
+ */
+export function streamPath(path: string, stream: string): string {
+  const name = stream.replace(/[\\/]/g, "_");
+  if (path.includes("{stream}")) return path.replaceAll("{stream}", name);
+  const ext = extname(path);
+  return `${path.slice(0, path.length - ext.length)}.${name}${ext}`;
+}
+
+/**
+ * One video being written: ffmpeg started at the first frame on a hidden temporary file (same extension, so the
+ * same format), renamed into place once it exits cleanly, so a crash or a failed encode never leaves a truncated
+ * video at `path`.
+ */
+class VideoFile {
+  readonly #temp: string;
+  readonly #size: string;
+  readonly #starting: Promise<Encoder>;
+
+  constructor(readonly path: string, width: number, height: number, fps: number) {
+    this.#temp = tempPathFor(path, { keepExtension: true });
+    trackTemp(this.#temp);
+    this.#size = `${width}x${height}`;
+    this.#starting = spawnEncoder(this.#temp, width, height, fps).then((child) => ({
+      child,
+      writer: child.stdin.getWriter(),
+      stderr: collectStderr(child),
+    }));
+  }
+
+  async write(width: number, height: number, data: Uint8Array): Promise<void> {
+    if (this.#size !== `${width}x${height}`) {
+      throw new RangeError(`frame is ${width}x${height} but the video ${this.path} is ${this.#size}`);
+    }
+    const encoder = await this.#starting;
+    try {
+      await encoder.writer.write(data);
+    } catch {
+      throw await this.#failure(encoder, "its input closed");
+    }
+  }
+
+  /** Closes ffmpeg's input, waits for the trailer, and moves the file into place. */
+  async finish(): Promise<void> {
+    const encoder = await this.#starting.catch(() => undefined);
+    untrackTemp(this.#temp);
+    if (!encoder) return; // ffmpeg could not start: no temporary file was written
+    await encoder.writer.close().catch(() => {});
+    const status = await encoder.child.status;
+    if (!status.success) {
+      await Deno.remove(this.#temp).catch(() => {});
+      throw await this.#failure(encoder, `exit code ${status.code}`);
+    }
+    await Deno.rename(this.#temp, this.path);
+  }
+
+  async #failure(encoder: Encoder, what: string): Promise<InputError> {
+    const reason = (await encoder.stderr).split("\n").at(-1) || what;
+    return new InputError(`${this.path}: ffmpeg could not write the video (${reason})`);
+  }
+}
+
+interface Encoder {
+  child: Deno.ChildProcess;
+  writer: WritableStreamDefaultWriter<Uint8Array>;
+  stderr: Promise<string>;
+}
