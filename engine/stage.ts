@@ -139,8 +139,15 @@ export interface StageContext<S extends ParamSchema = ParamSchema> {
   outputs: Record<string, string>;
   /** The card of a model named in the graph. */
   card(name: string): ModelCard;
-  /** Opens a model named in the graph (optionally with extra output nodes appended). */
-  model(name: string, extension?: { key: string; build: (card: ModelCard) => GraphExtension }): Promise<ModelHandle>;
+  /**
+   * Opens a model named in the graph (optionally with extra output nodes appended; with `batch`, its inputs and
+   * outputs declared with batch 1 take any batch size, for runs of several frames at once).
+   */
+  model(
+    name: string,
+    extension?: { key: string; build: (card: ModelCard) => GraphExtension },
+    options?: { batch?: boolean },
+  ): Promise<ModelHandle>;
   /**
    * Loads an engine-built ONNX graph (warp, fuse, ...) into the worker pool, once per `key`, so per-pixel
    * math runs in onnxruntime on the session's provider.

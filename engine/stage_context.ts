@@ -40,7 +40,7 @@ export function stageContext(node: StageNode, services: RunServices): StageConte
     params: node.params as ParamValues<ParamSchema>,
     inputs: node.inputs,
     outputs: node.outputs,
-    model: (name, extension) => runs.openModel(node.id, name, extension),
+    model: (name, extension, options) => runs.openModel(node.id, name, extension, options),
     op: (key, build) => runs.openOnnx(node.id, `op:${key}`, key, build()),
     chain: (steps, frame, options = {}) =>
       runs.run(

@@ -11,7 +11,7 @@ import type { LoadedGraph } from "./graph.ts";
 import { type InferenceResult, ModelPool, type PoolFeed, type RunPlacement, type RunTiming } from "./model_pool.ts";
 import type { ResidentRegistry } from "./resident.ts";
 import { isHandle, type TensorLike } from "./tensor.ts";
-import { extendModel } from "./onnx/inspect.ts";
+import { extendModel, withBatchDimension } from "./onnx/inspect.ts";
 import { probeModelCard } from "./model_probe.ts";
 import { parseProvider } from "./providers.ts";
 import type { ModelHandle, OnnxRunner, StageContext, WorkerRunOptions } from "./stage.ts";
@@ -140,10 +140,11 @@ export class WorkerRuns {
     stageId: string,
     name: string,
     extension?: Parameters<StageContext["model"]>[1],
+    options: Parameters<StageContext["model"]>[2] = {},
   ): Promise<ModelHandle> {
     const card = this.options.graph.models.get(name);
     if (!card) throw new Error(`stage '${stageId}': no model '${name}'`);
-    const key = extension ? `${card.onnxFile}#${extension.key}` : card.onnxFile;
+    const key = (extension ? `${card.onnxFile}#${extension.key}` : card.onnxFile) + (options.batch ? "#batch" : "");
     let bytes: Uint8Array = await readFile(card.onnxFile);
     let probe = this.#probed.get(card.cardFile);
     if (!probe) {
@@ -151,6 +152,7 @@ export class WorkerRuns {
     }
     await probe;
     if (extension) bytes = extendModel(bytes, extension.build(card));
+    if (options.batch) bytes = withBatchDimension(bytes);
     return { card, ...(await this.openOnnx(stageId, key, card.name, bytes)) };
   }
 

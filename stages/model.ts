@@ -21,7 +21,8 @@ import type { ModelCard, TensorSpec } from "../engine/model_card.ts";
 import { assertModelFits, imageToTensor } from "../engine/image_tensor.ts";
 import { cropGrid } from "../engine/grid.ts";
 import { fullResizeLabelHead, imageSizeTensor, labelHead, labelSizeInput } from "./_label_head.ts";
-import { isHandle, isTensor, type TensorLike } from "../engine/tensor.ts";
+import { isHandle, isTensor, type Tensor, type TensorLike } from "../engine/tensor.ts";
+import { RunBatcher } from "./_batcher.ts";
 import type { Frame, RgbImage } from "../engine/frame.ts";
 import { classesBy, labelsType, specChannels, specType } from "../engine/graph_channels.ts";
 import type { SlotType, TypeNeed } from "../engine/plan_types.ts";
@@ -60,6 +61,20 @@ const params = {
     type: "boolean",
     default: false,
     doc: "true: write the previous frame's outputs and start this frame's run (pipelined Clockwork)",
+  },
+  batch: {
+    type: "integer",
+    min: 1,
+    max: 64,
+    default: 1,
+    doc: "up to this many frames (of any streams) with inputs of one size run as one call, stacked as a batch",
+  },
+  batch_wait_ms: {
+    type: "number",
+    min: 0,
+    max: 1000,
+    default: 5,
+    doc: "how long a frame waits for others to fill its batch",
   },
   concurrency: {
     type: "integer",
@@ -154,13 +169,15 @@ export const model = defineStage({
     const card = ctx.card(ctx.params.model);
     const wantsLabels = labelsPort in ctx.outputs && !card.outputs.some((o) => o.name === labelsPort);
     const scores = scoresOutput(card, ctx.params.scores_from);
-    const runner = wantsLabels && scores
-      ? await ctx.model(ctx.params.model, {
-        key: `labels:${scores.name}:${ctx.params.labels_size}`,
-        // Scores at the frame's own resolution have nothing to interpolate: the full-resize head is an argmax.
-        build: () => (scores.stride === 1 ? fullResizeLabelHead : labelHead)(scores.name, ctx.params.labels_size),
-      })
-      : await ctx.model(ctx.params.model);
+    const runnerExtension = () =>
+      wantsLabels && scores
+        ? {
+          key: `labels:${scores.name}:${ctx.params.labels_size}`,
+          // Scores at the frame's own resolution have nothing to interpolate: the full-resize head is an argmax.
+          build: () => (scores.stride === 1 ? fullResizeLabelHead : labelHead)(scores.name, ctx.params.labels_size),
+        }
+        : undefined;
+    const runner = await ctx.model(ctx.params.model, runnerExtension());
     const fetches = Object.keys(ctx.outputs);
     const labelsAtImageSize = wantsLabels && ctx.params.labels_size === "image";
     // Strided outputs are cropped back to the frame's grid (an image input was padded; a grid input already
@@ -214,9 +231,36 @@ export const model = defineStage({
         write(frame, await use);
       });
     }
+    const single = (frame: Frame, feeds: Record<string, TensorLike>) =>
+      runner.run(feeds, fetches, frame, { keep: keepOf(frame) });
+    if (ctx.params.batch > 1) {
+      // Stacked runs come back to the host (each frame's slice is its own tensor); a frame whose feeds are resident
+      // in a worker, or that no other joins in time, runs alone as it would unbatched.
+      const stacked = await ctx.model(ctx.params.model, runnerExtension(), { batch: true });
+      const batcher = new RunBatcher(
+        ctx.params.batch,
+        ctx.params.batch_wait_ms,
+        [labelSizeInput],
+        (feeds) => stacked.run(feeds, fetches, undefined, { pinned: false }) as Promise<Record<string, Tensor>>,
+      );
+      ctx.onClose(() => {
+        ctx.count("model_batches", batcher.batches);
+        ctx.count("model_batched_runs", batcher.batchedRuns);
+      });
+      return perFrame(ctx, async (frame) => {
+        const feeds = feedsOf(frame);
+        const host = Object.entries(feeds).every(([name, f]) =>
+          isTensor(f) && (name === labelSizeInput || f.dims[0] === 1)
+        );
+        const outputs = host
+          ? await batcher.submit(feeds as Record<string, Tensor>, () => single(frame, feeds))
+          : await single(frame, feeds);
+        write(frame, outputs);
+      }, { concurrency: Math.max(ctx.params.concurrency, ctx.params.batch) });
+    }
     return perFrame(
       ctx,
-      async (frame) => write(frame, await runner.run(feedsOf(frame), fetches, frame, { keep: keepOf(frame) })),
+      async (frame) => write(frame, await single(frame, feedsOf(frame))),
       { concurrency: ctx.params.concurrency },
     );
   },

@@ -174,3 +174,44 @@ Deno.test("--metrics serves Prometheus text while the run lasts: per-stream fram
     assert.deepEqual(parseMetricsAddress(":9464"), { hostname: "0.0.0.0", port: 9464 });
   });
 });
+
+/** Runs the per-frame graph on `set` over `inputs` into label PNGs, with `extra` flags; returns the report. */
+async function runPerFrame(set: string, inputs: string[], dir: string, extra: string[] = []) {
+  const graph = await loadGraph(`${projectRoot}/graphs/per-frame.yaml`, {
+    registry: builtinRegistry(),
+    modelsRoot,
+    modelSet: set,
+    overrides: extra,
+    inputs,
+    output: dir,
+    execution: { max_in_flight: 8 },
+    warn: () => {},
+  });
+  return await runGraph(graph, { quiet: true, warn: () => {} });
+}
+
+for (const set of ["testing", "camvid"]) {
+  Deno.test(`model batch across streams (${set} set): labels equal the unbatched run's, frame for frame`, async () => {
+    await withTempDir(async (dir) => {
+      const inputs: string[] = [];
+      for (let i = 0; i < 4; i++) {
+        inputs.push(`${dir}/cam${i}.y4m`);
+        await writeClip(inputs[i]!, 96, 64, 6 - (i % 2), 30 * i, 1 + i);
+      }
+      const plain = await runPerFrame(set, inputs, `${dir}/plain`);
+      const batched = await runPerFrame(set, inputs, `${dir}/batched`, ["segment.batch=4", "segment.batch_wait_ms=20"]);
+      assert.equal(batched.frames, plain.frames);
+      assert.ok((batched.counters.model_batches ?? 0) > 0, JSON.stringify(batched.counters));
+      assert.ok(batched.models.runs < plain.models.runs, `${batched.models.runs} runs vs ${plain.models.runs}`);
+      const names = pngs(`${dir}/plain`);
+      assert.deepEqual(pngs(`${dir}/batched`), names);
+      for (const name of names) {
+        assert.deepEqual(
+          await Deno.readFile(`${dir}/batched/${name}`),
+          await Deno.readFile(`${dir}/plain/${name}`),
+          name,
+        );
+      }
+    });
+  });
+}

@@ -9,6 +9,7 @@ import { decodeString, ProtoWriter, readFields } from "./protobuf.ts";
 import { concatBytes } from "../bytes.ts";
 import {
   encodeGraphParts,
+  encodeValueInfo,
   type InitializerSpec,
   type NodeSpec,
   onnxTypeCode,
@@ -121,6 +122,37 @@ export function extendModel(model: Uint8Array, extension: GraphExtension): Uint8
     graph.set(f.bytes);
     graph.set(extraBytes, f.bytes.length);
     parts.push(new ProtoWriter().bytes(7, graph).finish());
+  }
+  return concatBytes(parts);
+}
+
+/** The symbolic name {@linkcode withBatchDimension} gives the first dimension. */
+export const batchDimension = "segflow_batch";
+
+/**
+ * Returns a copy of `model` whose graph inputs and outputs declared with a first dimension of 1 take any batch
+ * size (`segflow_batch`), so several frames can run as one call. Everything else is kept byte for byte; whether the
+ * graph's nodes really allow a batch (no Reshape to a fixed 1, say) is for the caller to check by running it.
+ */
+export function withBatchDimension(model: Uint8Array): Uint8Array {
+  const parts: Uint8Array[] = [];
+  for (const f of readFields(model)) {
+    if (f.field !== 7) {
+      parts.push(model.subarray(f.start, f.end));
+      continue;
+    }
+    const graph: Uint8Array[] = [];
+    for (const g of readFields(f.bytes)) {
+      const value = g.field === 11 || g.field === 12 ? readValueInfo(g.bytes) : undefined;
+      // Unknown types or dims ("?") cannot be written back as they were: such values are left alone.
+      if (!value || value.shape[0] !== 1 || (value.type as string) === "unknown" || value.shape.includes("?")) {
+        graph.push(f.bytes.subarray(g.start, g.end));
+        continue;
+      }
+      const shape = [batchDimension, ...value.shape.slice(1)];
+      graph.push(new ProtoWriter().message(g.field, (m) => encodeValueInfo(m, { ...value, shape })).finish());
+    }
+    parts.push(new ProtoWriter().bytes(7, concatBytes(graph)).finish());
   }
   return concatBytes(parts);
 }
