@@ -29,8 +29,8 @@ export const executionSchema = {
   overflow: {
     type: "string",
     oneOf: overflowPolicies,
-    default: "block",
-    doc: "what to do with a frame when max_in_flight frames are inside: block, drop_oldest, keep_latest, fail",
+    doc: "what to do with a frame when max_in_flight frames are inside: block (the default for files), drop_oldest, " +
+      "keep_latest (the default for live sources: cameras, URLs), fail",
   },
   queue: { type: "integer", min: 1, max: 1024, doc: "frames held waiting under drop_oldest (default max_in_flight)" },
   realtime: { type: "boolean", default: false, doc: "pace the source at its frame rate, like a live camera" },

@@ -39,7 +39,8 @@ export async function streamFrames(
   let seq = 0;
   const gate = new FlowGate<FrameInit>({
     maxInFlight: exec.max_in_flight,
-    policy: exec.overflow,
+    // Live sources run in real time unless the graph says otherwise: the newest frame waits, older ones drop.
+    policy: exec.overflow ?? (source.info.live ? "keep_latest" : "block"),
     ...(exec.queue ? { queueSize: exec.queue } : {}),
     admit: (init) => {
       const frame: Frame = {

@@ -12,6 +12,7 @@ import { cityscapesSource } from "../datasets/cityscapes.ts";
 import { davisSource } from "../datasets/davis.ts";
 import { imagesSource } from "../datasets/images.ts";
 import { videoSource } from "../datasets/video.ts";
+import { liveSource } from "../datasets/live_source.ts";
 import { rawSource, y4mSource } from "../datasets/y4m_source.ts";
 import { model, pipelinedFromLag } from "./model.ts";
 import { evaluate } from "./evaluate.ts";
@@ -43,6 +44,7 @@ import { labelsRaw, y4mSink } from "./encode_pipe.ts";
  */
 export function builtinRegistry(): Registry {
   return new Registry()
+    .source(liveSource)
     .source(y4mSource)
     .source(rawSource)
     .source(videoSource)

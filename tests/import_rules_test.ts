@@ -25,6 +25,8 @@ const mayImport: Record<string, readonly string[] | "*"> = {
   // model tooling: cuts checked with the label head, flow EPE, PML's parameters cross-validated with the DAVIS scorer
   "models": ["models", "eval", "eval/metrics", "stages", "datasets", "engine"],
   "tools": ["tools", "eval", "stages", "datasets", "engine"], // stages: shared helpers (the DAVIS palette)
+  // the JetStream publisher, workers and collector: commands over the engine and the built-in kinds
+  "scaleout": ["scaleout", "stages", "datasets", "engine"],
   "tests": "*",
   "bench": "*",
 };

@@ -103,7 +103,7 @@ Deno.test("cli: bad folders: a corrupt image names the file; an empty or unknown
     assert.equal(unknown.code, 1);
     assert.match(
       errorLine(unknown.stderr),
-      /notes\.txt': no source reads it; tried y4m: .*video: .*camvid: .*images: /,
+      /notes\.txt': no source reads it; tried live: .*y4m: .*video: .*camvid: .*images: /,
     );
   } finally {
     await Deno.remove(dir, { recursive: true });

@@ -1,0 +1,340 @@
+/**
+ * A worker's frames from JetStream: one durable pull consumer per video stream it holds a lease on, the messages
+ * put back in index order per stream, and a frame source (`jetstream`) that the graph pulls from.
+ *
+ * Each stream's consumer has `MaxAckPending` = the graph's `max_in_flight`, so at most that many frames per stream
+ * are in this worker (queued or inside the graph) at once. Messages held here are kept alive (`working()`) so their
+ * AckWait runs only when the worker is gone. A frame is acked only once its results are published
+ * ({@linkcode Feed.done}); the stream's end marker is acked once every frame before it is done.
+ *
+ * Order: a stream's next frame is the first message the server still holds for its subject (work-queue retention
+ * drops acked ones), looked up when the lease is taken; later messages wait in a per-stream buffer (at most
+ * `MaxAckPending` of them) until the gap is filled. A gap that stays open for two AckWaits (the missing frame was
+ * acked by a worker that lost its lease late) is skipped.
+ *
+ * @module
+ */
+import type { NatsConnection } from "@nats-io/transport-node";
+import {
+  AckPolicy,
+  type ConsumerMessages,
+  DeliverPolicy,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+} from "@nats-io/jetstream";
+import sharp from "sharp";
+import type { FrameInit } from "../engine/frame.ts";
+import { defineSource, type FrameSource, type SourceDefinition } from "../engine/source.ts";
+import { InputError } from "../engine/errors.ts";
+import { type BusNames, header, headerInt, headerText, oneLine } from "./_bus.ts";
+import type { Leases } from "./_leases.ts";
+
+/** One video stream this worker holds. */
+interface StreamWork {
+  stream: string;
+  messages?: ConsumerMessages;
+  /** Index of the next frame to hand to the graph (undefined until known). */
+  next?: number;
+  /** Frames that came before their turn. */
+  buffer: Map<number, JsMsg>;
+  /** Frames handed on (queued for the graph or inside it), not yet done. */
+  taken: Map<number, JsMsg>;
+  end?: { msg: JsMsg; count: number };
+  /** Since when the buffer has waited for a missing frame (ms). */
+  gapSince?: number;
+  closed: boolean;
+}
+
+/** A frame message waiting for the graph. */
+interface Ready {
+  stream: string;
+  index: number;
+  msg: JsMsg;
+}
+
+/** What a {@linkcode Feed} needs. */
+export interface FeedOptions {
+  nc: NatsConnection;
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  names: BusNames;
+  leases: Leases;
+  /** `MaxAckPending` of each stream's consumer. */
+  maxInFlight: number;
+  ackWaitS: number;
+  /** Result publications that may be pending before the graph gets another frame. */
+  maxPublishing: number;
+  /** Publishes a stream's end marker to the results (its frames are all done). */
+  onEnd(stream: string, count: number): Promise<void>;
+  /** A message that cannot be decoded: publish an error result for it. It is acked afterwards. */
+  onBad(stream: string, index: number, error: Error): Promise<void>;
+  log(line: string): void;
+}
+
+/** The frames of the streams a worker holds, as one source. */
+export class Feed {
+  readonly #o: FeedOptions;
+  readonly #streams = new Map<string, StreamWork>();
+  #ready: Ready[] = [];
+  #wake: (() => void) | undefined;
+  #stopped = false;
+  /** Result publications pending. */
+  publishing = 0;
+
+  constructor(options: FeedOptions) {
+    this.#o = options;
+  }
+
+  /** The streams held now. */
+  get streams(): string[] {
+    return [...this.#streams.keys()];
+  }
+
+  /** Whether the feed was stopped. */
+  get stopped(): boolean {
+    return this.#stopped;
+  }
+
+  /** Frames taken and not yet done, in all streams. */
+  get inFlight(): number {
+    let count = 0;
+    for (const w of this.#streams.values()) count += w.taken.size;
+    return count;
+  }
+
+  /** Wakes the source when it waits for a frame or for publications to finish. */
+  wake(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+
+  /**
+   * Starts pulling `stream` (its lease is held): makes its durable consumer, finds its next frame, consumes.
+   */
+  async start(stream: string): Promise<void> {
+    const { js, jsm, names, maxInFlight, ackWaitS } = this.#o;
+    const work: StreamWork = { stream, buffer: new Map(), taken: new Map(), closed: false };
+    this.#streams.set(stream, work);
+    const durable = names.consumer(stream);
+    const config = { ack_wait: Math.round(ackWaitS * 1e9), max_ack_pending: maxInFlight };
+    await jsm.consumers.add(names.frames, {
+      durable_name: durable,
+      filter_subject: names.frameSubject(stream),
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      ...config,
+    }).catch(() => jsm.consumers.update(names.frames, durable, config).catch(() => {}));
+    const first = await jsm.streams.getMessage(names.frames, { next_by_subj: names.frameSubject(stream) } as never)
+      .catch(() => null);
+    if (first) work.next = headerInt(first.header, header.index, first.subject);
+    const consumer = await js.consumers.get(names.frames, durable);
+    const messages = await consumer.consume({ max_messages: maxInFlight });
+    work.messages = messages;
+    if (this.#stopped || work.closed) await messages.close();
+    (async () => {
+      for await (const msg of messages) this.#receive(work, msg);
+    })().catch((error) => this.#o.log(`stream ${stream}: consumer failed (${oneLine(error)})`));
+    this.#o.log(`took stream ${stream}${work.next !== undefined ? ` at frame ${work.next}` : ""}`);
+  }
+
+  #receive(work: StreamWork, msg: JsMsg): void {
+    if (work.closed || this.#stopped) return msg.nak();
+    let index: number;
+    try {
+      index = headerInt(msg.headers, header.index, msg.subject);
+    } catch (error) {
+      this.#o.log(`${(error as Error).message}; dropped`);
+      return msg.term();
+    }
+    work.next ??= index;
+    if (index < work.next) {
+      // Handed on already: a newer delivery of a frame still in the graph (ack that one), or one done already.
+      if (work.taken.has(index)) work.taken.set(index, msg);
+      else msg.ack();
+      return;
+    }
+    const end = headerText(msg.headers, header.end);
+    if (end !== undefined) work.end = { msg, count: Number(end) };
+    else work.buffer.set(index, msg);
+    this.#release(work);
+  }
+
+  /** Hands the buffered frames that are next in line to the graph. */
+  #release(work: StreamWork): void {
+    let released = false;
+    for (let msg = work.buffer.get(work.next!); msg; msg = work.buffer.get(work.next!)) {
+      work.buffer.delete(work.next!);
+      work.taken.set(work.next!, msg);
+      this.#ready.push({ stream: work.stream, index: work.next!, msg });
+      work.next!++;
+      released = true;
+    }
+    work.gapSince = work.buffer.size ? (work.gapSince ?? performance.now()) : undefined;
+    if (released) this.wake();
+    this.#checkEnd(work);
+  }
+
+  /** Acks a frame whose results are published. */
+  done(stream: string, index: number): void {
+    const work = this.#streams.get(stream);
+    const msg = work?.taken.get(index);
+    if (!work || !msg) return;
+    work.taken.delete(index);
+    msg.ack();
+    this.#checkEnd(work);
+  }
+
+  #checkEnd(work: StreamWork): void {
+    const end = work.end;
+    if (!end || work.next !== end.count || work.taken.size || work.closed) return;
+    work.end = undefined;
+    this.#o.onEnd(work.stream, end.count).then(
+      async () => {
+        // Confirmed before the consumer goes: an ack the server had not seen would leave the marker behind.
+        await end.msg.ackAck().catch(() => false);
+        this.#o.log(`stream ${work.stream} done (${end.count} frames)`);
+        await this.#close(work, true);
+      },
+      (error) => {
+        end.msg.nak();
+        this.#o.log(`stream ${work.stream}: cannot publish its end (${oneLine(error)})`);
+      },
+    );
+  }
+
+  /** Stops pulling a stream: the frames not yet in the graph go back to the server. */
+  async #close(work: StreamWork, finished: boolean): Promise<void> {
+    if (work.closed) return;
+    work.closed = true;
+    for (const msg of work.buffer.values()) msg.nak();
+    work.buffer.clear();
+    work.end?.msg.nak();
+    work.end = undefined;
+    const queued = this.#ready.filter((r) => r.stream === work.stream);
+    this.#ready = this.#ready.filter((r) => r.stream !== work.stream);
+    for (const r of queued) {
+      work.taken.delete(r.index);
+      r.msg.nak();
+    }
+    await work.messages?.close().catch(() => {});
+    if (finished) {
+      this.#streams.delete(work.stream);
+      await this.#o.jsm.consumers.delete(this.#o.names.frames, this.#o.names.consumer(work.stream)).catch(() => {});
+      await this.#o.leases.release(work.stream);
+    }
+  }
+
+  /** The lease on `stream` was lost: stop pulling it; frames inside the graph still finish. */
+  async lost(stream: string): Promise<void> {
+    const work = this.#streams.get(stream);
+    if (!work) return;
+    this.#o.log(`lost the lease on stream ${stream}`);
+    await this.#close(work, false);
+    this.#streams.delete(stream);
+  }
+
+  /** Keeps every held message alive, and skips gaps that stayed open too long. */
+  heartbeat(): void {
+    const now = performance.now();
+    for (const work of this.#streams.values()) {
+      for (const msg of work.taken.values()) msg.working();
+      for (const msg of work.buffer.values()) msg.working();
+      work.end?.msg.working();
+      if (work.gapSince !== undefined && now - work.gapSince > 2000 * this.#o.ackWaitS) {
+        const next = Math.min(...work.buffer.keys());
+        this.#o.log(`stream ${work.stream}: frames ${work.next}..${next - 1} never came; skipped`);
+        work.next = next;
+        work.gapSince = undefined;
+        this.#release(work);
+      }
+    }
+  }
+
+  /** Stops pulling every stream; the source ends once the graph has taken what it was given. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    for (const work of [...this.#streams.values()]) await this.#close(work, false);
+    this.wake();
+  }
+
+  /** Frames for the graph, decoded, until {@linkcode Feed.stop}. */
+  async *frames(): AsyncGenerator<FrameInit> {
+    while (true) {
+      while (!this.#stopped && (this.#ready.length === 0 || this.publishing >= this.#o.maxPublishing)) {
+        await new Promise<void>((resolve) => (this.#wake = resolve));
+      }
+      if (this.#stopped) return;
+      const { stream, index, msg } = this.#ready.shift()!;
+      let frame: FrameInit;
+      try {
+        frame = await decodeFrame(msg, stream, index);
+      } catch (error) {
+        this.#o.log(`${(error as Error).message}; published as an error`);
+        await this.#o.onBad(stream, index, error as Error).then(
+          () => this.done(stream, index),
+          (e) => this.#o.log(`stream ${stream}: cannot publish the error of frame ${index} (${oneLine(e)})`),
+        );
+        continue;
+      }
+      yield frame;
+    }
+  }
+
+  /** The `jetstream` source kind, reading this feed (`--input jetstream:NAME`). */
+  source(): SourceDefinition {
+    return jetstreamSource(() => this);
+  }
+}
+
+/** The `jetstream` source kind over the feed `feed()` returns when the graph opens it. */
+export function jetstreamSource(feed: () => Feed): SourceDefinition {
+  return defineSource({
+    kind: "jetstream",
+    doc: "frames pulled from a JetStream stream by 'deno task worker' (jetstream:NAME)",
+    params: { stream: { type: "string", default: "", doc: "jetstream:NAME" } },
+    input: {
+      param: "stream",
+      accepts: (path) => path.startsWith("jetstream:"),
+      layout: "jetstream:NAME (a worker's frames)",
+    },
+    open(p): Promise<FrameSource> {
+      const opened = feed();
+      return Promise.resolve({
+        info: { name: p.stream, fps: 30, live: true },
+        frames: () => opened.frames(),
+        close: () => opened.stop(),
+      });
+    },
+  }) as unknown as SourceDefinition;
+}
+
+/** A frame message as the graph's frame: JPEG decoded by sharp, or raw rgb24 checked against its size. */
+async function decodeFrame(msg: JsMsg, stream: string, index: number): Promise<FrameInit> {
+  const where = `stream ${stream} frame ${index}`;
+  const width = headerInt(msg.headers, header.width, where);
+  const height = headerInt(msg.headers, header.height, where);
+  const format = headerText(msg.headers, header.format) ?? "jpeg";
+  let data: Uint8Array;
+  if (format === "raw") {
+    if (msg.data.length !== width * height * 3) {
+      throw new InputError(`${where}: ${msg.data.length} bytes of rgb24, expected ${width}x${height}x3`);
+    }
+    data = msg.data.slice();
+  } else if (format === "jpeg") {
+    try {
+      const { data: pixels, info } = await sharp(msg.data).removeAlpha().toColourspace("srgb").raw()
+        .toBuffer({ resolveWithObject: true });
+      if (info.width !== width || info.height !== height || info.channels !== 3) throw new Error("size mismatch");
+      data = new Uint8Array(pixels.buffer, pixels.byteOffset, pixels.byteLength);
+    } catch (error) {
+      throw new InputError(`${where}: not a ${width}x${height} JPEG (${oneLine(error)})`);
+    }
+  } else {
+    throw new InputError(`${where}: unknown ${header.format} '${format}'`);
+  }
+  const timestamp = Number(headerText(msg.headers, header.timestamp) ?? index / 30);
+  const name = headerText(msg.headers, header.name);
+  return { index, timestamp, image: { width, height, data }, sequence: stream, ...(name ? { name } : {}) };
+}

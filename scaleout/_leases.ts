@@ -1,0 +1,87 @@
+/**
+ * Leases on video streams in a JetStream KV bucket (`<NAME>_leases`, entries expire after the lease time): a worker
+ * pulls a stream's frames only while it holds `stream.<stream>`. Taking one is a KV `create` (fails when another
+ * worker holds it), renewing is a compare-and-set `update` on the revision the worker last wrote (fails when the
+ * lease expired and someone else took it), releasing deletes it. Each worker also renews `worker.<id>`, so workers
+ * can count each other and take a fair share of the streams.
+ *
+ * @module
+ */
+import type { NatsConnection } from "@nats-io/transport-node";
+import { type KV, Kvm } from "@nats-io/kv";
+
+/** The leases one worker holds, and its presence entry. */
+export class Leases {
+  readonly #kv: KV;
+  readonly #held = new Map<string, number>();
+  #presence: number | undefined;
+
+  private constructor(kv: KV, readonly worker: string) {
+    this.#kv = kv;
+  }
+
+  /** Opens (or creates) the bucket with entries living `ttlS` seconds. */
+  static async open(nc: NatsConnection, bucket: string, worker: string, ttlS: number): Promise<Leases> {
+    const kvm = new Kvm(nc);
+    const kv = await kvm.create(bucket, { ttl: Math.round(ttlS * 1000), history: 1 });
+    return new Leases(kv, worker);
+  }
+
+  /** Streams held now. */
+  get held(): string[] {
+    return [...this.#held.keys()];
+  }
+
+  /** Tries to take the lease on `stream`; false when another worker holds it. */
+  async take(stream: string): Promise<boolean> {
+    try {
+      this.#held.set(stream, await this.#kv.create(`stream.${stream}`, this.worker));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Renews every lease held and the worker's presence.
+   *
+   * @returns the streams whose lease was lost (it expired and another worker took it, or the server refused).
+   */
+  async renew(): Promise<string[]> {
+    const lost: string[] = [];
+    for (const [stream, revision] of this.#held) {
+      try {
+        this.#held.set(stream, await this.#kv.update(`stream.${stream}`, this.worker, revision));
+      } catch {
+        // Expired without a taker: take it back at once; held by another worker: lost.
+        if (!await this.take(stream)) {
+          this.#held.delete(stream);
+          lost.push(stream);
+        }
+      }
+    }
+    this.#presence = await this.#kv.put(`worker.${this.worker}`, String(Date.now())).catch(() => this.#presence);
+    return lost;
+  }
+
+  /** Releases the lease on `stream` (its frames are done, or the worker stops). */
+  async release(stream: string): Promise<void> {
+    const revision = this.#held.get(stream);
+    if (revision === undefined) return;
+    this.#held.delete(stream);
+    await this.#kv.delete(`stream.${stream}`, { previousSeq: revision }).catch(() => {});
+  }
+
+  /** Releases every lease and the presence entry. */
+  async releaseAll(): Promise<void> {
+    for (const stream of this.held) await this.release(stream);
+    await this.#kv.delete(`worker.${this.worker}`).catch(() => {});
+  }
+
+  /** Workers whose presence entry has not expired (this one included). */
+  async liveWorkers(): Promise<number> {
+    let count = 0;
+    for await (const _ of await this.#kv.keys("worker.*")) count++;
+    return Math.max(1, count);
+  }
+}

@@ -1,0 +1,235 @@
+/**
+ * `deno task collect --nats URL --stream NAME --output DIR|FILE`: reads a job's results (`<NAME>_RESULTS`, from
+ * the start, with an ordered consumer), drops duplicates by (stream, index), puts each stream back in index order
+ * and writes `DIR/<stream>/<index>.png` (the label maps, as the workers published them) and `DIR/<stream>.jsonl`
+ * (metadata lines), or every stream's metadata into FILE for `--output x.jsonl` (no PNGs then).
+ *
+ * The reorder buffer holds at most `--reorder N` results per stream (default 256). When it overflows, the missing
+ * frames before its first entry are given up on: counted as missing, warned about, and skipped (one arriving later
+ * is dropped as late); the exit code is then 1. The collector exits once every stream's end marker has arrived and
+ * all its frames are written, the frames stream is empty and every result published so far is read; or after
+ * `--idle-timeout S` without a message (exit 1 when a stream is incomplete).
+ *
+ * @module
+ */
+import { dirname, join } from "node:path";
+import { DeliverPolicy, jetstream, jetstreamManager, type JsMsg } from "@nats-io/jetstream";
+import { UsageError } from "../engine/errors.ts";
+import {
+  busNames,
+  cliMain,
+  closeQuietly,
+  connectBus,
+  ensureResultsStream,
+  header,
+  headerInt,
+  headerText,
+  sleep,
+} from "./_bus.ts";
+import { numberFlag, parseFlags, requiredFlag } from "./_args.ts";
+
+/** Options of {@linkcode collect}. */
+export interface CollectOptions {
+  nats: string;
+  stream: string;
+  /** A folder (PNGs and one `.jsonl` per stream) or a `.jsonl` file (metadata of every stream). */
+  output: string;
+  /** Results held per stream waiting for an earlier one (default 256). */
+  reorder?: number;
+  /** Seconds without a message before giving up (default: wait for the end markers however long). */
+  idleTimeoutS?: number;
+  signal?: AbortSignal;
+  log?: (line: string) => void;
+}
+
+/** What {@linkcode collect} wrote. */
+export interface CollectReport {
+  /** Frames written, by stream. */
+  streams: Record<string, number>;
+  duplicates: number;
+  /** Frames given up on (reorder buffer overflow), by stream. */
+  missing: Record<string, number>;
+  /** Streams whose end marker had not come, or with frames still missing, when the collector stopped. */
+  incomplete: string[];
+  /** Whether the idle timeout ended it. */
+  timedOut: boolean;
+}
+
+interface StreamOut {
+  next: number;
+  buffer: Map<number, JsMsg>;
+  end?: number;
+  written: number;
+  missing: number;
+  jsonl?: Deno.FsFile;
+}
+
+/** Collects a job's results until every stream is complete (or the idle timeout, or the signal). */
+export async function collect(options: CollectOptions): Promise<CollectReport> {
+  const names = busNames(options.stream);
+  const reorder = options.reorder ?? 256;
+  const log = options.log ?? ((line: string) => console.error(`collect: ${line}`));
+  const single = /\.(jsonl|ndjson)$/.test(options.output);
+  await Deno.mkdir(single ? dirname(options.output) : options.output, { recursive: true });
+  const singleFile = single
+    ? await Deno.open(options.output, { write: true, create: true, truncate: true })
+    : undefined;
+  const encoder = new TextEncoder();
+  const streams = new Map<string, StreamOut>();
+  const report: CollectReport = { streams: {}, duplicates: 0, missing: {}, incomplete: [], timedOut: false };
+  const nc = await connectBus(options.nats, "segflow-collect");
+  let lastSeq = 0;
+  let lastMessageAt = performance.now();
+  try {
+    const jsm = await jetstreamManager(nc);
+    await ensureResultsStream(jsm, names);
+    const js = jetstream(nc);
+    // The results stream holds only `<NAME>.results.>`: no filter (server 2.9 takes none on ordered consumers).
+    const consumer = await js.consumers.get(names.results, { deliver_policy: DeliverPolicy.All });
+    const messages = await consumer.consume();
+    const write = async (stream: string, out: StreamOut, msg: JsMsg) => {
+      const index = out.next;
+      if (!single && msg.data.length) {
+        const folder = join(options.output, stream);
+        if (out.written === 0) await Deno.mkdir(folder, { recursive: true });
+        await Deno.writeFile(join(folder, `${String(index).padStart(6, "0")}.png`), msg.data);
+      }
+      const line = headerText(msg.headers, header.metadata) ?? JSON.stringify({ stream, index });
+      out.jsonl ??= singleFile ??
+        await Deno.open(join(options.output, `${stream}.jsonl`), { write: true, create: true, truncate: true });
+      await out.jsonl.write(encoder.encode(line + "\n"));
+      out.written++;
+      report.streams[stream] = out.written;
+    };
+    const flush = async (stream: string, out: StreamOut) => {
+      for (let msg = out.buffer.get(out.next); msg; msg = out.buffer.get(out.next)) {
+        out.buffer.delete(out.next);
+        await write(stream, out, msg);
+        out.next++;
+      }
+      if (out.buffer.size > reorder) {
+        const first = Math.min(...out.buffer.keys());
+        log(`stream ${stream}: reorder buffer full (${reorder}); frames ${out.next}..${first - 1} skipped as missing`);
+        out.missing += first - out.next;
+        report.missing[stream] = out.missing;
+        out.next = first;
+        await flush(stream, out);
+      }
+    };
+    const complete = (out: StreamOut) => out.end !== undefined && out.next >= out.end;
+    const allDone = async () => {
+      if (streams.size === 0 || ![...streams.values()].every(complete)) return false;
+      // Every stream known is complete: done when no frame waits for a worker and every result is read.
+      const frames = await jsm.streams.info(names.frames).then((i) => i.state.messages, () => 0);
+      const results = await jsm.streams.info(names.results).then((i) => i.state.last_seq, () => 0);
+      return frames === 0 && results <= lastSeq;
+    };
+    let finished = false;
+    const reading = (async () => {
+      for await (const msg of messages) {
+        lastMessageAt = performance.now();
+        lastSeq = msg.seq;
+        const stream = headerText(msg.headers, header.stream) ?? msg.subject.split(".").at(-1)!;
+        let index: number;
+        try {
+          index = headerInt(msg.headers, header.index, msg.subject);
+        } catch (error) {
+          log(`${(error as Error).message}; skipped`);
+          continue;
+        }
+        let out = streams.get(stream);
+        if (!out) streams.set(stream, out = { next: 0, buffer: new Map(), written: 0, missing: 0 });
+        const end = headerText(msg.headers, header.end);
+        if (end !== undefined) {
+          out.end = Number(end);
+        } else if (index < out.next || out.buffer.has(index)) {
+          report.duplicates++;
+        } else {
+          out.buffer.set(index, msg);
+          await flush(stream, out);
+        }
+        if (complete(out) && await allDone()) {
+          finished = true;
+          break;
+        }
+      }
+    })();
+    // Checks for the end (results that came before the frames stream emptied) and the idle timeout.
+    while (!finished) {
+      await Promise.race([reading, sleep(250, options.signal)]);
+      if (finished || options.signal?.aborted) break;
+      if (await allDone()) break;
+      const idleS = (performance.now() - lastMessageAt) / 1000;
+      if (options.idleTimeoutS !== undefined && idleS > options.idleTimeoutS) {
+        report.timedOut = true;
+        break;
+      }
+    }
+    await messages.close().catch(() => {});
+    await reading.catch(() => {});
+  } finally {
+    for (const out of streams.values()) if (out.jsonl !== singleFile) out.jsonl?.close();
+    singleFile?.close();
+    await closeQuietly(nc);
+  }
+  report.incomplete = [...streams.entries()]
+    .filter(([, out]) => out.end === undefined || out.next < out.end || out.missing > 0)
+    .map(([stream]) => stream);
+  return report;
+}
+
+const usage =
+  `usage: deno task collect --nats URL --stream NAME --output DIR|FILE.jsonl [--idle-timeout S] [--reorder N]`;
+
+/** The `collect` command line; returns the exit code. */
+export async function collectCli(argv: string[]): Promise<number> {
+  const args = parseFlags("collect", argv, {
+    nats: { type: "string" },
+    stream: { type: "string" },
+    output: { type: "string" },
+    "idle-timeout": { type: "string" },
+    reorder: { type: "string" },
+    quiet: { type: "boolean" },
+  });
+  if (args.values.help) {
+    console.log(usage);
+    return 0;
+  }
+  if (args.positionals.length) throw new UsageError(`collect takes no arguments, got '${args.positionals[0]}'`);
+  const abort = new AbortController();
+  const stop = () => abort.abort();
+  Deno.addSignalListener("SIGINT", stop);
+  Deno.addSignalListener("SIGTERM", stop);
+  try {
+    const idle = args.values["idle-timeout"] !== undefined ? numberFlag(args, "idle-timeout", 0, 0, 1e7) : undefined;
+    const report = await collect({
+      nats: requiredFlag("collect", args, "nats", "nats://127.0.0.1:4222"),
+      stream: requiredFlag("collect", args, "stream", "job1"),
+      output: requiredFlag("collect", args, "output", "out/job1"),
+      reorder: numberFlag(args, "reorder", 256, 1, 1e6),
+      signal: abort.signal,
+      ...(idle !== undefined ? { idleTimeoutS: idle } : {}),
+    });
+    const counts = Object.entries(report.streams).map(([s, n]) => `${s}: ${n}`).join(", ");
+    if (!args.values.quiet) {
+      console.error(
+        `collected ${Object.values(report.streams).reduce((a, b) => a + b, 0)} frames (${counts || "none"}), ` +
+          `${report.duplicates} duplicates dropped`,
+      );
+    }
+    const missing = Object.values(report.missing).reduce((a, b) => a + b, 0);
+    if (missing) console.error(`collect: ${missing} frames missing (reorder buffer overflow)`);
+    if (report.timedOut && report.incomplete.length) {
+      console.error(`collect: idle timeout; incomplete streams: ${report.incomplete.join(", ")}`);
+    } else if (report.timedOut && Object.keys(report.streams).length === 0) {
+      console.error("collect: idle timeout; no results came");
+      return 1;
+    }
+    return report.incomplete.length || missing ? 1 : 0;
+  } finally {
+    Deno.removeSignalListener("SIGINT", stop);
+    Deno.removeSignalListener("SIGTERM", stop);
+  }
+}
+
+if (import.meta.main) await cliMain(Deno.args, collectCli);
