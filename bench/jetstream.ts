@@ -83,7 +83,7 @@ async function bus(
           ],
           cwd: root,
           stdout: "null",
-          stderr: "null",
+          stderr: Deno.env.get("SEGFLOW_BENCH_DEBUG") ? "inherit" : "null",
         }).spawn(),
       );
     }

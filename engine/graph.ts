@@ -23,6 +23,18 @@
  * @module
  */
 export { loadGraph, loadGraphText } from "./graph_load.ts";
+import type { LoadedGraph } from "./graph_types.ts";
+
+/**
+ * Whether a frame's result may depend on earlier frames of its stream: a stage or sink keeps per-stream state
+ * (declared `state`, or `keepsStreamState`). A graph that keeps none may send each frame of a stream to a
+ * different engine (the JetStream workers share such a stream's frames instead of pinning it).
+ */
+export function keepsStreamState(graph: LoadedGraph): boolean {
+  return [...graph.stages, ...graph.sinks].some((node) =>
+    node.definition.state !== undefined || node.definition.keepsStreamState?.(node.params as never) === true
+  );
+}
 
 // What loading returns: callers of `loadGraph` name these types from here. Files that the loader itself
 // imports (checks, plan, resident tensors) take them from `graph_types.ts`, so no import cycle runs through here.

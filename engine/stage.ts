@@ -243,6 +243,12 @@ export interface StageDefinition<S extends ParamSchema = ParamSchema, T = unknow
    * feedback edge must not cross one, since its two ends would see different frames.
    */
   regroups?: "split" | "merge";
+  /**
+   * Whether the stage keeps state from one frame of a stream to the next without declaring it in `state` (a
+   * pipelined model's previous run, PML's reference pools): a stream must then stay on one engine (scale-out pins it).
+   * Stages with `state` keep stream state by definition.
+   */
+  keepsStreamState?: (params: ParamValues<S>) => boolean;
   create(
     ctx: StageContext<S> & StreamStateOf<T>,
   ): OperatorFunction<Frame, Frame> | Promise<OperatorFunction<Frame, Frame>>;

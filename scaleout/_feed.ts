@@ -43,6 +43,8 @@ interface StreamWork {
   end?: { msg: JsMsg; count: number };
   /** Since when the buffer has waited for a missing frame (ms). */
   gapSince?: number;
+  /** Wakes the consumer loop of a shared stream when a frame is done. */
+  room?: () => void;
   closed: boolean;
 }
 
@@ -62,6 +64,11 @@ export interface FeedOptions {
   leases: Leases;
   /** `MaxAckPending` of each stream's consumer. */
   maxInFlight: number;
+  /**
+   * The graph keeps no per-stream state: every worker pulls every stream from its one durable consumer, frames go
+   * to whichever worker asks first, in any order (the collector puts them back in order), and no lease is taken.
+   */
+  shared?: boolean;
   ackWaitS: number;
   /** Result publications that may be pending before the graph gets another frame. */
   maxPublishing: number;
@@ -118,7 +125,13 @@ export class Feed {
     const work: StreamWork = { stream, buffer: new Map(), taken: new Map(), closed: false };
     this.#streams.set(stream, work);
     const durable = names.consumer(stream);
-    const config = { ack_wait: Math.round(ackWaitS * 1e9), max_ack_pending: maxInFlight };
+    // A shared stream's consumer serves several workers: MaxAckPending bounds them together, so it grows with the
+    // workers (each still pulls at most maxInFlight at once), and the server removes it once nobody pulls.
+    const config = {
+      ack_wait: Math.round(ackWaitS * 1e9),
+      max_ack_pending: this.#o.shared ? 64 * maxInFlight : maxInFlight,
+      ...(this.#o.shared ? { inactive_threshold: sharedIdleNs } : {}),
+    };
     await jsm.consumers.add(names.frames, {
       durable_name: durable,
       filter_subject: names.frameSubject(stream),
@@ -126,17 +139,29 @@ export class Feed {
       deliver_policy: DeliverPolicy.All,
       ...config,
     }).catch(() => jsm.consumers.update(names.frames, durable, config).catch(() => {}));
-    const first = await jsm.streams.getMessage(names.frames, { next_by_subj: names.frameSubject(stream) } as never)
-      .catch(() => null);
+    const first = this.#o.shared
+      ? null
+      : await jsm.streams.getMessage(names.frames, { next_by_subj: names.frameSubject(stream) } as never)
+        .catch(() => null);
     if (first) work.next = headerInt(first.header, header.index, first.subject);
     const consumer = await js.consumers.get(names.frames, durable);
     const messages = await consumer.consume({ max_messages: maxInFlight });
     work.messages = messages;
     if (this.#stopped || work.closed) await messages.close();
     (async () => {
-      for await (const msg of messages) this.#receive(work, msg);
+      for await (const msg of messages) {
+        this.#receive(work, msg);
+        // A shared stream's consumer does not bound this worker's share: at most maxInFlight frames of it here.
+        while (this.#o.shared && work.taken.size >= maxInFlight && !work.closed && !this.#stopped) {
+          await new Promise<void>((resolve) => work.room = resolve);
+        }
+      }
     })().catch((error) => this.#o.log(`stream ${stream}: consumer failed (${oneLine(error)})`));
-    this.#o.log(`took stream ${stream}${work.next !== undefined ? ` at frame ${work.next}` : ""}`);
+    this.#o.log(
+      `${this.#o.shared ? "sharing" : "took"} stream ${stream}${
+        work.next !== undefined ? ` at frame ${work.next}` : ""
+      }`,
+    );
   }
 
   #receive(work: StreamWork, msg: JsMsg): void {
@@ -148,6 +173,7 @@ export class Feed {
       this.#o.log(`${(error as Error).message}; dropped`);
       return msg.term();
     }
+    if (this.#o.shared) return this.#receiveShared(work, msg, index);
     work.next ??= index;
     if (index < work.next) {
       // Handed on already: a newer delivery of a frame still in the graph (ack that one), or one done already.
@@ -159,6 +185,39 @@ export class Feed {
     if (end !== undefined) work.end = { msg, count: Number(end) };
     else work.buffer.set(index, msg);
     this.#release(work);
+  }
+
+  /**
+   * A frame of a shared stream goes to the graph at once, whatever its index. The end marker goes on to the results
+   * at once too (the collector waits for the frames it counts); other workers may still be busy with frames of it.
+   */
+  #receiveShared(work: StreamWork, msg: JsMsg, index: number): void {
+    const end = headerText(msg.headers, header.end);
+    if (end === undefined) {
+      const redelivered = work.taken.has(index); // a newer delivery of a frame in the graph: ack that one
+      work.taken.set(index, msg);
+      if (redelivered) return;
+      this.#ready.push({ stream: work.stream, index, msg });
+      return this.wake();
+    }
+    this.#o.onEnd(work.stream, Number(end)).then(
+      () => msg.ackAck().catch(() => false),
+      (error) => {
+        msg.nak();
+        this.#o.log(`stream ${work.stream}: cannot publish its end (${oneLine(error)})`);
+      },
+    );
+  }
+
+  /** Stops sharing streams that have no frames left on the server and none in this worker. */
+  async idle(active: readonly string[]): Promise<void> {
+    if (!this.#o.shared) return;
+    for (const work of [...this.#streams.values()]) {
+      if (active.includes(work.stream) || work.taken.size) continue;
+      await this.#close(work, false);
+      this.#streams.delete(work.stream);
+      this.#o.log(`stream ${work.stream}: nothing left to share`);
+    }
   }
 
   /** Hands the buffered frames that are next in line to the graph. */
@@ -183,10 +242,14 @@ export class Feed {
     if (!work || !msg) return;
     work.taken.delete(index);
     msg.ack();
+    const room = work.room;
+    work.room = undefined;
+    room?.();
     this.#checkEnd(work);
   }
 
   #checkEnd(work: StreamWork): void {
+    if (this.#o.shared) return;
     const end = work.end;
     if (!end || work.next !== end.count || work.taken.size || work.closed) return;
     work.end = undefined;
@@ -218,6 +281,7 @@ export class Feed {
       work.taken.delete(r.index);
       r.msg.nak();
     }
+    work.room?.();
     await work.messages?.close().catch(() => {});
     if (finished) {
       this.#streams.delete(work.stream);
@@ -288,6 +352,9 @@ export class Feed {
   }
 }
 
+/** How long a shared stream's consumer outlives its last worker's pull: 5 minutes (JetStream counts in ns). */
+const sharedIdleNs = 300e9;
+
 /** The `jetstream` source kind over the feed `feed()` returns when the graph opens it. */
 export function jetstreamSource(feed: () => Feed): SourceDefinition {
   return defineSource({
@@ -302,7 +369,9 @@ export function jetstreamSource(feed: () => Feed): SourceDefinition {
     open(p): Promise<FrameSource> {
       const opened = feed();
       return Promise.resolve({
-        info: { name: p.stream, fps: 30, live: true },
+        // Not live: frames wait on the server until pulled (MaxAckPending is the backpressure), so the engine's
+        // lossless default applies; a live source's keep_latest would drop frames that were never acked.
+        info: { name: p.stream, fps: 30, live: false },
         frames: () => opened.frames(),
         close: () => opened.stop(),
       });

@@ -13,7 +13,7 @@
  */
 import { resolve } from "node:path";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { loadGraph } from "../engine/graph_load.ts";
+import { keepsStreamState, loadGraph } from "../engine/graph.ts";
 import type { LoadOptions } from "../engine/graph_types.ts";
 import { Registry } from "../engine/registry.ts";
 import type { SourceDefinition } from "../engine/source.ts";
@@ -62,6 +62,11 @@ export interface WorkerOptions {
   labelsSlot?: string;
   /** Keep the graph's own sinks (default: dropped; the results go to the bus). */
   keepSinks?: boolean;
+  /**
+   * Pin each stream to one worker even though the graph keeps no per-stream state (default: such a graph's streams
+   * are shared: any worker takes any frame).
+   */
+  pin?: boolean;
   /** `--metrics [HOST]:PORT`: serve this worker's Prometheus metrics there while it runs. */
   metrics?: string;
   /** This worker's name in leases and metadata (default `<host>-<pid>`). */
@@ -80,6 +85,8 @@ export interface WorkerReport {
   /** Frames done, by stream. */
   streams: Record<string, number>;
   frames: number;
+  /** Frames the engine dropped (none: the bus holds frames until they are pulled). */
+  dropped: number;
   seconds: number;
 }
 
@@ -113,9 +120,10 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerReport> {
   if (!options.keepSinks) graph.sinks = [];
   const objects = objectsSlot(graph);
   const maxInFlight = graph.execution.max_in_flight;
+  const shared = !options.pin && !keepsStreamState(graph);
 
   const nc = await connectBus(options.nats, `segflow-worker-${id}`);
-  const report: WorkerReport = { id, streams: {}, frames: 0, seconds: 0 };
+  const report: WorkerReport = { id, streams: {}, frames: 0, dropped: 0, seconds: 0 };
   const timers: ReturnType<typeof setInterval>[] = [];
   let fatal: Error | undefined;
   let leases: Leases | undefined;
@@ -140,6 +148,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerReport> {
       names,
       leases,
       maxInFlight,
+      shared,
       ackWaitS,
       maxPublishing: maxInFlight,
       log,
@@ -152,6 +161,11 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerReport> {
       onBad: (stream, index, error) => publishResult(stream, index, errorResult(stream, index, id, error)),
     });
     feed = bus;
+    log(
+      shared
+        ? "the graph keeps no per-stream state: its streams are shared with the other workers"
+        : "streams are pinned to one worker each (the graph keeps per-stream state, or --pin)",
+    );
     if (options.signal?.aborted) await bus.stop();
     options.signal?.addEventListener("abort", onAbort);
     await held.renew();
@@ -169,8 +183,15 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerReport> {
         const info = await jsm.streams.info(names.frames, { subjects_filter: `${names.frames}.frames.>` });
         const prefix = `${names.frames}.frames.`;
         const active = Object.keys(info.state.subjects ?? {}).map((s) => s.slice(prefix.length));
+        await bus.idle(active);
         const free = active.filter((stream) => !bus.streams.includes(stream));
         if (!free.length) return;
+        if (shared) {
+          for (const stream of free.slice(0, Math.max(0, (options.maxStreams ?? Infinity) - bus.streams.length))) {
+            if (!bus.stopped) await bus.start(stream);
+          }
+          return;
+        }
         const share = Math.ceil(active.length / await held.liveWorkers());
         for (const stream of free) {
           if (bus.stopped || bus.streams.length >= Math.min(share, options.maxStreams ?? Infinity)) break;
@@ -188,7 +209,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerReport> {
     const started = performance.now();
     metrics = options.metrics === undefined ? undefined : await startMetricsServer(options.metrics, () => collector);
     if (metrics) log(`metrics: http://${metrics.hostname}:${metrics.port}/metrics`);
-    await runGraph(graph, {
+    const stats = await runGraph(graph, {
       quiet: true,
       hostSlots: [labelsSlot],
       onStats: (stats) => (collector = stats),
@@ -222,6 +243,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerReport> {
     // End markers still being published for streams whose last frame just finished.
     for (let i = 0; i < 100 && bus.inFlight > 0; i++) await sleep(10);
     report.seconds = (performance.now() - started) / 1000;
+    report.dropped = stats.dropped;
   } finally {
     options.signal?.removeEventListener("abort", onAbort);
     for (const timer of timers) clearInterval(timer);
@@ -247,7 +269,7 @@ function withSource(base: Registry, source: SourceDefinition): Registry {
 const usage =
   `usage: deno task worker <graph.yaml> --nats URL --stream NAME [--models SET] [--set target.param=value]...
        [--max-in-flight N] [--workers N] [--lease-s S] [--ack-wait-s S] [--max-streams N] [--labels SLOT]
-       [--keep-sinks] [--id NAME] [--metrics [HOST]:PORT]`;
+       [--keep-sinks] [--pin] [--id NAME] [--metrics [HOST]:PORT]`;
 
 /** The `worker` command line; returns the exit code. */
 export async function workerCli(argv: string[]): Promise<number> {
@@ -264,6 +286,7 @@ export async function workerCli(argv: string[]): Promise<number> {
     "max-streams": { type: "string" },
     labels: { type: "string" },
     "keep-sinks": { type: "boolean" },
+    pin: { type: "boolean" },
     metrics: { type: "string" },
     id: { type: "string" },
   });
@@ -298,6 +321,7 @@ export async function workerCli(argv: string[]): Promise<number> {
       ackWaitS: numberFlag(args, "ack-wait-s", 30, 0.5, 3600),
       pollMs: numberFlag(args, "poll-ms", 1000, 50, 60000),
       keepSinks: args.values["keep-sinks"] === true,
+      pin: args.values.pin === true,
       signal: abort.signal,
       ...(models !== undefined ? { models } : {}),
       ...(id !== undefined ? { id } : {}),

@@ -90,6 +90,7 @@ const int64 = (value: number): Tensor => ({ type: "int64", dims: [1], data: BigI
 export const knn = defineStage({
   kind: "knn",
   role: "stage",
+  keepsStreamState: () => true,
   doc: "PML nearest-neighbour classification of pixel embeddings against the first frame's annotated pixels",
   params: {
     k: { type: "integer", min: 1, max: 64, default: 5, doc: "neighbours that vote" },

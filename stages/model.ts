@@ -105,6 +105,7 @@ export function pipelinedFromLag(lag: unknown): boolean {
 export const model = defineStage({
   kind: "model",
   role: "stage",
+  keepsStreamState: (p) => p.pipelined,
   doc: "Run a model on the frame or on slots; write its outputs (and optionally argmax labels) to slots",
   params,
   inputs: (p, env: StageEnvironment): PortDecl[] =>

@@ -3,7 +3,7 @@
  * stats, and gives what a run of it alone gives.
  */
 import assert from "node:assert/strict";
-import { loadGraph, loadGraphText } from "../engine/graph.ts";
+import { keepsStreamState, loadGraph, loadGraphText } from "../engine/graph.ts";
 import { runGraph } from "../engine/run.ts";
 import type { StatsReport } from "../engine/stats.ts";
 import { formatY4mHeader, rgbToYuv420 } from "../datasets/y4m.ts";
@@ -11,7 +11,7 @@ import { builtinRegistry } from "../stages/mod.ts";
 import { uniqueNames } from "../engine/multi_source.ts";
 import { formatMetrics, parseMetricsAddress, startMetricsServer } from "../engine/metrics.ts";
 import { cli, countVideoFrames, errorLine } from "./_cli.ts";
-import { modelsRoot, projectRoot, testingSetOverrides, withTempDir } from "./_helpers.ts";
+import { methodGraphs, modelsRoot, projectRoot, testingSetOverrides, withTempDir } from "./_helpers.ts";
 
 /** A y4m clip of `frames` frames: a bright square moving `speed` px per frame over a gradient, seeded by `tone`. */
 async function writeClip(path: string, width: number, height: number, frames: number, tone: number, speed: number) {
@@ -215,3 +215,18 @@ for (const set of ["testing", "camvid"]) {
     });
   });
 }
+
+Deno.test("keepsStreamState: only per-frame of the method graphs may send a stream's frames to different engines", async () => {
+  const kept: Record<string, boolean> = {};
+  for (const name of methodGraphs) {
+    const graph = await loadGraph(`${projectRoot}/graphs/${name}.yaml`, {
+      registry: builtinRegistry(),
+      modelsRoot,
+      modelSet: "testing",
+      overrides: testingSetOverrides(name),
+      warn: () => {},
+    });
+    kept[name] = keepsStreamState(graph);
+  }
+  assert.deepEqual(kept, Object.fromEntries(methodGraphs.map((name) => [name, name !== "per-frame"])));
+});
