@@ -23,8 +23,11 @@ import { startNatsServer } from "../tests/_nats_server.ts";
 const root = new URL("..", import.meta.url).pathname;
 const modelsRoot = join(root, "models");
 
-/** The graphs measured: a cheap network (the bus dominates) and the synthetic-world `seg` (the model dominates). */
-const graphs = [
+/**
+ * The graphs measured: a cheap network (the bus dominates) and the synthetic-world `seg` (the model dominates), both
+ * per-frame (streams shared by the workers); and DFF on the synthetic models (stream state: streams pinned).
+ */
+const graphs: { name: string; text: string; models?: string }[] = [
   {
     name: "testing/seg (1x1 conv)",
     text: `name: bench\nmodel_set: testing\nsource: { kind: pattern }\nmodels: { seg: seg }\n` +
@@ -34,6 +37,11 @@ const graphs = [
     name: "synthetic/seg",
     text: `name: bench\nmodel_set: synthetic\nsource: { kind: pattern }\nmodels: { seg: seg }\n` +
       `stages:\n  - { id: seg, kind: model, model: seg, in: { image: image }, out: { labels: labels } }\n`,
+  },
+  {
+    name: "synthetic DFF (pinned)",
+    text: (await Deno.readTextFile(new URL("../graphs/dff.yaml", import.meta.url))).replace(/^sinks:[\s\S]*$/m, ""),
+    models: "synthetic",
   },
 ];
 
@@ -48,8 +56,13 @@ async function writeY4m(path: string, frames: number, seed: number, width: numbe
 }
 
 /** Frames per second of a local run over both inputs. */
-async function local(graphFile: string, inputs: string[]): Promise<{ fps: number; frames: number }> {
-  const graph = await loadGraph(graphFile, { registry: builtinRegistry(), modelsRoot, inputs });
+async function local(graphFile: string, inputs: string[], models?: string): Promise<{ fps: number; frames: number }> {
+  const graph = await loadGraph(graphFile, {
+    registry: builtinRegistry(),
+    modelsRoot,
+    inputs,
+    ...(models ? { modelSet: models } : {}),
+  });
   const start = performance.now();
   const report = await runGraph(graph, { quiet: true, hostSlots: ["labels"] });
   return { fps: report.frames / ((performance.now() - start) / 1000), frames: report.frames };
@@ -62,6 +75,7 @@ async function bus(
   workers: number,
   format: "jpeg" | "raw",
   dir: string,
+  models?: string,
 ): Promise<number> {
   const server = await startNatsServer();
   const children: Deno.ChildProcess[] = [];
@@ -80,6 +94,7 @@ async function bus(
             "bench",
             "--poll-ms",
             "200",
+            ...(models ? ["--models", models] : []),
           ],
           cwd: root,
           stdout: "null",
@@ -124,10 +139,11 @@ if (import.meta.main) {
     await writeY4m(inputs[0]!, frames, 1, width, height);
     await writeY4m(inputs[1]!, frames, 2, width, height);
     const rows: string[] = [];
-    for (const { name, text } of graphs) {
+    const only = Deno.env.get("SEGFLOW_BENCH_ONLY");
+    for (const { name, text, models } of graphs.filter((g) => !only || g.name.startsWith(only))) {
       const graphFile = join(dir, "graph.yaml");
       await Deno.writeTextFile(graphFile, text);
-      const base = await local(graphFile, inputs);
+      const base = await local(graphFile, inputs, models);
       const row = (how: string, fps: number) =>
         `| ${name} | ${how} | ${fps.toFixed(1)} | ${(1000 / fps).toFixed(1)} | ${
           how === "local" ? "-" : (1000 / fps - 1000 / base.fps).toFixed(1)
@@ -137,7 +153,7 @@ if (import.meta.main) {
         rows.push(
           row(
             `JetStream, ${workers} worker${workers > 1 ? "s" : ""}`,
-            await bus(graphFile, inputs, workers, format, dir),
+            await bus(graphFile, inputs, workers, format, dir, models),
           ),
         );
       }

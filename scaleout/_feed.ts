@@ -45,6 +45,9 @@ interface StreamWork {
   gapSince?: number;
   /** Wakes the consumer loop of a shared stream when a frame is done. */
   room?: () => void;
+  /** When this worker last received a message of the stream (ms), and whether one was its end marker. */
+  lastReceived: number;
+  endSeen?: boolean;
   closed: boolean;
 }
 
@@ -122,7 +125,13 @@ export class Feed {
    */
   async start(stream: string): Promise<void> {
     const { js, jsm, names, maxInFlight, ackWaitS } = this.#o;
-    const work: StreamWork = { stream, buffer: new Map(), taken: new Map(), closed: false };
+    const work: StreamWork = {
+      stream,
+      buffer: new Map(),
+      taken: new Map(),
+      closed: false,
+      lastReceived: performance.now(),
+    };
     this.#streams.set(stream, work);
     const durable = names.consumer(stream);
     // A shared stream's consumer serves several workers: MaxAckPending bounds them together, so it grows with the
@@ -173,6 +182,7 @@ export class Feed {
       this.#o.log(`${(error as Error).message}; dropped`);
       return msg.term();
     }
+    work.lastReceived = performance.now();
     if (this.#o.shared) return this.#receiveShared(work, msg, index);
     work.next ??= index;
     if (index < work.next) {
@@ -200,6 +210,7 @@ export class Feed {
       this.#ready.push({ stream: work.stream, index, msg });
       return this.wake();
     }
+    work.endSeen = true;
     this.#o.onEnd(work.stream, Number(end)).then(
       () => msg.ackAck().catch(() => false),
       (error) => {
@@ -209,11 +220,17 @@ export class Feed {
     );
   }
 
-  /** Stops sharing streams that have no frames left on the server and none in this worker. */
+  /**
+   * Stops sharing streams that have no frames left on the server and none in this worker, once they are surely over:
+   * this worker passed on the end marker, or nothing came for two AckWaits (closing drops the messages the client
+   * had buffered, which then wait out their AckWait on the server: never while a publisher is still sending).
+   */
   async idle(active: readonly string[]): Promise<void> {
     if (!this.#o.shared) return;
+    const quiet = 2000 * this.#o.ackWaitS;
     for (const work of [...this.#streams.values()]) {
       if (active.includes(work.stream) || work.taken.size) continue;
+      if (!work.endSeen && performance.now() - work.lastReceived < quiet) continue;
       await this.#close(work, false);
       this.#streams.delete(work.stream);
       this.#o.log(`stream ${work.stream}: nothing left to share`);
