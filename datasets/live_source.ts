@@ -3,7 +3,8 @@
  * `rtsp://`, `rtsps://`, `rtmp://`, `rtmps://`, `http(s)://` (HLS `.m3u8`, MJPEG, MPEG-TS over HTTP; a URL
  * ending in a video file's extension such as `.mp4` stays a `video` file), `udp://`, `rtp://`, `tcp://`,
  * `srt://` (when the ffmpeg in use has the protocol) and V4L2 devices (`/dev/video0`). Frames are marked live
- * (`info.live`); run with `execution: { overflow: keep_latest }` for real time (see `LIVE_README_SECTION.md`).
+ * (`info.live`), so the run is real time (`keep_latest`) unless the graph sets `execution.overflow` (README,
+ * "Live sources").
  * A drop (ffmpeg exits, or no frame for `stall_s`) reconnects with back-off (see `live_stream.ts`).
  *
  * @module

@@ -143,20 +143,38 @@ async function* roundRobin(sources: readonly FrameSource[], names: readonly stri
   }
 }
 
-/** Frames in the order they arrive from any input (live inputs): one pending pull per input. */
+/**
+ * Frames in the order they arrive from any input (live inputs): one pending pull per input, its result queued when
+ * it comes (so a quiet input costs nothing per frame of the others), the next pull started once that is taken.
+ */
 async function* asTheyCome(sources: readonly FrameSource[], names: readonly string[]): AsyncGenerator<FrameInit> {
   const iterators = sources.map((source) => source.frames()[Symbol.asyncIterator]());
-  const pull = (i: number) => iterators[i]!.next().then((result) => ({ i, result }));
-  const pending = new Map(iterators.map((_, i) => [i, pull(i)]));
+  const arrived: { i: number; result?: IteratorResult<FrameInit>; error?: unknown }[] = [];
+  let wake: (() => void) | undefined;
+  const pull = (i: number) => {
+    iterators[i]!.next().then(
+      (result) => arrived.push({ i, result }),
+      (error) => arrived.push({ i, error }),
+    ).finally(() => {
+      const resolve = wake;
+      wake = undefined;
+      resolve?.();
+    });
+  };
+  iterators.forEach((_, i) => pull(i));
+  let open = iterators.length;
   try {
-    while (pending.size) {
-      const { i, result } = await Promise.race(pending.values());
-      if (result.done) {
-        pending.delete(i);
+    while (open > 0) {
+      if (!arrived.length) await new Promise<void>((resolve) => (wake = resolve));
+      const next = arrived.shift();
+      if (!next) continue;
+      if (next.error !== undefined) throw next.error;
+      if (next.result!.done) {
+        open--;
         continue;
       }
-      pending.set(i, pull(i));
-      yield tagged(result.value, names[i]!);
+      pull(next.i);
+      yield tagged(next.result!.value, names[next.i]!);
     }
   } finally {
     // Not awaited: an input may be waiting for its next frame; closing the sources ends those pulls.

@@ -17,7 +17,7 @@ import { checkWritable } from "./writable.ts";
 import { InterruptedError, type InterruptSignal, interruptSignals } from "./errors.ts";
 import { WorkerRuns } from "./worker_runs.ts";
 import { stageContext } from "./stage_context.ts";
-import { streamFrames, untilAborted } from "./stream_frames.ts";
+import { overflowPolicy, streamFrames, untilAborted } from "./stream_frames.ts";
 
 /** Options of {@linkcode runGraph}. */
 export interface RunOptions {
@@ -126,6 +126,7 @@ export async function runGraph(graph: LoadedGraph, options: RunOptions = {}): Pr
     source = opening.value;
     const { name: sourceName, width: sourceWidth, height: sourceHeight } = source.info;
     if (sourceWidth !== undefined && sourceHeight !== undefined) assertFrameSize(sourceName, sourceWidth, sourceHeight);
+    overflowPolicy(graph.execution, source.info); // a mixed live/file run is refused before the models load
     const openedSource = source;
     const operators: OperatorFunction<Frame, Frame>[] = [];
     for (const node of all) {

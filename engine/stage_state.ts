@@ -4,9 +4,10 @@
  *
  * {@linkcode perStream} hands `process` each frame with its stream's state. Frames of one stream are processed one
  * at a time, in order; frames of different streams (the regions of a frame are streams of their own,
- * `<stream>#r<i>`) proceed concurrently, so the workers stay busy. The most recently used `limit` streams are
- * remembered: a forgotten stream's state is disposed of (its resident handles released) and a later frame of it
- * starts afresh, as does every state when the run ends. Memory stays bounded on endless runs over many sequences.
+ * `<stream>#r<i>`) proceed concurrently, so the workers stay busy. The most recently used `limit` streams per input
+ * stream the source names (`SourceInfo.streams`: several `--input`s) are remembered: a forgotten stream's state is
+ * disposed of (its resident handles released) and a later frame of it starts afresh (warned about once), as does
+ * every state when the run ends. Memory stays bounded on endless runs over many sequences.
  *
  * Feedback: before `process` sees a frame, each bound feedback input (a port of `kind: "feedback"`) gets the value
  * that the later stage writing its slot wrote on the stream's previous frame, once it is written (unset on a
@@ -67,10 +68,20 @@ export function perStream<T>(
     throw new Error(`Internal error: stage '${ctx.id}' runs per stream but its kind was not made by defineStage`);
   }
   const spec = kind.state as StreamStateSpec<T> | undefined;
+  const limit = (spec?.limit ?? 64) * Math.max(1, ctx.source?.streams?.length ?? 1);
+  let warned = false;
   const streams = new StreamStore<T>(
     (stream) => spec ? spec.initial(ctx, stream) : undefined as T,
     (state) => spec?.dispose?.(state, ctx),
-    spec?.limit ?? 64,
+    limit,
+    (stream) => {
+      if (warned) return;
+      warned = true;
+      ctx.warn(
+        `stage '${ctx.id}': stream ${stream} came back after its state was forgotten (more than ${limit} streams ` +
+          `at once); it starts afresh`,
+      );
+    },
   );
   ctx.onClose(() => streams.clear());
   const { heard, told } = feedbackSlots(kind, ctx);
@@ -153,18 +164,24 @@ interface StreamEntry<T> {
 /** The streams' states, least recently used first, and each stream's queue of frames. */
 class StreamStore<T> {
   readonly #entries = new Map<string, StreamEntry<T>>();
+  /** Streams forgotten lately (at most 4096 names), to tell when one comes back. */
+  readonly #forgotten = new Set<string>();
 
   constructor(
     private readonly initial: (stream: string) => T,
     private readonly dispose: (state: T) => void,
     private readonly limit: number,
+    private readonly onReturn: (stream: string) => void,
   ) {}
 
   /** Runs `work` on the stream's entry after the stream's earlier work has settled. */
   run(stream: string, work: (entry: StreamEntry<T>) => Promise<void>): Promise<void> {
     let entry = this.#entries.get(stream);
     if (entry) this.#entries.delete(stream);
-    else entry = { state: this.initial(stream), tail: Promise.resolve(), busy: 0 };
+    else {
+      if (this.#forgotten.delete(stream)) this.onReturn(stream);
+      entry = { state: this.initial(stream), tail: Promise.resolve(), busy: 0 };
+    }
     this.#entries.set(stream, entry);
     entry.busy++;
     this.#forget();
@@ -186,6 +203,8 @@ class StreamStore<T> {
       if (entry.busy > 0) continue;
       this.#entries.delete(stream);
       this.dispose(entry.state);
+      this.#forgotten.add(stream);
+      if (this.#forgotten.size > 4096) this.#forgotten.delete(this.#forgotten.values().next().value!);
     }
   }
 

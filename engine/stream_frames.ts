@@ -11,7 +11,9 @@ import { FlowGate } from "./flow_gate.ts";
 import type { ResidentRegistry } from "./resident.ts";
 import type { StatsCollector } from "./stats.ts";
 import type { TraceWriter } from "./trace.ts";
-import { InputError } from "./errors.ts";
+import { InputError, UsageError } from "./errors.ts";
+import type { SourceInfo } from "./source.ts";
+import type { OverflowPolicy } from "./flow_gate.ts";
 
 /** What {@linkcode streamFrames} needs of the run's options. */
 export interface StreamOptions {
@@ -22,6 +24,26 @@ export interface StreamOptions {
 
 /** An opened source. */
 export type OpenedSource = NonNullable<Awaited<ReturnType<LoadedGraph["source"]["definition"]["open"]>>>;
+
+/**
+ * The gate's overflow policy: the graph's `execution.overflow`, else `keep_latest` for a live source (real time)
+ * and `block` (lossless) for files.
+ *
+ * @throws {UsageError} for a run that mixes live and file inputs without an explicit policy: one gate serves them
+ * all, so real time would drop file frames and lossless would hold the cameras back; the user picks.
+ */
+export function overflowPolicy(execution: LoadedGraph["execution"], info: SourceInfo): OverflowPolicy {
+  if (execution.overflow) return execution.overflow;
+  const live = info.streams?.filter((s) => s.live) ?? [];
+  const files = info.streams?.filter((s) => !s.live) ?? [];
+  if (live.length && files.length) {
+    throw new UsageError(
+      `${live[0]!.name} is live and ${files[0]!.name} is not: a run mixing live and file inputs needs ` +
+        `--set execution.overflow=keep_latest (real time; file frames drop too) or =block (lossless; cameras wait)`,
+    );
+  }
+  return info.live ? "keep_latest" : "block";
+}
 
 /** Pumps the source through the gate into the operators and waits until every admitted frame is out. */
 export async function streamFrames(
@@ -40,7 +62,7 @@ export async function streamFrames(
   const gate = new FlowGate<FrameInit>({
     maxInFlight: exec.max_in_flight,
     // Live sources run in real time unless the graph says otherwise: the newest frame waits, older ones drop.
-    policy: exec.overflow ?? (source.info.live ? "keep_latest" : "block"),
+    policy: overflowPolicy(exec, source.info),
     ...(exec.queue ? { queueSize: exec.queue } : {}),
     admit: (init) => {
       const frame: Frame = {

@@ -10,7 +10,7 @@
  * @module
  */
 import { connect, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
-import { type JetStreamManager, RetentionPolicy, StorageType } from "@nats-io/jetstream";
+import { type JetStreamManager, jetstreamManager, RetentionPolicy, StorageType } from "@nats-io/jetstream";
 import { InputError, UsageError } from "../engine/errors.ts";
 
 /** Message headers (the `Segflow-*` names are ours; `Nats-Msg-Id` is JetStream's de-duplication id). */
@@ -88,15 +88,42 @@ export class StreamTokens {
 }
 
 /**
- * Connects to `url`, failing in one line when the server cannot be reached.
+ * Connects to `url`, failing in one line when the server cannot be reached at first. Once connected, a lost
+ * connection is retried for ever (a server restart is waited out), each loss and return logged in one line when
+ * `log` is given.
  *
  * @throws {InputError} `--nats URL: cannot connect (...)`.
  */
-export async function connectBus(url: string, name: string): Promise<NatsConnection> {
+export async function connectBus(url: string, name: string, log?: (line: string) => void): Promise<NatsConnection> {
+  let nc: NatsConnection;
   try {
-    return await connect({ servers: url, name, timeout: 5000, maxReconnectAttempts: 10, reconnectTimeWait: 500 });
+    nc = await connect({ servers: url, name, timeout: 5000, maxReconnectAttempts: -1, reconnectTimeWait: 500 });
   } catch (error) {
     throw new InputError(`--nats ${url}: cannot connect (${oneLine(error)})`);
+  }
+  if (log) {
+    (async () => {
+      for await (const status of nc.status()) {
+        if (status.type === "disconnect") log(`lost the connection to ${url}; reconnecting`);
+        else if (status.type === "reconnect") log(`reconnected to ${url}`);
+      }
+    })().catch(() => {});
+  }
+  return nc;
+}
+
+/**
+ * The JetStream manager of a connection, failing in one line when the server runs without JetStream.
+ *
+ * @throws {InputError} `--nats URL: the server has no JetStream (...)`.
+ */
+export async function openJetStream(nc: NatsConnection, url: string): Promise<JetStreamManager> {
+  try {
+    return await jetstreamManager(nc);
+  } catch (error) {
+    throw new InputError(
+      `--nats ${url}: the server has no JetStream (start it with nats-server -js): ${oneLine(error)}`,
+    );
   }
 }
 

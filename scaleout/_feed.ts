@@ -9,8 +9,13 @@
  *
  * Order: a stream's next frame is the first message the server still holds for its subject (work-queue retention
  * drops acked ones), looked up when the lease is taken; later messages wait in a per-stream buffer (at most
- * `MaxAckPending` of them) until the gap is filled. A gap that stays open for two AckWaits (the missing frame was
- * acked by a worker that lost its lease late) is skipped.
+ * `MaxAckPending` of them) until the gap is filled. A gap whose frames the server no longer holds (acked by a worker
+ * that lost its lease late, once it finished them) is skipped at the next look ({@linkcode Feed.checkGaps}); one that
+ * stays open for two AckWaits is skipped too.
+ *
+ * A stream whose lease is lost while frames of it are inside the graph is drained: nothing more is pulled, the
+ * frames not yet in the graph go back to the server, and those in it are acked as they finish (their results are
+ * published; the new holder finds them gone).
  *
  * @module
  */
@@ -86,6 +91,8 @@ export interface FeedOptions {
 export class Feed {
   readonly #o: FeedOptions;
   readonly #streams = new Map<string, StreamWork>();
+  /** Streams whose lease was lost, with frames still inside the graph (acked as they finish). */
+  readonly #draining = new Map<string, StreamWork>();
   #ready: Ready[] = [];
   #wake: (() => void) | undefined;
   #stopped = false;
@@ -109,7 +116,7 @@ export class Feed {
   /** Frames taken and not yet done, in all streams. */
   get inFlight(): number {
     let count = 0;
-    for (const w of this.#streams.values()) count += w.taken.size;
+    for (const w of [...this.#streams.values(), ...this.#draining.values()]) count += w.taken.size;
     return count;
   }
 
@@ -122,8 +129,23 @@ export class Feed {
 
   /**
    * Starts pulling `stream` (its lease is held): makes its durable consumer, finds its next frame, consumes.
+   * When that fails, the stream is given up here (its lease released, so another worker, or this one's next look,
+   * can take it) and the error is rethrown.
    */
   async start(stream: string): Promise<void> {
+    if (this.#streams.has(stream)) return;
+    try {
+      await this.#start(stream);
+    } catch (error) {
+      const work = this.#streams.get(stream);
+      if (work) await this.#close(work, false);
+      this.#streams.delete(stream);
+      if (!this.#o.shared) await this.#o.leases.release(stream);
+      throw error;
+    }
+  }
+
+  async #start(stream: string): Promise<void> {
     const { js, jsm, names, maxInFlight, ackWaitS } = this.#o;
     const work: StreamWork = {
       stream,
@@ -141,18 +163,23 @@ export class Feed {
       max_ack_pending: this.#o.shared ? 64 * maxInFlight : maxInFlight,
       ...(this.#o.shared ? { inactive_threshold: sharedIdleNs } : {}),
     };
-    await jsm.consumers.add(names.frames, {
-      durable_name: durable,
-      filter_subject: names.frameSubject(stream),
-      ack_policy: AckPolicy.Explicit,
-      deliver_policy: DeliverPolicy.All,
-      ...config,
-    }).catch(() => jsm.consumers.update(names.frames, durable, config).catch(() => {}));
-    const first = this.#o.shared
-      ? null
-      : await jsm.streams.getMessage(names.frames, { next_by_subj: names.frameSubject(stream) } as never)
-        .catch(() => null);
-    if (first) work.next = headerInt(first.header, header.index, first.subject);
+    const existing = await jsm.consumers.info(names.frames, durable).catch(() => undefined);
+    if (existing) await jsm.consumers.update(names.frames, durable, config).catch(() => {}); // works as it is
+    else {
+      await jsm.consumers.add(names.frames, {
+        durable_name: durable,
+        filter_subject: names.frameSubject(stream),
+        ack_policy: AckPolicy.Explicit,
+        deliver_policy: DeliverPolicy.All,
+        ...config,
+      }).catch(() => jsm.consumers.update(names.frames, durable, config)); // added meanwhile by another worker
+    }
+    // The first frame the server still holds is the next in line (acked ones are gone): null when none is there
+    // yet. A failed lookup fails the start: guessing from the first delivery could skip a dead worker's frames.
+    if (!this.#o.shared) {
+      const first = await this.#firstHeld(stream);
+      if (first !== undefined) work.next = first;
+    }
     const consumer = await js.consumers.get(names.frames, durable);
     const messages = await consumer.consume({ max_messages: maxInFlight });
     work.messages = messages;
@@ -252,13 +279,47 @@ export class Feed {
     this.#checkEnd(work);
   }
 
+  /**
+   * Index of the first frame of `stream` the server holds (after stream sequence `afterSeq`; undefined when none);
+   * throws when it cannot look. A stream's frames are published in index order, so sequence order is index order.
+   */
+  async #firstHeld(stream: string, afterSeq?: number): Promise<number | undefined> {
+    const { jsm, names } = this.#o;
+    const subject = names.frameSubject(stream);
+    const query = afterSeq === undefined ? { next_by_subj: subject } : { seq: afterSeq + 1, next_by_subj: subject };
+    const first = await jsm.streams.getMessage(names.frames, query as never);
+    return first ? headerInt(first.header, header.index, first.subject) : undefined;
+  }
+
+  /**
+   * Skips the gaps of pinned streams whose missing frames the server no longer holds (they were acked by a worker
+   * that lost the lease while finishing them): the first frame still held is later than the one waited for.
+   */
+  async checkGaps(): Promise<void> {
+    if (this.#o.shared) return;
+    for (const work of [...this.#streams.values()]) {
+      const waiting = () => work.gapSince !== undefined || (work.end !== undefined && work.next! < work.end.count);
+      if (work.closed || work.next === undefined || !waiting()) continue;
+      // Frames inside the graph here are still held (not acked yet): look past them.
+      const taken = [...work.taken.values()].map((msg) => msg.seq);
+      const after = taken.length ? Math.max(...taken) : undefined;
+      const first = await this.#firstHeld(work.stream, after).catch(() => undefined);
+      if (first === undefined || first <= work.next || work.closed || !waiting()) continue;
+      this.#o.log(`stream ${work.stream}: frames ${work.next}..${first - 1} were done elsewhere; going on at ${first}`);
+      work.next = first;
+      this.#release(work);
+    }
+  }
+
   /** Acks a frame whose results are published. */
   done(stream: string, index: number): void {
-    const work = this.#streams.get(stream);
+    const draining = this.#draining.get(stream);
+    const work = draining?.taken.has(index) ? draining : this.#streams.get(stream);
     const msg = work?.taken.get(index);
     if (!work || !msg) return;
     work.taken.delete(index);
     msg.ack();
+    if (work === draining && work.taken.size === 0) this.#draining.delete(stream);
     const room = work.room;
     work.room = undefined;
     room?.();
@@ -307,18 +368,23 @@ export class Feed {
     }
   }
 
-  /** The lease on `stream` was lost: stop pulling it; frames inside the graph still finish. */
+  /**
+   * The lease on `stream` was lost: stop pulling it; frames inside the graph still finish and are acked then
+   * (drained), kept alive meanwhile.
+   */
   async lost(stream: string): Promise<void> {
     const work = this.#streams.get(stream);
     if (!work) return;
     this.#o.log(`lost the lease on stream ${stream}`);
-    await this.#close(work, false);
     this.#streams.delete(stream);
+    await this.#close(work, false);
+    if (work.taken.size) this.#draining.set(stream, work);
   }
 
   /** Keeps every held message alive, and skips gaps that stayed open too long. */
   heartbeat(): void {
     const now = performance.now();
+    for (const work of this.#draining.values()) for (const msg of work.taken.values()) msg.working();
     for (const work of this.#streams.values()) {
       for (const msg of work.taken.values()) msg.working();
       for (const msg of work.buffer.values()) msg.working();

@@ -9,6 +9,7 @@
  */
 import type { NatsConnection } from "@nats-io/transport-node";
 import { type KV, Kvm } from "@nats-io/kv";
+import { UsageError } from "../engine/errors.ts";
 
 /** The leases one worker holds, and its presence entry. */
 export class Leases {
@@ -20,10 +21,23 @@ export class Leases {
     this.#kv = kv;
   }
 
-  /** Opens (or creates) the bucket with entries living `ttlS` seconds. */
+  /**
+   * Opens (or creates) the bucket with entries living `ttlS` seconds.
+   *
+   * @throws {UsageError} when the bucket exists with another lease time (an earlier worker's `--lease-s`): this
+   * worker would renew too rarely, or the others would.
+   */
   static async open(nc: NatsConnection, bucket: string, worker: string, ttlS: number): Promise<Leases> {
     const kvm = new Kvm(nc);
-    const kv = await kvm.create(bucket, { ttl: Math.round(ttlS * 1000), history: 1 });
+    const ttl = Math.round(ttlS * 1000);
+    const kv = await kvm.create(bucket, { ttl, history: 1 });
+    const made = (await kv.status()).ttl;
+    if (Math.abs(made - ttl) > 1) {
+      throw new UsageError(
+        `--lease-s ${ttlS}: this job's leases ('${bucket}') were set up with ${made / 1000} s by an earlier ` +
+          `worker; give every worker of a job the same --lease-s`,
+      );
+    }
     return new Leases(kv, worker);
   }
 
@@ -53,8 +67,12 @@ export class Leases {
       try {
         this.#held.set(stream, await this.#kv.update(`stream.${stream}`, this.worker, revision));
       } catch {
-        // Expired without a taker: take it back at once; held by another worker: lost.
-        if (!await this.take(stream)) {
+        // Still this worker's (the update raced or timed out): go on from its revision. Expired without a taker:
+        // take it back at once. Held by another worker: lost.
+        const entry = await this.#kv.get(`stream.${stream}`).catch(() => null);
+        if (entry && entry.operation === "PUT" && entry.string() === this.worker) {
+          this.#held.set(stream, entry.revision);
+        } else if (!await this.take(stream)) {
           this.#held.delete(stream);
           lost.push(stream);
         }

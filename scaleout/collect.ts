@@ -4,16 +4,18 @@
  * and writes `DIR/<stream>/<index>.png` (the label maps, as the workers published them) and `DIR/<stream>.jsonl`
  * (metadata lines), or every stream's metadata into FILE for `--output x.jsonl` (no PNGs then).
  *
- * The reorder buffer holds at most `--reorder N` results per stream (default 256). When it overflows, the missing
- * frames before its first entry are given up on: counted as missing, warned about, and skipped (one arriving later
- * is dropped as late); the exit code is then 1. The collector exits once every stream's end marker has arrived and
+ * A label PNG is written as soon as its result arrives (its file is named by its index); only the metadata lines
+ * wait to be written in order. That reorder buffer holds at most `--reorder N` lines per stream (default 8192: over
+ * four minutes of a 30 fps stream, well past the two AckWaits a dead worker's frames take to come back). When it
+ * overflows, the missing frames before its first entry are given up on: counted as missing, warned about, and
+ * skipped (one arriving later is counted as late and dropped); the exit code is then 1. The collector exits once every stream's end marker has arrived and
  * all its frames are written, the frames stream is empty and every result published so far is read; or after
  * `--idle-timeout S` without a message (exit 1 when a stream is incomplete).
  *
  * @module
  */
 import { dirname, join } from "node:path";
-import { DeliverPolicy, jetstream, jetstreamManager, type JsMsg } from "@nats-io/jetstream";
+import { DeliverPolicy, jetstream, type JsMsg } from "@nats-io/jetstream";
 import { UsageError } from "../engine/errors.ts";
 import {
   busNames,
@@ -24,6 +26,7 @@ import {
   header,
   headerInt,
   headerText,
+  openJetStream,
   sleep,
 } from "./_bus.ts";
 import { numberFlag, parseFlags, requiredFlag } from "./_args.ts";
@@ -34,7 +37,7 @@ export interface CollectOptions {
   stream: string;
   /** A folder (PNGs and one `.jsonl` per stream) or a `.jsonl` file (metadata of every stream). */
   output: string;
-  /** Results held per stream waiting for an earlier one (default 256). */
+  /** Metadata lines held per stream waiting for an earlier one (default 8192). */
   reorder?: number;
   /** Seconds without a message before giving up (default: wait for the end markers however long). */
   idleTimeoutS?: number;
@@ -47,6 +50,8 @@ export interface CollectReport {
   /** Frames written, by stream. */
   streams: Record<string, number>;
   duplicates: number;
+  /** Results that came after their frame had been given up on (dropped). */
+  late: number;
   /** Frames given up on (reorder buffer overflow), by stream. */
   missing: Record<string, number>;
   /** Streams whose end marker had not come, or with frames still missing, when the collector stopped. */
@@ -56,8 +61,12 @@ export interface CollectReport {
 }
 
 interface StreamOut {
+  /** Index of the next metadata line to write. */
   next: number;
-  buffer: Map<number, JsMsg>;
+  /** Metadata lines of frames after `next`, waiting for it. */
+  buffer: Map<number, string>;
+  /** Frames given up on, as [first, last] index ranges (a result of one is late, not a duplicate). */
+  skipped: [number, number][];
   end?: number;
   written: number;
   missing: number;
@@ -67,7 +76,7 @@ interface StreamOut {
 /** Collects a job's results until every stream is complete (or the idle timeout, or the signal). */
 export async function collect(options: CollectOptions): Promise<CollectReport> {
   const names = busNames(options.stream);
-  const reorder = options.reorder ?? 256;
+  const reorder = options.reorder ?? 8192;
   const log = options.log ?? ((line: string) => console.error(`collect: ${line}`));
   const single = /\.(jsonl|ndjson)$/.test(options.output);
   await Deno.mkdir(single ? dirname(options.output) : options.output, { recursive: true });
@@ -76,25 +85,33 @@ export async function collect(options: CollectOptions): Promise<CollectReport> {
     : undefined;
   const encoder = new TextEncoder();
   const streams = new Map<string, StreamOut>();
-  const report: CollectReport = { streams: {}, duplicates: 0, missing: {}, incomplete: [], timedOut: false };
-  const nc = await connectBus(options.nats, "segflow-collect");
+  const report: CollectReport = {
+    streams: {},
+    duplicates: 0,
+    late: 0,
+    missing: {},
+    incomplete: [],
+    timedOut: false,
+  };
+  const nc = await connectBus(options.nats, "segflow-collect", log);
   let lastSeq = 0;
   let lastMessageAt = performance.now();
   try {
-    const jsm = await jetstreamManager(nc);
+    const jsm = await openJetStream(nc, options.nats);
     await ensureResultsStream(jsm, names);
     const js = jetstream(nc);
     // The results stream holds only `<NAME>.results.>`: no filter (server 2.9 takes none on ordered consumers).
     const consumer = await js.consumers.get(names.results, { deliver_policy: DeliverPolicy.All });
     const messages = await consumer.consume();
-    const write = async (stream: string, out: StreamOut, msg: JsMsg) => {
-      const index = out.next;
-      if (!single && msg.data.length) {
-        const folder = join(options.output, stream);
-        if (out.written === 0) await Deno.mkdir(folder, { recursive: true });
-        await Deno.writeFile(join(folder, `${String(index).padStart(6, "0")}.png`), msg.data);
-      }
-      const line = headerText(msg.headers, header.metadata) ?? JSON.stringify({ stream, index });
+    const folders = new Set<string>();
+    /** A result's label map, written at once under its index. */
+    const writePng = async (stream: string, index: number, msg: JsMsg) => {
+      if (single || !msg.data.length) return;
+      const folder = join(options.output, stream);
+      if (!folders.has(folder)) await Deno.mkdir(folder, { recursive: true }).then(() => folders.add(folder));
+      await Deno.writeFile(join(folder, `${String(index).padStart(6, "0")}.png`), msg.data);
+    };
+    const writeLine = async (stream: string, out: StreamOut, line: string) => {
       out.jsonl ??= singleFile ??
         await Deno.open(join(options.output, `${stream}.jsonl`), { write: true, create: true, truncate: true });
       await out.jsonl.write(encoder.encode(line + "\n"));
@@ -102,15 +119,17 @@ export async function collect(options: CollectOptions): Promise<CollectReport> {
       report.streams[stream] = out.written;
     };
     const flush = async (stream: string, out: StreamOut) => {
-      for (let msg = out.buffer.get(out.next); msg; msg = out.buffer.get(out.next)) {
+      for (let line = out.buffer.get(out.next); line !== undefined; line = out.buffer.get(out.next)) {
         out.buffer.delete(out.next);
-        await write(stream, out, msg);
+        await writeLine(stream, out, line);
         out.next++;
       }
       if (out.buffer.size > reorder) {
         const first = Math.min(...out.buffer.keys());
         log(`stream ${stream}: reorder buffer full (${reorder}); frames ${out.next}..${first - 1} skipped as missing`);
         out.missing += first - out.next;
+        out.skipped.push([out.next, first - 1]);
+        if (out.skipped.length > 1024) out.skipped.shift();
         report.missing[stream] = out.missing;
         out.next = first;
         await flush(stream, out);
@@ -138,14 +157,16 @@ export async function collect(options: CollectOptions): Promise<CollectReport> {
           continue;
         }
         let out = streams.get(stream);
-        if (!out) streams.set(stream, out = { next: 0, buffer: new Map(), written: 0, missing: 0 });
+        if (!out) streams.set(stream, out = { next: 0, buffer: new Map(), skipped: [], written: 0, missing: 0 });
         const end = headerText(msg.headers, header.end);
         if (end !== undefined) {
           out.end = Number(end);
         } else if (index < out.next || out.buffer.has(index)) {
-          report.duplicates++;
+          if (out.skipped.some(([first, last]) => index >= first && index <= last)) report.late++;
+          else report.duplicates++;
         } else {
-          out.buffer.set(index, msg);
+          await writePng(stream, index, msg);
+          out.buffer.set(index, headerText(msg.headers, header.metadata) ?? JSON.stringify({ stream, index }));
           await flush(stream, out);
         }
         if (complete(out) && await allDone()) {
@@ -206,7 +227,7 @@ export async function collectCli(argv: string[]): Promise<number> {
       nats: requiredFlag("collect", args, "nats", "nats://127.0.0.1:4222"),
       stream: requiredFlag("collect", args, "stream", "job1"),
       output: requiredFlag("collect", args, "output", "out/job1"),
-      reorder: numberFlag(args, "reorder", 256, 1, 1e6),
+      reorder: numberFlag(args, "reorder", 8192, 1, 1e7),
       signal: abort.signal,
       ...(idle !== undefined ? { idleTimeoutS: idle } : {}),
     });
@@ -214,7 +235,7 @@ export async function collectCli(argv: string[]): Promise<number> {
     if (!args.values.quiet) {
       console.error(
         `collected ${Object.values(report.streams).reduce((a, b) => a + b, 0)} frames (${counts || "none"}), ` +
-          `${report.duplicates} duplicates dropped`,
+          `${report.duplicates} duplicates dropped${report.late ? `, ${report.late} late results dropped` : ""}`,
       );
     }
     const missing = Object.values(report.missing).reduce((a, b) => a + b, 0);

@@ -9,7 +9,7 @@
  */
 import sharp from "sharp";
 import { headers } from "@nats-io/transport-node";
-import { jetstream, jetstreamManager, type PubAck } from "@nats-io/jetstream";
+import { jetstream, type PubAck } from "@nats-io/jetstream";
 import { loadGraphText } from "../engine/graph_load.ts";
 import { shortName } from "../engine/multi_source.ts";
 import { InputError, UsageError } from "../engine/errors.ts";
@@ -26,6 +26,7 @@ import {
   type FrameFormat,
   header,
   oneLine,
+  openJetStream,
   StreamTokens,
 } from "./_bus.ts";
 import { numberFlag, parseFlags, requiredFlag, stringFlag } from "./_args.ts";
@@ -85,12 +86,18 @@ export async function publish(options: PublishOptions): Promise<PublishReport> {
   const report: PublishReport = { streams: {}, duplicates: 0, bytes: 0, seconds: 0 };
   let source: Awaited<ReturnType<typeof graph.source.definition.open>> | undefined;
   try {
-    const jsm = await jetstreamManager(nc);
+    const jsm = await openJetStream(nc, options.nats);
     await ensureFramesStream(jsm, names);
     await ensureResultsStream(jsm, names);
     const js = jetstream(nc);
     const maxPayload = nc.info?.max_payload ?? 1024 * 1024;
     source = await graph.source.definition.open(graph.source.params as never);
+    // A stop ends the read at once, even while the input sends nothing (a camera reconnecting, a quiet pipe); the
+    // frames published so far get their end markers.
+    const opened = source;
+    const stopReading = () => void opened.close().catch(() => {});
+    if (options.signal?.aborted) stopReading();
+    options.signal?.addEventListener("abort", stopReading, { once: true });
     const fallbackName = shortName(source.info.name);
     const tokens = new StreamTokens();
     const pending: Promise<PubAck>[] = [];
@@ -104,29 +111,33 @@ export async function publish(options: PublishOptions): Promise<PublishReport> {
       pending.push(ack);
     };
     let total = 0;
-    for await (const frame of source.frames()) {
-      if (options.signal?.aborted || (options.frames !== undefined && total >= options.frames)) break;
-      const stream = tokens.of(frame.sequence ?? fallbackName);
-      const index = report.streams[stream] ?? 0;
-      const payload = await encodeFrame(frame, format, quality);
-      if (payload.length > maxPayload - 4096) {
-        throw new InputError(
-          `${describe(frame)}: ${payload.length} bytes is over the server's max_payload (${maxPayload}); ` +
-            `${format === "raw" ? "use --format jpeg, or " : ""}raise max_payload in the nats-server config`,
-        );
+    try {
+      for await (const frame of source.frames()) {
+        if (options.signal?.aborted || (options.frames !== undefined && total >= options.frames)) break;
+        const stream = tokens.of(frame.sequence ?? fallbackName);
+        const index = report.streams[stream] ?? 0;
+        const payload = await encodeFrame(frame, format, quality);
+        if (payload.length > maxPayload - 4096) {
+          throw new InputError(
+            `${describe(frame)}: ${payload.length} bytes is over the server's max_payload (${maxPayload}); ` +
+              `${format === "raw" ? "use --format jpeg, or " : ""}raise max_payload in the nats-server config`,
+          );
+        }
+        const h = headers();
+        h.set(header.stream, stream);
+        h.set(header.index, String(index));
+        h.set(header.timestamp, String(frame.timestamp));
+        h.set(header.width, String(frame.image.width));
+        h.set(header.height, String(frame.image.height));
+        h.set(header.format, format);
+        if (frame.name) h.set(header.name, frame.name);
+        await send(names.frameSubject(stream), payload, h, `${stream}:${index}`);
+        report.streams[stream] = index + 1;
+        report.bytes += payload.length;
+        total++;
       }
-      const h = headers();
-      h.set(header.stream, stream);
-      h.set(header.index, String(index));
-      h.set(header.timestamp, String(frame.timestamp));
-      h.set(header.width, String(frame.image.width));
-      h.set(header.height, String(frame.image.height));
-      h.set(header.format, format);
-      if (frame.name) h.set(header.name, frame.name);
-      await send(names.frameSubject(stream), payload, h, `${stream}:${index}`);
-      report.streams[stream] = index + 1;
-      report.bytes += payload.length;
-      total++;
+    } catch (error) {
+      if (!options.signal?.aborted) throw error; // a read cut short by the stop
     }
     for (const [stream, count] of Object.entries(report.streams)) {
       const h = headers();
@@ -185,7 +196,11 @@ export async function publishCli(argv: string[]): Promise<number> {
   const format = stringFlag(args, "format") ?? "jpeg";
   if (format !== "jpeg" && format !== "raw") throw new UsageError(`--format ${format}: expected jpeg or raw`);
   const abort = new AbortController();
-  const stop = () => abort.abort();
+  const stop = () => {
+    if (abort.signal.aborted) Deno.exit(130);
+    console.error("publish: stopping: the frames read so far get their end markers (again to quit now)");
+    abort.abort();
+  };
   Deno.addSignalListener("SIGINT", stop);
   Deno.addSignalListener("SIGTERM", stop);
   try {

@@ -12,7 +12,7 @@
  * @module
  */
 import { resolve } from "node:path";
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { jetstream } from "@nats-io/jetstream";
 import { keepsStreamState, loadGraph } from "../engine/graph.ts";
 import type { LoadOptions } from "../engine/graph_types.ts";
 import { Registry } from "../engine/registry.ts";
@@ -30,6 +30,7 @@ import {
   ensureFramesStream,
   ensureResultsStream,
   oneLine,
+  openJetStream,
   sleep,
 } from "./_bus.ts";
 import { Leases } from "./_leases.ts";
@@ -122,7 +123,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerReport> {
   const maxInFlight = graph.execution.max_in_flight;
   const shared = !options.pin && !keepsStreamState(graph);
 
-  const nc = await connectBus(options.nats, `segflow-worker-${id}`);
+  const nc = await connectBus(options.nats, `segflow-worker-${id}`, log);
   const report: WorkerReport = { id, streams: {}, frames: 0, dropped: 0, seconds: 0 };
   const timers: ReturnType<typeof setInterval>[] = [];
   let fatal: Error | undefined;
@@ -131,7 +132,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerReport> {
   let metrics: MetricsServer | undefined;
   const onAbort = () => void feed?.stop();
   try {
-    const jsm = await jetstreamManager(nc);
+    const jsm = await openJetStream(nc, options.nats);
     await ensureFramesStream(jsm, names);
     await ensureResultsStream(jsm, names);
     const js = jetstream(nc);
@@ -170,17 +171,32 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerReport> {
     options.signal?.addEventListener("abort", onAbort);
     await held.renew();
 
-    // Leases and presence renewed three times per lease; held messages kept alive three times per AckWait.
+    // Leases and presence renewed three times per lease (one renewal at a time: overlapping ones would race on the
+    // revisions); held messages kept alive three times per AckWait.
+    let renewing = false;
     timers.push(setInterval(() => {
-      held.renew().then((lost) => lost.forEach((stream) => bus.lost(stream))).catch(() => {});
+      if (renewing) return;
+      renewing = true;
+      held.renew().then((lost) => lost.forEach((stream) => bus.lost(stream))).catch(() => {})
+        .finally(() => (renewing = false));
     }, (leaseS * 1000) / 3));
     timers.push(setInterval(() => bus.heartbeat(), (ackWaitS * 1000) / 3));
     let discovering = false;
+    let lastFailure = "";
+    const start = async (stream: string) => {
+      try {
+        await bus.start(stream);
+      } catch (error) {
+        log(`cannot start stream ${stream}, will try again (${oneLine(error)})`);
+      }
+    };
     const discover = async () => {
       if (discovering || bus.stopped) return;
       discovering = true;
       try {
+        await bus.checkGaps();
         const info = await jsm.streams.info(names.frames, { subjects_filter: `${names.frames}.frames.>` });
+        lastFailure = "";
         const prefix = `${names.frames}.frames.`;
         const active = Object.keys(info.state.subjects ?? {}).map((s) => s.slice(prefix.length));
         await bus.idle(active);
@@ -188,17 +204,20 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerReport> {
         if (!free.length) return;
         if (shared) {
           for (const stream of free.slice(0, Math.max(0, (options.maxStreams ?? Infinity) - bus.streams.length))) {
-            if (!bus.stopped) await bus.start(stream);
+            if (!bus.stopped) await start(stream);
           }
           return;
         }
         const share = Math.ceil(active.length / await held.liveWorkers());
         for (const stream of free) {
           if (bus.stopped || bus.streams.length >= Math.min(share, options.maxStreams ?? Infinity)) break;
-          if (await held.take(stream)) await bus.start(stream);
+          if (await held.take(stream)) await start(stream);
         }
       } catch (error) {
-        log(`cannot look for streams (${oneLine(error)})`);
+        // Once per distinct failure (a server that is down for a while is one line, not one per poll).
+        const line = `cannot look for streams (${oneLine(error)})`;
+        if (line !== lastFailure) log(line);
+        lastFailure = line;
       } finally {
         discovering = false;
       }

@@ -219,17 +219,20 @@ export const model = defineStage({
       // Its outputs are host slots (declared so in `outputs`): they come back as soon as it ends, so the next
       // frame's stages never fetch them from this run's worker behind its next run (every frame would wait for the
       // slow stages again).
-      let previous: { stream: string; outputs: Promise<Record<string, TensorLike>> } | undefined;
+      // Each stream's previous run, least recently used first (bounded like other stream state).
+      const previous = new Map<string, Promise<Record<string, TensorLike>>>();
+      const limit = 64 * Math.max(1, ctx.source?.streams?.length ?? 1);
       ctx.onClose(async () => {
-        await previous?.outputs.then(() => {}, () => {});
+        await Promise.all([...previous.values()].map((outputs) => outputs.then(() => {}, () => {})));
       });
       return perFrame(ctx, async (frame) => {
         const running = runner.run(feedsOf(frame), fetches, frame, { keep: keepOf(frame), pinned: false });
         running.catch(() => {});
-        const prior = previous;
-        const use = prior && prior.stream === frame.stream ? prior.outputs : running;
-        previous = { stream: frame.stream, outputs: running };
-        write(frame, await use);
+        const prior = previous.get(frame.stream);
+        previous.delete(frame.stream);
+        previous.set(frame.stream, running);
+        if (previous.size > limit) previous.delete(previous.keys().next().value!);
+        write(frame, await (prior ?? running));
       });
     }
     const single = (frame: Frame, feeds: Record<string, TensorLike>) =>

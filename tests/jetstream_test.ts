@@ -6,8 +6,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import sharp from "sharp";
-import { connect } from "@nats-io/transport-node";
-import { jetstreamManager } from "@nats-io/jetstream";
+import { connect, headers } from "@nats-io/transport-node";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
 import { patternFrames } from "../datasets/pattern.ts";
 import { formatY4mHeader, rgbToYuv420 } from "../datasets/y4m.ts";
 import { loadGraph } from "../engine/graph_load.ts";
@@ -17,6 +18,9 @@ import { builtinRegistry } from "../stages/mod.ts";
 import { publish } from "../scaleout/publish.ts";
 import { runWorker } from "../scaleout/worker.ts";
 import { collect } from "../scaleout/collect.ts";
+import { busNames, ensureFramesStream, ensureResultsStream, header } from "../scaleout/_bus.ts";
+import { endHeaders } from "../scaleout/_results.ts";
+import { Leases } from "../scaleout/_leases.ts";
 import { modelsRoot, projectRoot, withTempDir } from "./_helpers.ts";
 import { skipWithoutNats, startNatsServer } from "./_nats_server.ts";
 
@@ -99,6 +103,8 @@ for (const pin of [false, true]) {
             const reports = await Promise.all(workers);
             assert.deepEqual(collected.streams, { a: 12, b: 9 }, logs.join("\n"));
             assert.deepEqual(collected.incomplete, []);
+            assert.equal(collected.duplicates, 0, "nothing was done twice on the bus");
+            assert.equal(collected.late, 0);
             assert.equal(reports.reduce((sum, r) => sum + r.frames, 0), 21, "each frame processed once");
             assert.deepEqual(reports.map((r) => r.dropped), [0, 0], "the bus is lossless: the engine drops nothing");
             if (pin) {
@@ -144,11 +150,14 @@ for (const pin of [false, true]) {
   });
 }
 
-for (const pin of [true, false]) {
+for (const mode of ["pinned", "shared", "dff"] as const) {
+  const pin = mode === "pinned";
   Deno.test({
     name:
-      `jetstream: a worker killed mid-stream (SIGKILL, ${pin ? "pinned" : "shared"} streams) hands its frames over; ` +
-      "every frame arrives once, in order",
+      `jetstream: a worker killed mid-stream (SIGKILL, ${
+        mode === "dff" ? "DFF, pinned by its state" : `${mode} streams`
+      }) hands its frames over; every frame arrives once, in order` +
+      (mode === "dff" ? "; the new worker starts the stream on a key frame" : ""),
     ignore,
     async fn() {
       const server = await startNatsServer();
@@ -166,10 +175,14 @@ for (const pin of [true, false]) {
                 "run",
                 "-A",
                 "scaleout/worker.ts",
-                graphFile,
+                mode === "dff" ? `${projectRoot}/graphs/dff.yaml` : graphFile,
                 ...["--nats", server.url, "--stream", "kill", "--id", id],
                 ...["--lease-s", "2", "--ack-wait-s", "2", "--poll-ms", "200"],
                 ...(pin ? ["--pin", "--max-streams", "1"] : []),
+                ...(mode === "dff"
+                  ? ["--max-streams", "1", "--models", "testing", "--set", "models.seg=seg-staged"]
+                  : []),
+                ...(mode === "dff" ? ["--set", "decide.every=4"] : []),
                 // Paced, so that the kill lands mid-stream.
                 ...["--set", "execution.realtime_fps=8"],
               ],
@@ -209,7 +222,20 @@ for (const pin of [true, false]) {
             const meta = await lines(out, stream);
             assert.deepEqual(meta.map((m) => m.index), [...Array(frames).keys()], `${stream} in order, once each`);
             const workers = new Set(meta.map((m) => String(m.worker)));
-            if (workers.has("victim") || !pin) assert.ok(workers.has("survivor"), `${stream}: the survivor took over`);
+            if (workers.has("victim") || mode === "shared") {
+              assert.ok(workers.has("survivor"), `${stream}: the survivor took over`);
+            }
+            if (mode === "dff") {
+              // Keys every 4 frames from the stream's first frame on each worker: the hand-over starts afresh.
+              const slots = meta.map((m) => m.slots as Record<string, unknown>);
+              assert.ok(slots[0]!.is_key, `${stream}: frame 0 is a key frame`);
+              assert.ok(slots.some((slot) => slot.is_key === false), `${stream}: not every frame is a key`);
+              for (let i = 1; i < frames; i++) {
+                if (meta[i]!.worker !== meta[i - 1]!.worker) {
+                  assert.ok(slots[i]!.is_key, `${stream}: frame ${i}, the first on ${meta[i]!.worker}, is a key`);
+                }
+              }
+            }
             for (const w of workers) workersOf.add(w);
           }
           assert.ok(workersOf.has("victim"), "the victim did some frames before it was killed");
@@ -262,5 +288,200 @@ Deno.test({
         assert.match(stderr, pattern);
       }
     });
+  },
+});
+
+Deno.test({
+  name: "jetstream: the collector writes label maps as they come and reorders the metadata; an overflow is reported",
+  ignore,
+  async fn() {
+    const server = await startNatsServer();
+    try {
+      await withTempDir(async (dir) => {
+        const nc = await connect({ servers: server.url });
+        const js = jetstream(nc);
+        const jsm = await jetstreamManager(nc);
+        // Results as a worker publishes them, frame 0 last (a dead worker's frame, redelivered after AckWait).
+        const results = async (job: string, frames: number) => {
+          const names = busNames(job);
+          await ensureFramesStream(jsm, names);
+          await ensureResultsStream(jsm, names);
+          for (const index of [...Array(frames).keys()].slice(1).concat(0)) {
+            const h = headers();
+            h.set(header.stream, "s");
+            h.set(header.index, String(index));
+            h.set(header.metadata, JSON.stringify({ stream: "s", index }));
+            await js.publish(names.resultSubject("s"), new Uint8Array([index & 255]), { headers: h });
+          }
+          await js.publish(names.resultSubject("s"), new Uint8Array(), { headers: endHeaders("s", frames) });
+        };
+        try {
+          await results("late", 400); // more than the old 256-result window
+          const out = join(dir, "late");
+          const collected = await collect({ nats: server.url, stream: "late", output: out, idleTimeoutS: 10 });
+          assert.deepEqual(collected.streams, { s: 400 });
+          assert.deepEqual([collected.duplicates, collected.late, collected.incomplete], [0, 0, []]);
+          assert.deepEqual((await lines(out, "s")).map((m) => m.index), [...Array(400).keys()]);
+          assert.equal([...Deno.readDirSync(join(out, "s"))].length, 400);
+          assert.deepEqual(await Deno.readFile(join(out, "s", "000007.png")), new Uint8Array([7]));
+
+          await results("tight", 30);
+          const tight = join(dir, "tight");
+          const logs: string[] = [];
+          const cut = await collect({
+            nats: server.url,
+            stream: "tight",
+            output: tight,
+            reorder: 10,
+            idleTimeoutS: 3,
+            log: (line) => logs.push(line),
+          });
+          assert.deepEqual(cut.missing, { s: 1 }, logs.join("\n"));
+          assert.equal(cut.late, 1, "frame 0 came after it was given up on: late, not a duplicate");
+          assert.equal(cut.duplicates, 0);
+          assert.deepEqual(cut.incomplete, ["s"]);
+          assert.deepEqual((await lines(tight, "s")).map((m) => m.index), [...Array(30).keys()].slice(1));
+          assert.match(logs.join("\n"), /reorder buffer full \(10\); frames 0\.\.0 skipped as missing/);
+        } finally {
+          await nc.close();
+        }
+      });
+    } finally {
+      await server.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "jetstream: a worker whose lease is taken while it works drains its frames; the stream goes on without a stall",
+  ignore,
+  async fn() {
+    const server = await startNatsServer();
+    try {
+      await withTempDir(async (dir) => {
+        const graphFile = join(dir, "graph.yaml");
+        await Deno.writeTextFile(graphFile, perFrameGraph);
+        const frames = 40;
+        await writeY4m(join(dir, "a.y4m"), frames, 5);
+        const abort = new AbortController();
+        const logs: string[] = [];
+        const worker = (id: string) =>
+          runWorker({
+            graph: graphFile,
+            nats: server.url,
+            stream: "steal",
+            id,
+            pollMs: 100,
+            leaseS: 1.5,
+            pin: true,
+            set: ["execution.realtime_fps=20"],
+            signal: abort.signal,
+            log: (line) => logs.push(`${id}: ${line}`),
+          });
+        const workers = [worker("w0")];
+        const nc = await connect({ servers: server.url });
+        try {
+          await publish({ inputs: [join(dir, "a.y4m")], nats: server.url, stream: "steal", format: "raw" });
+          const started = performance.now();
+          const collecting = collect({ nats: server.url, stream: "steal", output: join(dir, "out"), idleTimeoutS: 20 });
+          const jsm = await jetstreamManager(nc);
+          for (let i = 0; i < 200; i++) {
+            const info = await jsm.streams.info("steal_RESULTS").catch(() => undefined);
+            if ((info?.state.messages ?? 0) >= 8) break;
+            await new Promise((r) => setTimeout(r, 50));
+          }
+          // Another owner writes the lease (as a worker would after w0 stalled past the lease time).
+          const kv = await new Kvm(nc).open("steal_leases");
+          await kv.put("stream.a", "intruder");
+          workers.push(worker("w1"));
+          const collected = await collecting;
+          const seconds = (performance.now() - started) / 1000;
+          abort.abort();
+          const reports = await Promise.all(workers);
+          const log = logs.join("\n");
+          assert.match(log, /w0: lost the lease on stream a/);
+          assert.deepEqual(collected.streams, { a: frames }, log);
+          assert.deepEqual(collected.incomplete, [], log);
+          assert.deepEqual((await lines(join(dir, "out"), "a")).map((m) => m.index), [...Array(frames).keys()]);
+          // The frames w0 had in its graph were acked as they finished: nobody waited out an AckWait (30 s).
+          assert.ok(seconds < 20, `${seconds.toFixed(1)} s\n${log}`);
+          assert.ok(reports.reduce((sum, r) => sum + r.frames, 0) >= frames);
+        } finally {
+          abort.abort();
+          await Promise.allSettled(workers);
+          await nc.close();
+        }
+      });
+    } finally {
+      await server.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "jetstream: Ctrl-C stops a publisher whose input is quiet; what it sent gets its end marker",
+  ignore,
+  async fn() {
+    const server = await startNatsServer();
+    try {
+      const child = new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", "scaleout/publish.ts", "-", "--nats", server.url, "--stream", "quiet", "--format", "raw"],
+        cwd: projectRoot,
+        stdin: "piped",
+        stdout: "null",
+        stderr: "piped",
+      }).spawn();
+      const writer = child.stdin.getWriter();
+      const width = 16, height = 8;
+      await writer.write(new TextEncoder().encode(formatY4mHeader(width, height, 15)));
+      for (const frame of patternFrames({ width, height, frames: 2, fps: 15, seed: 1, noise: 0 })) {
+        await writer.write(new TextEncoder().encode("FRAME\n"));
+        await writer.write(rgbToYuv420(frame.image.data, width, height));
+      }
+      // The pipe stays open and quiet: the publisher waits for a third frame.
+      const nc = await connect({ servers: server.url });
+      try {
+        const jsm = await jetstreamManager(nc);
+        let messages = 0;
+        for (let i = 0; i < 200 && messages < 2; i++) {
+          messages = await jsm.streams.info("quiet").then((info) => info.state.messages, () => 0);
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        assert.equal(messages, 2);
+        child.kill("SIGINT");
+        const { code, stderr } = await child.output();
+        const log = new TextDecoder().decode(stderr);
+        assert.equal(code, 0, log);
+        assert.match(log, /published 2 frames/);
+        const info = await jsm.streams.info("quiet");
+        assert.equal(info.state.messages, 3, "two frames and the end marker");
+      } finally {
+        await writer.close().catch(() => {});
+        await nc.close();
+      }
+    } finally {
+      await server.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "jetstream: a worker with another --lease-s than the job's leases fails in one line",
+  ignore,
+  async fn() {
+    const server = await startNatsServer();
+    try {
+      const nc = await connect({ servers: server.url });
+      try {
+        const first = await Leases.open(nc, "lease_job_leases", "w0", 10);
+        assert.deepEqual(first.held, []);
+        await assert.rejects(() => Leases.open(nc, "lease_job_leases", "w1", 3), /--lease-s 3: .*set up with 10 s/);
+        await Leases.open(nc, "lease_job_leases", "w2", 10);
+      } finally {
+        await nc.close();
+      }
+    } finally {
+      await server.stop();
+    }
   },
 });

@@ -9,6 +9,7 @@ import type { StatsReport } from "../engine/stats.ts";
 import { formatY4mHeader, rgbToYuv420 } from "../datasets/y4m.ts";
 import { builtinRegistry } from "../stages/mod.ts";
 import { uniqueNames } from "../engine/multi_source.ts";
+import { overflowPolicy } from "../engine/stream_frames.ts";
 import { formatMetrics, parseMetricsAddress, startMetricsServer } from "../engine/metrics.ts";
 import { cli, countVideoFrames, errorLine } from "./_cli.ts";
 import { methodGraphs, modelsRoot, projectRoot, testingSetOverrides, withTempDir } from "./_helpers.ts";
@@ -71,6 +72,55 @@ Deno.test("two inputs in one run: each stream's labels, key frames and stats are
       }
     }
   });
+});
+
+/** Runs `graph` on the testing models over `inputs`, label PNGs into `dir`. */
+async function runMethod(name: string, inputs: string[], dir: string): Promise<StatsReport> {
+  const graph = await loadGraph(`${projectRoot}/graphs/${name}.yaml`, {
+    registry: builtinRegistry(),
+    modelsRoot,
+    modelSet: "testing",
+    overrides: testingSetOverrides(name),
+    ...(inputs.length === 1 ? { input: inputs[0]! } : { inputs }),
+    output: dir,
+    warn: () => {},
+  });
+  return await runGraph(graph, { quiet: true, warn: () => {} });
+}
+
+// Pipelined Clockwork hands each frame its stream's previous run; DVSNet keeps regions and keys per stream.
+for (const name of ["clockwork-pipelined", "dvsnet", "accel"]) {
+  Deno.test(`two inputs through ${name}: each stream's labels are those of a run of it alone`, async () => {
+    await withTempDir(async (dir) => {
+      await writeClip(`${dir}/a.y4m`, 64, 48, 8, 20, 2);
+      await writeClip(`${dir}/b.y4m`, 64, 48, 6, 120, 3);
+      const both = await runMethod(name, [`${dir}/a.y4m`, `${dir}/b.y4m`], `${dir}/both`);
+      assert.equal(both.frames, 14);
+      for (const stream of ["a", "b"]) {
+        await runMethod(name, [`${dir}/${stream}.y4m`], `${dir}/alone-${stream}`);
+        const alone = pngs(`${dir}/alone-${stream}`);
+        assert.equal(alone.length, stream === "a" ? 8 : 6);
+        for (const file of alone) {
+          const mine = await Deno.readFile(`${dir}/both/${stream}_${file}`);
+          assert.deepEqual(mine, await Deno.readFile(`${dir}/alone-${stream}/${file}`), `${stream} frame ${file}`);
+        }
+      }
+    });
+  });
+}
+
+Deno.test("a run mixing live and file inputs needs an explicit overflow policy; files alone are lossless", () => {
+  const exec = {} as Parameters<typeof overflowPolicy>[0];
+  const info = (live: boolean[]) => ({
+    name: "inputs",
+    fps: 25,
+    live: live.some(Boolean),
+    streams: live.map((l, i) => ({ name: l ? `cam${i}` : `clip${i}`, fps: 25, live: l })),
+  });
+  assert.equal(overflowPolicy(exec, info([false, false])), "block");
+  assert.equal(overflowPolicy(exec, info([true, true])), "keep_latest");
+  assert.throws(() => overflowPolicy(exec, info([true, false])), /cam0 is live and clip1 is not.*execution\.overflow/);
+  assert.equal(overflowPolicy({ ...exec, overflow: "block" }, info([true, false])), "block");
 });
 
 Deno.test("two inputs: a video output gives one video per stream; a y4m pipe refuses in one line", async () => {
