@@ -72,8 +72,26 @@ export function readParams<S extends ParamSchema>(
         const at = value && yaml.fromFlag(value) ? value : keyNode;
         throw yaml.error(at, `${owner}: unknown parameter '${key}'${suggest(key, [...Object.keys(schema)])}`);
       }
+      const given = yaml.value(value);
+      if (spec.fields && typeof given === "object" && given !== null && !Array.isArray(given)) {
+        for (const [field, part] of Object.entries(given)) {
+          const target = spec.fields[field];
+          if (!target) {
+            throw place(
+              (value && yaml.get(value, field)) ?? value,
+              new Error(`'${key}' has no field '${field}' (its fields: ${Object.keys(spec.fields).join(", ")})`),
+            );
+          }
+          try {
+            values[target] = checkParam(`${key}.${field}`, schema[target]!, part);
+          } catch (error) {
+            throw place((value && yaml.get(value, field)) ?? value, error);
+          }
+        }
+        continue;
+      }
       try {
-        values[key] = checkParam(key, spec, yaml.value(value));
+        values[key] = checkParam(key, spec, given);
       } catch (error) {
         throw place(value, error);
       }

@@ -105,6 +105,18 @@ export function formatMetrics(stats: StatsCollector | undefined): string {
     histogram.push([{ ...graph, stream, __suffix: "_count" }, counter.frames]);
   }
   add("segflow_frame_latency_seconds", "histogram", "Time from a frame's admission to leaving the graph", histogram);
+  add(
+    "segflow_stream_in_flight",
+    "gauge",
+    "Frames of the stream inside the graph now",
+    perStream((c) => c.admitted - c.frames),
+  );
+  add(
+    "segflow_stream_model_seconds_total",
+    "counter",
+    "Inference time of the stream's model runs",
+    perStream((c) => c.modelMs / 1000),
+  );
   add("segflow_in_flight", "gauge", "Frames inside the graph now", [[graph, stats.live.inFlight()]]);
   add("segflow_queue_depth", "gauge", "Frames waiting for a credit now", [[graph, stats.live.waiting()]]);
   add("segflow_max_in_flight", "gauge", "The run's frame credits (execution.max_in_flight)", [[

@@ -9,6 +9,11 @@ interface ParamBase {
   /** One line for `describe` and error messages. */
   doc: string;
   required?: boolean;
+  /**
+   * A graph file may also give this parameter as a map whose fields set it and its siblings: field name -> the
+   * parameter it sets (`batch: { max: 4, wait_ms: 5 }` with `{ max: "batch", wait_ms: "batch_wait_ms" }`).
+   */
+  fields?: Readonly<Record<string, string>>;
 }
 
 /** The schema of one parameter. */

@@ -74,6 +74,7 @@ export async function streamFrames(
         timings: {},
       };
       registry.open(frame);
+      stats.streams.of(frame.stream).admitted++;
       // Admission can be triggered from inside a frame's exit; deferring avoids re-entering the operators.
       queueMicrotask(() => input.next(frame));
     },

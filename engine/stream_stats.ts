@@ -28,6 +28,10 @@ export const otherStreams = "(other streams)";
 export class StreamCounter {
   frames = 0;
   dropped = 0;
+  /** Frames admitted into the graph (those not out yet are in flight). */
+  admitted = 0;
+  /** Inference time of the stream's model runs (its regions' included). */
+  modelMs = 0;
   latencyMsSum = 0;
   /** Counts per bucket of {@linkcode latencyBucketsMs}, plus one for +Inf (not cumulative). */
   readonly buckets = new Array<number>(latencyBucketsMs.length + 1).fill(0);

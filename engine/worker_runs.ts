@@ -18,7 +18,7 @@ import type { ModelHandle, OnnxRunner, StageContext, WorkerRunOptions } from "./
 import type { StatsCollector } from "./stats.ts";
 import type { TraceWriter } from "./trace.ts";
 import { timedRun } from "./work_time.ts";
-import { describeFrame } from "./frame.ts";
+import { describeFrame, regionOf } from "./frame.ts";
 
 /** What {@linkcode WorkerRuns} accounts to. */
 export interface WorkerRunsOptions {
@@ -94,6 +94,8 @@ export class WorkerRuns {
   ): Promise<Record<string, TensorLike>> {
     const { stats, now } = this.options;
     const pool = await this.start();
+    // Model time per stream: a region's runs count for its frame's stream.
+    const streamCounter = frame ? stats.streams.of((regionOf(frame)?.parent ?? frame).stream) : undefined;
     const placement: RunPlacement = {
       ...(options.keep ? { keep: options.keep } : {}),
       ...(options.keepFeeds ? { keepFeeds: options.keepFeeds } : {}),
@@ -103,6 +105,7 @@ export class WorkerRuns {
       onRan: (timing) => {
         // A fused run: its work is the stage's, though the stage's call ended before the worker ran it.
         stats.modelMs += timing.runMs;
+        if (streamCounter) streamCounter.modelMs += timing.runMs;
         stats.addStageWork(stageId, timing.runMs);
         this.#traceRun(stageId, steps, frame, timing);
       },
@@ -113,6 +116,7 @@ export class WorkerRuns {
     );
     stats.modelRuns += steps.length;
     const outputs = this.#settle(result, options.owner === null ? undefined : frame);
+    if (streamCounter) streamCounter.modelMs += result.runMs;
     if (!result.fused) {
       this.#traceRun(stageId, steps, frame, {
         ...result,

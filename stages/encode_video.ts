@@ -39,7 +39,12 @@ export const videoSink = defineStage({
     const streams = ctx.source.streams;
     const perStream = ctx.params.path.includes("{stream}") || (streams !== undefined && streams.length > 1);
     await Deno.mkdir(dirname(ctx.params.path), { recursive: true });
+    // One encoder per stream being written. An input's sequences (a dataset's) come one after another, so a frame
+    // of a new sequence finishes the input's previous one: at most one ffmpeg per input at a time.
     const encoders = new Map<string, VideoFile>();
+    const usedPaths = new Set<string>();
+    const inputOf = (stream: string) =>
+      streams?.find((s) => stream === s.name || stream.startsWith(`${s.name}/`))?.name ?? "";
     ctx.onClose(async () => {
       const errors: unknown[] = [];
       for (const file of encoders.values()) await file.finish().catch((error) => errors.push(error));
@@ -47,11 +52,22 @@ export const videoSink = defineStage({
     });
     return perFrame(ctx, async (frame) => {
       const image = renderFrame(ctx, frame, table, ctx.params.style, ctx.params.alpha);
-      const path = perStream ? streamPath(ctx.params.path, frame.stream) : ctx.params.path;
-      let file = encoders.get(path);
+      const key = perStream ? frame.stream : "";
+      let file = encoders.get(key);
       if (!file) {
+        if (perStream) {
+          for (const [stream, open] of [...encoders]) {
+            if (inputOf(stream) !== inputOf(key)) continue;
+            encoders.delete(stream);
+            await open.finish();
+          }
+        }
+        // Two streams whose names differ only in '/' vs '_' get two files.
+        let path = perStream ? streamPath(ctx.params.path, key) : ctx.params.path;
+        for (let n = 2; usedPaths.has(path); n++) path = streamPath(ctx.params.path, `${key}_${n}`);
+        usedPaths.add(path);
         const fps = ctx.params.fps ?? streams?.find((s) => s.name === frame.stream)?.fps ?? ctx.source.fps;
-        encoders.set(path, file = new VideoFile(path, image.width, image.height, fps));
+        encoders.set(key, file = new VideoFile(path, image.width, image.height, fps));
       }
       await file.write(image.width, image.height, image.data);
     });

@@ -68,6 +68,7 @@ const params = {
     max: 64,
     default: 1,
     doc: "up to this many frames (of any streams) with inputs of one size run as one call, stacked as a batch",
+    fields: { max: "batch", wait_ms: "batch_wait_ms" },
   },
   batch_wait_ms: {
     type: "number",

@@ -10,6 +10,7 @@ import { formatY4mHeader, rgbToYuv420 } from "../datasets/y4m.ts";
 import { builtinRegistry } from "../stages/mod.ts";
 import { uniqueNames } from "../engine/multi_source.ts";
 import { overflowPolicy } from "../engine/stream_frames.ts";
+import { synthMain } from "../datasets/synthetic/cli.ts";
 import { formatMetrics, parseMetricsAddress, startMetricsServer } from "../engine/metrics.ts";
 import { cli, countVideoFrames, errorLine } from "./_cli.ts";
 import { methodGraphs, modelsRoot, projectRoot, testingSetOverrides, withTempDir } from "./_helpers.ts";
@@ -208,6 +209,13 @@ Deno.test("--metrics serves Prometheus text while the run lasts: per-stream fram
       assert.equal(value('segflow_frame_latency_seconds_bucket{graph="per-frame",stream="b",le="+Inf"}'), 5);
       assert.ok(value('segflow_frame_latency_seconds_sum{graph="per-frame",stream="a"}') > 0);
       assert.equal(value('segflow_queue_depth{graph="per-frame"}'), 0);
+      // Per stream: none in flight once the run is over, and each stream's own model time (a took more frames).
+      assert.equal(value('segflow_stream_in_flight{graph="per-frame",stream="a"}'), 0);
+      const modelA = value('segflow_stream_model_seconds_total{graph="per-frame",stream="a"}');
+      const modelB = value('segflow_stream_model_seconds_total{graph="per-frame",stream="b"}');
+      assert.ok(modelA > 0 && modelB > 0, `${modelA} ${modelB}`);
+      const total = value('segflow_model_seconds_total{graph="per-frame"}');
+      assert.ok(Math.abs(modelA + modelB - total) < 1e-3, `${modelA} + ${modelB} vs ${total}`);
       assert.ok(value('segflow_stage_seconds_total{graph="per-frame",stage="segment"}') > 0);
       // Every line is a comment or `name{labels} value`; buckets are cumulative.
       for (const line of text.trim().split("\n")) {
@@ -279,4 +287,50 @@ Deno.test("keepsStreamState: only per-frame of the method graphs may send a stre
     kept[name] = keepsStreamState(graph);
   }
   assert.deepEqual(kept, Object.fromEntries(methodGraphs.map((name) => [name, name !== "per-frame"])));
+});
+
+Deno.test("a model stage's batch may be given as { max, wait_ms }; an unknown field or bad value is one line", async () => {
+  const text = (batch: string) =>
+    `name: t\nmodel_set: testing\nsource: { kind: pattern, frames: 2 }\nmodels: { seg: seg }\nstages:\n` +
+    `  - { id: seg, kind: model, model: seg, ${batch}, out: { labels: labels } }\n`;
+  const load = (batch: string) => loadGraphText("g.yaml", text(batch), { registry: builtinRegistry(), modelsRoot });
+  const params = async (batch: string) => (await load(batch)).stages.find((s) => s.id === "seg")!.params;
+  assert.deepEqual(
+    [
+      (await params("batch: { max: 4, wait_ms: 7 }")).batch,
+      (await params("batch: { max: 4, wait_ms: 7 }")).batch_wait_ms,
+    ],
+    [4, 7],
+  );
+  assert.equal((await params("batch: 3")).batch, 3);
+  await assert.rejects(
+    () => load("batch: { max: 4, wait: 7 }"),
+    /g\.yaml:6:\d+: stage 'seg': 'batch' has no field 'wait'/,
+  );
+  await assert.rejects(() => load("batch: { max: 0 }"), /'batch\.max' must be at least 1, got 0/);
+});
+
+Deno.test("two dataset inputs with sequences: one video per sequence, each finished when its input moves on", async () => {
+  await withTempDir(async (dir) => {
+    const synth = async (out: string, sequences: number, seed: number) => {
+      const code = await synthMain(
+        ["--out", out, "--frames", "3", "--sequences", String(sequences), "--width", "64", "--height", "48"]
+          .concat(["--split", "train", "--seed", String(seed)]),
+      );
+      assert.equal(code, 0);
+    };
+    await synth(`${dir}/p`, 2, 1);
+    await synth(`${dir}/q`, 1, 5);
+    const run = await cli([
+      "run",
+      "graphs/per-frame.yaml",
+      "--models",
+      "testing",
+      ...["--input", `${dir}/p`, "--input", `${dir}/q`, "--output", `${dir}/v/out.mp4`],
+    ]);
+    assert.equal(run.code, 0, run.stderr);
+    const videos = [...Deno.readDirSync(`${dir}/v`)].map((e) => e.name).sort();
+    assert.deepEqual(videos, ["out.p_synth001.mp4", "out.p_synth002.mp4", "out.q_synth005.mp4"]);
+    for (const video of videos) assert.equal(await countVideoFrames(`${dir}/v/${video}`), 3, video);
+  });
 });
