@@ -78,6 +78,11 @@ export interface FeedOptions {
    */
   shared?: boolean;
   ackWaitS: number;
+  /**
+   * A frame delivered more often than this without a result (every worker that took it failed or was stopped: a
+   * frame that makes the graph fail) is published as an error and acked instead of failing one more worker.
+   */
+  maxDeliver: number;
   /** Result publications that may be pending before the graph gets another frame. */
   maxPublishing: number;
   /** Publishes a stream's end marker to the results (its frames are all done). */
@@ -416,6 +421,13 @@ export class Feed {
       const { stream, index, msg } = this.#ready.shift()!;
       let frame: FrameInit;
       try {
+        const deliveries = msg.info.deliveryCount;
+        if (deliveries > this.#o.maxDeliver) {
+          throw new InputError(
+            `stream ${stream} frame ${index}: delivered ${deliveries} times without a result (every worker that ` +
+              `took it failed or stopped; --max-deliver ${this.#o.maxDeliver})`,
+          );
+        }
         frame = await decodeFrame(msg, stream, index);
       } catch (error) {
         this.#o.log(`${(error as Error).message}; published as an error`);

@@ -55,6 +55,8 @@ export interface WorkerOptions {
   leaseS?: number;
   /** AckWait in seconds (default 30): how long a dead worker's unacked frames wait before redelivery. */
   ackWaitS?: number;
+  /** Deliveries of a frame without a result before it is published as an error instead (default 5). */
+  maxDeliver?: number;
   /** How often to look for streams without a worker, ms (default 1000). */
   pollMs?: number;
   /** At most this many video streams at once (default: a fair share of the live workers, no cap). */
@@ -151,6 +153,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerReport> {
       maxInFlight,
       shared,
       ackWaitS,
+      maxDeliver: options.maxDeliver ?? 5,
       maxPublishing: maxInFlight,
       log,
       onEnd: async (stream, count) => {
@@ -287,7 +290,7 @@ function withSource(base: Registry, source: SourceDefinition): Registry {
 
 const usage =
   `usage: deno task worker <graph.yaml> --nats URL --stream NAME [--models SET] [--set target.param=value]...
-       [--max-in-flight N] [--workers N] [--lease-s S] [--ack-wait-s S] [--max-streams N] [--labels SLOT]
+       [--max-in-flight N] [--workers N] [--lease-s S] [--ack-wait-s S] [--max-deliver N] [--max-streams N] [--labels SLOT]
        [--keep-sinks] [--pin] [--id NAME] [--metrics [HOST]:PORT]`;
 
 /** The `worker` command line; returns the exit code. */
@@ -301,6 +304,7 @@ export async function workerCli(argv: string[]): Promise<number> {
     workers: { type: "string" },
     "lease-s": { type: "string" },
     "ack-wait-s": { type: "string" },
+    "max-deliver": { type: "string" },
     "poll-ms": { type: "string" },
     "max-streams": { type: "string" },
     labels: { type: "string" },
@@ -338,6 +342,7 @@ export async function workerCli(argv: string[]): Promise<number> {
       execution,
       leaseS: numberFlag(args, "lease-s", 10, 0.5, 3600),
       ackWaitS: numberFlag(args, "ack-wait-s", 30, 0.5, 3600),
+      maxDeliver: numberFlag(args, "max-deliver", 5, 1, 1000),
       pollMs: numberFlag(args, "poll-ms", 1000, 50, 60000),
       keepSinks: args.values["keep-sinks"] === true,
       pin: args.values.pin === true,

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import sharp from "sharp";
 import { connect, headers } from "@nats-io/transport-node";
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { patternFrames } from "../datasets/pattern.ts";
 import { formatY4mHeader, rgbToYuv420 } from "../datasets/y4m.ts";
@@ -480,6 +480,71 @@ Deno.test({
       } finally {
         await nc.close();
       }
+    } finally {
+      await server.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "jetstream: a frame delivered more than --max-deliver times is published as an error, the rest go on",
+  ignore,
+  async fn() {
+    const server = await startNatsServer();
+    try {
+      await withTempDir(async (dir) => {
+        const graphFile = join(dir, "graph.yaml");
+        await Deno.writeTextFile(graphFile, perFrameGraph);
+        await writeY4m(join(dir, "a.y4m"), 6, 7);
+        await publish({ inputs: [join(dir, "a.y4m")], nats: server.url, stream: "poison", format: "raw" });
+        // Frame 0 taken and given back 3 times, as by workers that failed on it.
+        const nc = await connect({ servers: server.url });
+        try {
+          const names = busNames("poison");
+          const jsm = await jetstreamManager(nc);
+          await jsm.consumers.add(names.frames, {
+            durable_name: names.consumer("a"),
+            filter_subject: names.frameSubject("a"),
+            ack_policy: AckPolicy.Explicit,
+            max_ack_pending: 1,
+          });
+          const consumer = await jetstream(nc).consumers.get(names.frames, names.consumer("a"));
+          for (let i = 0; i < 3; i++) {
+            const msg = await consumer.next({ expires: 2000 });
+            assert.equal(msg?.headers?.get(header.index), "0");
+            msg!.nak();
+            await nc.flush(); // the nak reaches the server before the next pull (and before the close)
+          }
+        } finally {
+          await nc.close();
+        }
+        const abort = new AbortController();
+        const logs: string[] = [];
+        const worker = runWorker({
+          graph: graphFile,
+          nats: server.url,
+          stream: "poison",
+          id: "w0",
+          pollMs: 100,
+          pin: true,
+          maxDeliver: 3,
+          signal: abort.signal,
+          log: (line) => logs.push(line),
+        });
+        try {
+          const out = join(dir, "out");
+          const collected = await collect({ nats: server.url, stream: "poison", output: out, idleTimeoutS: 10 });
+          assert.deepEqual(collected.streams, { a: 6 }, logs.join("\n"));
+          const meta = await lines(out, "a");
+          assert.deepEqual(meta.map((m) => m.index), [0, 1, 2, 3, 4, 5]);
+          assert.match(String(meta[0]!.error), /frame 0: delivered 4 times without a result/);
+          assert.ok(meta.slice(1).every((m) => m.error === undefined));
+          assert.equal([...Deno.readDirSync(join(out, "a"))].length, 5, "no label map for the error");
+        } finally {
+          abort.abort();
+          await worker;
+        }
+      });
     } finally {
       await server.stop();
     }
