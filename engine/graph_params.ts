@@ -76,6 +76,9 @@ export function readParams<S extends ParamSchema>(
       if (spec.fields && typeof given === "object" && given !== null && !Array.isArray(given)) {
         for (const [field, part] of Object.entries(given)) {
           const target = spec.fields[field];
+          if (target && target !== key && entries.some(([other]) => other === target)) {
+            throw place(value, new Error(`'${key}.${field}' and '${target}' set the same thing; keep one`));
+          }
           if (!target) {
             throw place(
               (value && yaml.get(value, field)) ?? value,

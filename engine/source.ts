@@ -27,6 +27,16 @@ export interface SourceInfo {
   camera?: CameraSpec;
   /** The streams, when the source knows them before the first frame (several inputs): one output each. */
   streams?: StreamInfo[];
+  /**
+   * How many streams' frames may interleave, when the source cannot list them (a JetStream worker's streams): what
+   * stages size their per-stream state by. Default: `streams`' count, else 1.
+   */
+  interleaved?: number;
+}
+
+/** How many streams' frames may interleave in a run of `info` ({@linkcode SourceInfo.interleaved}). */
+export function interleavedStreams(info: SourceInfo | undefined): number {
+  return Math.max(1, info?.streams?.length ?? info?.interleaved ?? 1);
 }
 
 /** One stream of a source that has several (`--input` given more than once). */

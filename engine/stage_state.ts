@@ -44,6 +44,7 @@ import {
 } from "./stage.ts";
 import type { SlotValue } from "./tensor.ts";
 import { noteAway, waitFor } from "./work_time.ts";
+import { interleavedStreams } from "./source.ts";
 
 /** Options of {@linkcode perStream}. */
 export interface PerStreamOptions {
@@ -68,7 +69,7 @@ export function perStream<T>(
     throw new Error(`Internal error: stage '${ctx.id}' runs per stream but its kind was not made by defineStage`);
   }
   const spec = kind.state as StreamStateSpec<T> | undefined;
-  const limit = (spec?.limit ?? 64) * Math.max(1, ctx.source?.streams?.length ?? 1);
+  const limit = (spec?.limit ?? 64) * interleavedStreams(ctx.source);
   let warned = false;
   const streams = new StreamStore<T>(
     (stream) => spec ? spec.initial(ctx, stream) : undefined as T,

@@ -96,7 +96,8 @@ export async function streamFrames(
         stats.frames++;
         if ((stats.frames & 15) === 0) stats.sampleMemory();
         stats.latency.add(exit - frame.admittedAt);
-        stats.streams.of(frame.stream).frameOut(exit - frame.admittedAt, exit);
+        // Counted for the frame's stream (a graph that ends with region frames: their frame's).
+        stats.streams.of((region?.parent ?? frame).stream).frameOut(exit - frame.admittedAt, exit);
         trace?.span({
           name: `frame ${frame.index}`,
           category: "frame",

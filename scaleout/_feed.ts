@@ -77,6 +77,8 @@ export interface FeedOptions {
    * to whichever worker asks first, in any order (the collector puts them back in order), and no lease is taken.
    */
   shared?: boolean;
+  /** Streams this worker may hold at once (`--max-streams`), when capped. */
+  maxStreams?: number;
   ackWaitS: number;
   /**
    * A frame delivered more often than this without a result (every worker that took it failed or was stopped: a
@@ -111,6 +113,11 @@ export class Feed {
   /** The streams held now. */
   get streams(): string[] {
     return [...this.#streams.keys()];
+  }
+
+  /** Streams whose frames may interleave in the graph: the cap, else 16 (what stages size stream state by). */
+  get maxStreams(): number {
+    return this.#o.maxStreams ?? 16;
   }
 
   /** Whether the feed was stopped. */
@@ -291,9 +298,20 @@ export class Feed {
   async #firstHeld(stream: string, afterSeq?: number): Promise<number | undefined> {
     const { jsm, names } = this.#o;
     const subject = names.frameSubject(stream);
-    const query = afterSeq === undefined ? { next_by_subj: subject } : { seq: afterSeq + 1, next_by_subj: subject };
-    const first = await jsm.streams.getMessage(names.frames, query as never);
-    return first ? headerInt(first.header, header.index, first.subject) : undefined;
+    // A message without an index (not a publisher's) is removed, as #receive would, and the look goes on past it.
+    for (let after = afterSeq, tries = 0; tries < 100; tries++) {
+      const query = after === undefined ? { next_by_subj: subject } : { seq: after + 1, next_by_subj: subject };
+      const first = await jsm.streams.getMessage(names.frames, query as never);
+      if (!first) return undefined;
+      try {
+        return headerInt(first.header, header.index, first.subject);
+      } catch (error) {
+        this.#o.log(`${(error as Error).message}; removed`);
+        await jsm.streams.deleteMessage(names.frames, first.seq).catch(() => false);
+        after = first.seq;
+      }
+    }
+    throw new Error(`stream ${stream}: no frame with an index among the first 100 messages`);
   }
 
   /**
@@ -382,8 +400,12 @@ export class Feed {
     if (!work) return;
     this.#o.log(`lost the lease on stream ${stream}`);
     this.#streams.delete(stream);
+    // Draining from now on (a frame done while the close runs is acked); an earlier drain of it keeps its frames.
+    const earlier = this.#draining.get(stream);
+    if (earlier) { for (const [index, msg] of earlier.taken) if (!work.taken.has(index)) work.taken.set(index, msg); }
+    this.#draining.set(stream, work);
     await this.#close(work, false);
-    if (work.taken.size) this.#draining.set(stream, work);
+    if (work.taken.size === 0 && this.#draining.get(stream) === work) this.#draining.delete(stream);
   }
 
   /** Keeps every held message alive, and skips gaps that stayed open too long. */
@@ -466,7 +488,7 @@ export function jetstreamSource(feed: () => Feed): SourceDefinition {
       return Promise.resolve({
         // Not live: frames wait on the server until pulled (MaxAckPending is the backpressure), so the engine's
         // lossless default applies; a live source's keep_latest would drop frames that were never acked.
-        info: { name: p.stream, fps: 30, live: false },
+        info: { name: p.stream, fps: 30, live: false, interleaved: opened.maxStreams },
         frames: () => opened.frames(),
         close: () => opened.stop(),
       });

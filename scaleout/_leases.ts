@@ -3,7 +3,9 @@
  * pulls a stream's frames only while it holds `stream.<stream>`. Taking one is a KV `create` (fails when another
  * worker holds it), renewing is a compare-and-set `update` on the revision the worker last wrote (fails when the
  * lease expired and someone else took it), releasing deletes it. Each worker also renews `worker.<id>`, so workers
- * can count each other and take a fair share of the streams.
+ * can count each other and take a fair share of the streams. A lease's value is the worker's id and a per-process
+ * nonce, so two processes given the same `--id` never take each other's leases for their own. The operations of one
+ * worker run one at a time (a renewal never races a release or a take of the same stream).
  *
  * @module
  */
@@ -15,10 +17,14 @@ import { UsageError } from "../engine/errors.ts";
 export class Leases {
   readonly #kv: KV;
   readonly #held = new Map<string, number>();
+  /** What this process writes into its leases: its worker id and a nonce. */
+  readonly #owner: string;
   #presence: number | undefined;
+  #queue: Promise<unknown> = Promise.resolve();
 
   private constructor(kv: KV, readonly worker: string) {
     this.#kv = kv;
+    this.#owner = `${worker} ${crypto.randomUUID()}`;
   }
 
   /**
@@ -46,13 +52,29 @@ export class Leases {
     return [...this.#held.keys()];
   }
 
+  /** Runs `work` after every earlier operation of this worker has settled. */
+  #serial<T>(work: () => Promise<T>): Promise<T> {
+    const result = this.#queue.then(work);
+    this.#queue = result.catch(() => {});
+    return result;
+  }
+
   /** Tries to take the lease on `stream`; false when another worker holds it. */
-  async take(stream: string): Promise<boolean> {
+  take(stream: string): Promise<boolean> {
+    return this.#serial(() => this.#take(stream));
+  }
+
+  async #take(stream: string): Promise<boolean> {
+    const key = `stream.${stream}`;
     try {
-      this.#held.set(stream, await this.#kv.create(`stream.${stream}`, this.worker));
+      this.#held.set(stream, await this.#kv.create(key, this.#owner));
       return true;
     } catch {
-      return false;
+      // Ours already (a create that timed out after it was written): keep it.
+      const entry = await this.#kv.get(key).catch(() => null);
+      if (entry?.operation !== "PUT" || entry.string() !== this.#owner) return false;
+      this.#held.set(stream, entry.revision);
+      return true;
     }
   }
 
@@ -61,29 +83,32 @@ export class Leases {
    *
    * @returns the streams whose lease was lost (it expired and another worker took it, or the server refused).
    */
-  async renew(): Promise<string[]> {
-    const lost: string[] = [];
-    for (const [stream, revision] of this.#held) {
-      try {
-        this.#held.set(stream, await this.#kv.update(`stream.${stream}`, this.worker, revision));
-      } catch {
-        // Still this worker's (the update raced or timed out): go on from its revision. Expired without a taker:
-        // take it back at once. Held by another worker: lost.
-        const entry = await this.#kv.get(`stream.${stream}`).catch(() => null);
-        if (entry && entry.operation === "PUT" && entry.string() === this.worker) {
-          this.#held.set(stream, entry.revision);
-        } else if (!await this.take(stream)) {
-          this.#held.delete(stream);
-          lost.push(stream);
+  renew(): Promise<string[]> {
+    return this.#serial(async () => {
+      const lost: string[] = [];
+      for (const [stream, revision] of [...this.#held]) {
+        try {
+          this.#held.set(stream, await this.#kv.update(`stream.${stream}`, this.#owner, revision));
+        } catch {
+          // Still ours (the update timed out after it was written) or expired without a taker: #take keeps or
+          // takes it back. Held by another worker: lost.
+          if (!await this.#take(stream)) {
+            this.#held.delete(stream);
+            lost.push(stream);
+          }
         }
       }
-    }
-    this.#presence = await this.#kv.put(`worker.${this.worker}`, String(Date.now())).catch(() => this.#presence);
-    return lost;
+      this.#presence = await this.#kv.put(`worker.${this.worker}`, String(Date.now())).catch(() => this.#presence);
+      return lost;
+    });
   }
 
   /** Releases the lease on `stream` (its frames are done, or the worker stops). */
-  async release(stream: string): Promise<void> {
+  release(stream: string): Promise<void> {
+    return this.#serial(() => this.#release(stream));
+  }
+
+  async #release(stream: string): Promise<void> {
     const revision = this.#held.get(stream);
     if (revision === undefined) return;
     this.#held.delete(stream);
@@ -91,9 +116,11 @@ export class Leases {
   }
 
   /** Releases every lease and the presence entry. */
-  async releaseAll(): Promise<void> {
-    for (const stream of this.held) await this.release(stream);
-    await this.#kv.delete(`worker.${this.worker}`).catch(() => {});
+  releaseAll(): Promise<void> {
+    return this.#serial(async () => {
+      for (const stream of this.held) await this.#release(stream);
+      await this.#kv.delete(`worker.${this.worker}`).catch(() => {});
+    });
   }
 
   /** Workers whose presence entry has not expired (this one included). */

@@ -15,7 +15,7 @@
  * @module
  */
 import { dirname, join } from "node:path";
-import { DeliverPolicy, jetstream, type JsMsg } from "@nats-io/jetstream";
+import { type ConsumerMessages, DeliverPolicy, jetstream, type JsMsg } from "@nats-io/jetstream";
 import { UsageError } from "../engine/errors.ts";
 import {
   busNames,
@@ -26,6 +26,7 @@ import {
   header,
   headerInt,
   headerText,
+  oneLine,
   openJetStream,
   sleep,
 } from "./_bus.ts";
@@ -100,9 +101,18 @@ export async function collect(options: CollectOptions): Promise<CollectReport> {
     const jsm = await openJetStream(nc, options.nats);
     await ensureResultsStream(jsm, names);
     const js = jetstream(nc);
-    // The results stream holds only `<NAME>.results.>`: no filter (server 2.9 takes none on ordered consumers).
-    const consumer = await js.consumers.get(names.results, { deliver_policy: DeliverPolicy.All });
-    const messages = await consumer.consume();
+    // An ordered consumer from the start, or (after a stall: a server restart) from the result after the last one
+    // read. The results stream holds only `<NAME>.results.>`: no filter (server 2.9 takes none on ordered consumers).
+    let messages: ConsumerMessages | undefined;
+    const subscribe = async () => {
+      const consumer = await js.consumers.get(
+        names.results,
+        lastSeq === 0
+          ? { deliver_policy: DeliverPolicy.All }
+          : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: lastSeq + 1 },
+      );
+      return messages = await consumer.consume();
+    };
     const folders = new Set<string>();
     /** A result's label map, written at once under its index. */
     const writePng = async (stream: string, index: number, msg: JsMsg) => {
@@ -125,7 +135,8 @@ export async function collect(options: CollectOptions): Promise<CollectReport> {
         out.next++;
       }
       if (out.buffer.size > reorder) {
-        const first = Math.min(...out.buffer.keys());
+        let first = Infinity;
+        for (const index of out.buffer.keys()) first = Math.min(first, index);
         log(`stream ${stream}: reorder buffer full (${reorder}); frames ${out.next}..${first - 1} skipped as missing`);
         out.missing += first - out.next;
         out.skipped.push([out.next, first - 1]);
@@ -144,8 +155,9 @@ export async function collect(options: CollectOptions): Promise<CollectReport> {
       return frames === 0 && results <= lastSeq;
     };
     let finished = false;
-    const reading = (async () => {
-      for await (const msg of messages) {
+    const readOnce = async () => {
+      for await (const msg of await subscribe()) {
+        if (msg.seq <= lastSeq) continue; // read before a resubscription
         lastMessageAt = performance.now();
         lastSeq = msg.seq;
         const stream = headerText(msg.headers, header.stream) ?? msg.subject.split(".").at(-1)!;
@@ -174,19 +186,42 @@ export async function collect(options: CollectOptions): Promise<CollectReport> {
           break;
         }
       }
+    };
+    let stopping = false;
+    const reading = (async () => {
+      let failure = "";
+      while (!finished && !stopping) {
+        try {
+          await readOnce();
+        } catch (error) {
+          const line = `cannot read the results (${oneLine(error)}); trying again`;
+          if (line !== failure) log(line);
+          failure = line;
+        }
+        if (!finished && !stopping) await sleep(500);
+      }
     })();
-    // Checks for the end (results that came before the frames stream emptied) and the idle timeout.
+    // Checks for the end (results that came before the frames stream emptied), a stalled consumer and the idle
+    // timeout.
     while (!finished) {
       await Promise.race([reading, sleep(250, options.signal)]);
       if (finished || options.signal?.aborted) break;
       if (await allDone()) break;
+      // Results on the server that this consumer does not deliver (it did not survive a server restart): again.
+      const behind = await jsm.streams.info(names.results).then((i) => i.state.last_seq > lastSeq, () => false);
+      if (behind && performance.now() - lastMessageAt > 2000 && messages) {
+        const closing = messages;
+        messages = undefined;
+        await closing.close().catch(() => {});
+      }
       const idleS = (performance.now() - lastMessageAt) / 1000;
       if (options.idleTimeoutS !== undefined && idleS > options.idleTimeoutS) {
         report.timedOut = true;
         break;
       }
     }
-    await messages.close().catch(() => {});
+    stopping = true;
+    await messages?.close().catch(() => {});
     await reading.catch(() => {});
   } finally {
     for (const out of streams.values()) if (out.jsonl !== singleFile) out.jsonl?.close();

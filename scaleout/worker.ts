@@ -55,7 +55,10 @@ export interface WorkerOptions {
   leaseS?: number;
   /** AckWait in seconds (default 30): how long a dead worker's unacked frames wait before redelivery. */
   ackWaitS?: number;
-  /** Deliveries of a frame without a result before it is published as an error instead (default 5). */
+  /**
+   * Deliveries of a frame without a result before it is published as an error instead (default 10). Frames given
+   * back unprocessed (a worker stopping or losing a lease) count too.
+   */
   maxDeliver?: number;
   /** How often to look for streams without a worker, ms (default 1000). */
   pollMs?: number;
@@ -140,9 +143,24 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerReport> {
     const js = jetstream(nc);
     leases = await Leases.open(nc, names.leases, id, leaseS);
     const held = leases;
-    const publishResult = async (stream: string, index: number, result: Parameters<typeof resultMessage>[0]) => {
+    // A result that cannot be published (the server restarting) is tried again for up to two minutes with the
+    // same Nats-Msg-Id (a retry of one that did land is a duplicate the server drops); its frame is kept alive.
+    const publishResult = async (
+      stream: string,
+      index: number,
+      result: Parameters<typeof resultMessage>[0],
+    ): Promise<void> => {
       const { payload, headers } = await resultMessage(result);
-      await js.publish(names.resultSubject(stream), payload, { msgID: `${stream}:${index}`, headers });
+      const until = performance.now() + 120_000;
+      for (let wait = 250;; wait = Math.min(2 * wait, 4000)) {
+        try {
+          await js.publish(names.resultSubject(stream), payload, { msgID: `${stream}:${index}`, headers });
+          return;
+        } catch (error) {
+          if (nc.isClosed() || performance.now() + wait > until) throw error;
+          await sleep(wait);
+        }
+      }
     };
     const bus = new Feed({
       nc,
@@ -153,7 +171,8 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerReport> {
       maxInFlight,
       shared,
       ackWaitS,
-      maxDeliver: options.maxDeliver ?? 5,
+      maxDeliver: options.maxDeliver ?? 10,
+      ...(options.maxStreams !== undefined ? { maxStreams: options.maxStreams } : {}),
       maxPublishing: maxInFlight,
       log,
       onEnd: async (stream, count) => {
@@ -342,7 +361,7 @@ export async function workerCli(argv: string[]): Promise<number> {
       execution,
       leaseS: numberFlag(args, "lease-s", 10, 0.5, 3600),
       ackWaitS: numberFlag(args, "ack-wait-s", 30, 0.5, 3600),
-      maxDeliver: numberFlag(args, "max-deliver", 5, 1, 1000),
+      maxDeliver: numberFlag(args, "max-deliver", 10, 1, 1000),
       pollMs: numberFlag(args, "poll-ms", 1000, 50, 60000),
       keepSinks: args.values["keep-sinks"] === true,
       pin: args.values.pin === true,

@@ -39,12 +39,12 @@ export const videoSink = defineStage({
     const streams = ctx.source.streams;
     const perStream = ctx.params.path.includes("{stream}") || (streams !== undefined && streams.length > 1);
     await Deno.mkdir(dirname(ctx.params.path), { recursive: true });
-    // One encoder per stream being written. An input's sequences (a dataset's) come one after another, so a frame
-    // of a new sequence finishes the input's previous one: at most one ffmpeg per input at a time.
+    // One encoder per stream being written. The sequences of one listed input (a dataset: `<input>/<sequence>`)
+    // come one after another, so a frame of its next sequence finishes the previous one: at most one ffmpeg per
+    // such input at a time. Other streams (a worker's, a single input's) keep theirs to the end.
     const encoders = new Map<string, VideoFile>();
     const usedPaths = new Set<string>();
-    const inputOf = (stream: string) =>
-      streams?.find((s) => stream === s.name || stream.startsWith(`${s.name}/`))?.name ?? "";
+    const inputOf = (stream: string) => streams?.find((s) => !s.live && stream.startsWith(`${s.name}/`))?.name;
     ctx.onClose(async () => {
       const errors: unknown[] = [];
       for (const file of encoders.values()) await file.finish().catch((error) => errors.push(error));
@@ -56,8 +56,9 @@ export const videoSink = defineStage({
       let file = encoders.get(key);
       if (!file) {
         if (perStream) {
+          const input = inputOf(key);
           for (const [stream, open] of [...encoders]) {
-            if (inputOf(stream) !== inputOf(key)) continue;
+            if (input === undefined || inputOf(stream) !== input) continue;
             encoders.delete(stream);
             await open.finish();
           }

@@ -27,6 +27,7 @@ import type { Frame, RgbImage } from "../engine/frame.ts";
 import { classesBy, labelsType, specChannels, specType } from "../engine/graph_channels.ts";
 import type { SlotType, TypeNeed } from "../engine/plan_types.ts";
 import { showValue } from "../engine/params.ts";
+import { interleavedStreams } from "../engine/source.ts";
 
 const labelsPort = "labels";
 
@@ -222,7 +223,7 @@ export const model = defineStage({
       // slow stages again).
       // Each stream's previous run, least recently used first (bounded like other stream state).
       const previous = new Map<string, Promise<Record<string, TensorLike>>>();
-      const limit = 64 * Math.max(1, ctx.source?.streams?.length ?? 1);
+      const limit = 64 * interleavedStreams(ctx.source);
       ctx.onClose(async () => {
         await Promise.all([...previous.values()].map((outputs) => outputs.then(() => {}, () => {})));
       });

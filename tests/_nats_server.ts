@@ -12,6 +12,8 @@ export interface NatsServer {
   port: number;
   /** Kills the server, waits for it to exit and removes its store. */
   stop(): Promise<void>;
+  /** Stops the server cleanly (SIGTERM), waits `downMs`, and starts it again on the same port and store. */
+  restart(downMs: number): Promise<void>;
 }
 
 /** The nats-server binary, or undefined when none is installed. */
@@ -48,33 +50,49 @@ export function freePort(): number {
 /** Starts `nats-server -js -a 127.0.0.1 -p <free port> -sd <temp dir>` and waits until it accepts connections. */
 export async function startNatsServer(): Promise<NatsServer> {
   if (!natsServerPath) throw new Error("no nats-server (apt-get install nats-server)");
+  const server = natsServerPath;
   const store = await Deno.makeTempDir({ prefix: "segflow-nats-" });
   const port = freePort();
-  const child = new Deno.Command(natsServerPath, {
-    args: ["-js", "-a", "127.0.0.1", "-p", String(port), "-sd", store],
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  const stop = async () => {
+  const spawn = () =>
+    new Deno.Command(server, {
+      args: ["-js", "-a", "127.0.0.1", "-p", String(port), "-sd", store],
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+  let child = spawn();
+  const kill = async (signal: Deno.Signal) => {
     try {
-      child.kill("SIGKILL");
+      child.kill(signal);
     } catch {
       // Exited already.
     }
     await child.status;
+  };
+  const stop = async () => {
+    await kill("SIGKILL");
     await Deno.remove(store, { recursive: true }).catch(() => {});
   };
-  for (let i = 0; i < 100; i++) {
-    try {
-      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-      conn.close();
-      // JetStream is ready a moment after the port opens.
-      await new Promise((r) => setTimeout(r, 100));
-      return { url: `nats://127.0.0.1:${port}`, port, stop };
-    } catch {
-      await new Promise((r) => setTimeout(r, 50));
+  const listening = async () => {
+    for (let i = 0; i < 100; i++) {
+      try {
+        const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+        conn.close();
+        // JetStream is ready a moment after the port opens.
+        await new Promise((r) => setTimeout(r, 100));
+        return true;
+      } catch {
+        await new Promise((r) => setTimeout(r, 50));
+      }
     }
-  }
+    return false;
+  };
+  const restart = async (downMs: number) => {
+    await kill("SIGTERM");
+    await new Promise((r) => setTimeout(r, downMs));
+    child = spawn();
+    if (!await listening()) throw new Error(`nats-server did not listen again on port ${port}`);
+  };
+  if (await listening()) return { url: `nats://127.0.0.1:${port}`, port, stop, restart };
   await stop();
   throw new Error(`nats-server did not listen on port ${port}`);
 }

@@ -550,3 +550,63 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "jetstream: a server restart mid-stream is waited out by the worker and the collector; no frame is lost",
+  ignore,
+  async fn() {
+    const server = await startNatsServer();
+    try {
+      await withTempDir(async (dir) => {
+        const graphFile = join(dir, "graph.yaml");
+        await Deno.writeTextFile(graphFile, perFrameGraph);
+        const frames = 40;
+        await writeY4m(join(dir, "a.y4m"), frames, 8);
+        await publish({ inputs: [join(dir, "a.y4m")], nats: server.url, stream: "restart", format: "raw" });
+        const abort = new AbortController();
+        const logs: string[] = [];
+        const worker = runWorker({
+          graph: graphFile,
+          nats: server.url,
+          stream: "restart",
+          id: "w0",
+          pollMs: 100,
+          pin: true,
+          set: ["execution.realtime_fps=20"],
+          signal: abort.signal,
+          log: (line) => logs.push(`worker: ${line}`),
+        });
+        try {
+          const collecting = collect({
+            nats: server.url,
+            stream: "restart",
+            output: join(dir, "out"),
+            idleTimeoutS: 30,
+            log: (line) => logs.push(`collect: ${line}`),
+          });
+          const nc = await connect({ servers: server.url });
+          const jsm = await jetstreamManager(nc);
+          for (let i = 0; i < 200; i++) {
+            const info = await jsm.streams.info("restart_RESULTS").catch(() => undefined);
+            if ((info?.state.messages ?? 0) >= 8) break;
+            await new Promise((r) => setTimeout(r, 50));
+          }
+          await nc.close();
+          await server.restart(1500);
+          const collected = await collecting;
+          const log = logs.join("\n");
+          assert.match(log, /worker: lost the connection to .*; reconnecting/);
+          assert.match(log, /worker: reconnected to/);
+          assert.deepEqual(collected.streams, { a: frames }, log);
+          assert.deepEqual(collected.incomplete, [], log);
+          assert.deepEqual((await lines(join(dir, "out"), "a")).map((m) => m.index), [...Array(frames).keys()]);
+        } finally {
+          abort.abort();
+          await worker.catch(() => {});
+        }
+      });
+    } finally {
+      await server.stop();
+    }
+  },
+});

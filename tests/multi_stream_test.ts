@@ -308,6 +308,10 @@ Deno.test("a model stage's batch may be given as { max, wait_ms }; an unknown fi
     /g\.yaml:6:\d+: stage 'seg': 'batch' has no field 'wait'/,
   );
   await assert.rejects(() => load("batch: { max: 0 }"), /'batch\.max' must be at least 1, got 0/);
+  await assert.rejects(
+    () => load("batch: { max: 4, wait_ms: 7 }, batch_wait_ms: 9"),
+    /'batch\.wait_ms' and 'batch_wait_ms' set the same thing; keep one/,
+  );
 });
 
 Deno.test("two dataset inputs with sequences: one video per sequence, each finished when its input moves on", async () => {
