@@ -16,13 +16,13 @@ import { runGraph } from "../engine/run.ts";
 import type { Tensor } from "../engine/tensor.ts";
 import { builtinRegistry } from "../stages/mod.ts";
 import { publish } from "../scaleout/publish.ts";
-import { runWorker } from "../scaleout/worker.ts";
+import { runWorker, type WorkerOptions, type WorkerReport } from "../scaleout/worker.ts";
 import { collect } from "../scaleout/collect.ts";
 import { busNames, ensureFramesStream, ensureResultsStream, header } from "../scaleout/_bus.ts";
 import { endHeaders } from "../scaleout/_results.ts";
 import { Leases } from "../scaleout/_leases.ts";
 import { modelsRoot, projectRoot, withTempDir } from "./_helpers.ts";
-import { skipWithoutNats, startNatsServer } from "./_nats_server.ts";
+import { type NatsServer, skipWithoutNats, startNatsServer } from "./_nats_server.ts";
 
 const ignore = skipWithoutNats("tests/jetstream_test.ts");
 
@@ -35,6 +35,51 @@ execution: { max_in_flight: 2 }
 stages:
   - { id: seg, kind: model, model: seg, out: { labels: labels } }
 `;
+
+/**
+ * A JetStream test (ignored without nats-server): a fresh server on a free port and a temporary folder holding the
+ * per-frame graph as `graph.yaml`; both removed afterwards.
+ */
+function natsTest(name: string, fn: (server: NatsServer, dir: string, graphFile: string) => Promise<void>): void {
+  Deno.test({
+    name,
+    ignore,
+    async fn() {
+      const server = await startNatsServer();
+      try {
+        await withTempDir(async (dir) => {
+          const graphFile = join(dir, "graph.yaml");
+          await Deno.writeTextFile(graphFile, perFrameGraph);
+          await fn(server, dir, graphFile);
+        });
+      } finally {
+        await server.stop();
+      }
+    },
+  });
+}
+
+/** A worker in this process on `graph`, polling every 100 ms, its log lines into `logs` after its id. */
+function testWorker(
+  server: NatsServer,
+  graph: string,
+  stream: string,
+  id: string,
+  signal: AbortSignal,
+  logs: string[],
+  options: Partial<WorkerOptions> = {},
+): Promise<WorkerReport> {
+  return runWorker({
+    graph,
+    nats: server.url,
+    stream,
+    id,
+    pollMs: 100,
+    signal,
+    log: (line) => logs.push(`${id}: ${line}`),
+    ...options,
+  });
+}
 
 /** Writes a `frames`-frame pattern clip as y4m. */
 async function writeY4m(path: string, frames: number, seed: number, width = 32, height = 24): Promise<void> {
@@ -58,96 +103,76 @@ async function pngPixels(path: string): Promise<Uint8Array> {
 }
 
 for (const pin of [false, true]) {
-  Deno.test({
-    name:
-      `jetstream: publish -> 2 workers -> collect (${
-        pin ? "pinned" : "shared"
-      } streams): every frame once, in order, ` +
+  natsTest(
+    `jetstream: publish -> 2 workers -> collect (${pin ? "pinned" : "shared"} streams): every frame once, in order, ` +
       "labels equal a local run",
-    ignore,
-    async fn() {
-      const server = await startNatsServer();
-      try {
-        await withTempDir(async (dir) => {
-          const graphFile = join(dir, "graph.yaml");
-          await Deno.writeTextFile(graphFile, perFrameGraph);
-          await writeY4m(join(dir, "a.y4m"), 12, 1);
-          await writeY4m(join(dir, "b.y4m"), 9, 2);
-          const abort = new AbortController();
-          const logs: string[] = [];
-          const worker = (id: string) =>
-            runWorker({
-              graph: graphFile,
-              nats: server.url,
-              stream: "job",
-              id,
-              pollMs: 100,
-              pin,
-              // Shared: paced, so that both workers are up before a stream is done. Pinned: as fast as it goes.
-              set: pin ? [] : ["execution.realtime_fps=40"],
-              signal: abort.signal,
-              log: (line) => logs.push(`${id}: ${line}`),
-            });
-          const workers = [worker("w0"), worker("w1")];
-          try {
-            const published = await publish({
-              inputs: [join(dir, "a.y4m"), join(dir, "b.y4m")],
-              nats: server.url,
-              stream: "job",
-              format: "raw",
-            });
-            assert.deepEqual(published.streams, { a: 12, b: 9 });
-            const out = join(dir, "out");
-            const collected = await collect({ nats: server.url, stream: "job", output: out, idleTimeoutS: 20 });
-            abort.abort();
-            const reports = await Promise.all(workers);
-            assert.deepEqual(collected.streams, { a: 12, b: 9 }, logs.join("\n"));
-            assert.deepEqual(collected.incomplete, []);
-            assert.equal(collected.duplicates, 0, "nothing was done twice on the bus");
-            assert.equal(collected.late, 0);
-            assert.equal(reports.reduce((sum, r) => sum + r.frames, 0), 21, "each frame processed once");
-            assert.deepEqual(reports.map((r) => r.dropped), [0, 0], "the bus is lossless: the engine drops nothing");
-            if (pin) {
-              for (const r of reports) {
-                assert.ok(Object.keys(r.streams).length <= 1, `pinned: ${JSON.stringify(r.streams)}`);
-              }
-            } else {
-              // A per-frame graph keeps no stream state: both workers take frames of each stream.
-              for (const r of reports) assert.ok((r.streams.a ?? 0) > 0, `shared: ${JSON.stringify(r.streams)}`);
-            }
-
-            // The same graph run locally on each input gives the same label maps, byte for byte.
-            for (const [stream, frames] of [["a", 12], ["b", 9]] as const) {
-              const meta = await lines(out, stream);
-              assert.deepEqual(meta.map((m) => m.index), [...Array(frames).keys()]);
-              assert.ok(meta.every((m) => m.stream === stream && m.type === "frame"));
-              const local: Uint8Array[] = [];
-              const graph = await loadGraph(graphFile, {
-                registry: builtinRegistry(),
-                modelsRoot,
-                input: join(dir, `${stream}.y4m`),
-              });
-              await runGraph(graph, {
-                quiet: true,
-                hostSlots: ["labels"],
-                onFrame: (frame) => local.push((frame.slots.get("labels") as Tensor).data.slice() as Uint8Array),
-              });
-              assert.equal(local.length, frames);
-              for (let i = 0; i < frames; i++) {
-                const file = join(out, stream, `${String(i).padStart(6, "0")}.png`);
-                assert.deepEqual(await pngPixels(file), local[i], `${stream} frame ${i}`);
-              }
-            }
-          } finally {
-            abort.abort();
-            await Promise.allSettled(workers);
-          }
+    async (server, dir, graphFile) => {
+      await writeY4m(join(dir, "a.y4m"), 12, 1);
+      await writeY4m(join(dir, "b.y4m"), 9, 2);
+      const abort = new AbortController();
+      const logs: string[] = [];
+      const worker = (id: string) =>
+        // Shared: paced, so that both workers are up before a stream is done. Pinned: as fast as it goes.
+        testWorker(server, graphFile, "job", id, abort.signal, logs, {
+          pin,
+          set: pin ? [] : ["execution.realtime_fps=40"],
         });
+      const workers = [worker("w0"), worker("w1")];
+      try {
+        const published = await publish({
+          inputs: [join(dir, "a.y4m"), join(dir, "b.y4m")],
+          nats: server.url,
+          stream: "job",
+          format: "raw",
+        });
+        assert.deepEqual(published.streams, { a: 12, b: 9 });
+        const out = join(dir, "out");
+        const collected = await collect({ nats: server.url, stream: "job", output: out, idleTimeoutS: 20 });
+        abort.abort();
+        const reports = await Promise.all(workers);
+        assert.deepEqual(collected.streams, { a: 12, b: 9 }, logs.join("\n"));
+        assert.deepEqual(collected.incomplete, []);
+        assert.equal(collected.duplicates, 0, "nothing was done twice on the bus");
+        assert.equal(collected.late, 0);
+        assert.equal(reports.reduce((sum, r) => sum + r.frames, 0), 21, "each frame processed once");
+        assert.deepEqual(reports.map((r) => r.dropped), [0, 0], "the bus is lossless: the engine drops nothing");
+        if (pin) {
+          for (const r of reports) {
+            assert.ok(Object.keys(r.streams).length <= 1, `pinned: ${JSON.stringify(r.streams)}`);
+          }
+        } else {
+          // A per-frame graph keeps no stream state: both workers take frames of each stream.
+          for (const r of reports) assert.ok((r.streams.a ?? 0) > 0, `shared: ${JSON.stringify(r.streams)}`);
+        }
+
+        // The same graph run locally on each input gives the same label maps, byte for byte.
+        for (const [stream, frames] of [["a", 12], ["b", 9]] as const) {
+          const meta = await lines(out, stream);
+          assert.deepEqual(meta.map((m) => m.index), [...Array(frames).keys()]);
+          assert.ok(meta.every((m) => m.stream === stream && m.type === "frame"));
+          const local: Uint8Array[] = [];
+          const graph = await loadGraph(graphFile, {
+            registry: builtinRegistry(),
+            modelsRoot,
+            input: join(dir, `${stream}.y4m`),
+          });
+          await runGraph(graph, {
+            quiet: true,
+            hostSlots: ["labels"],
+            onFrame: (frame) => local.push((frame.slots.get("labels") as Tensor).data.slice() as Uint8Array),
+          });
+          assert.equal(local.length, frames);
+          for (let i = 0; i < frames; i++) {
+            const file = join(out, stream, `${String(i).padStart(6, "0")}.png`);
+            assert.deepEqual(await pngPixels(file), local[i], `${stream} frame ${i}`);
+          }
+        }
       } finally {
-        await server.stop();
+        abort.abort();
+        await Promise.allSettled(workers);
       }
     },
-  });
+  );
 }
 
 for (const mode of ["pinned", "shared", "dff"] as const) {
@@ -291,322 +316,247 @@ Deno.test({
   },
 });
 
-Deno.test({
-  name: "jetstream: the collector writes label maps as they come and reorders the metadata; an overflow is reported",
-  ignore,
-  async fn() {
-    const server = await startNatsServer();
-    try {
-      await withTempDir(async (dir) => {
-        const nc = await connect({ servers: server.url });
-        const js = jetstream(nc);
-        const jsm = await jetstreamManager(nc);
-        // Results as a worker publishes them, frame 0 last (a dead worker's frame, redelivered after AckWait).
-        const results = async (job: string, frames: number) => {
-          const names = busNames(job);
-          await ensureFramesStream(jsm, names);
-          await ensureResultsStream(jsm, names);
-          for (const index of [...Array(frames).keys()].slice(1).concat(0)) {
-            const h = headers();
-            h.set(header.stream, "s");
-            h.set(header.index, String(index));
-            h.set(header.metadata, JSON.stringify({ stream: "s", index }));
-            await js.publish(names.resultSubject("s"), new Uint8Array([index & 255]), { headers: h });
-          }
-          await js.publish(names.resultSubject("s"), new Uint8Array(), { headers: endHeaders("s", frames) });
-        };
-        try {
-          await results("late", 400); // more than the old 256-result window
-          const out = join(dir, "late");
-          const collected = await collect({ nats: server.url, stream: "late", output: out, idleTimeoutS: 10 });
-          assert.deepEqual(collected.streams, { s: 400 });
-          assert.deepEqual([collected.duplicates, collected.late, collected.incomplete], [0, 0, []]);
-          assert.deepEqual((await lines(out, "s")).map((m) => m.index), [...Array(400).keys()]);
-          assert.equal([...Deno.readDirSync(join(out, "s"))].length, 400);
-          assert.deepEqual(await Deno.readFile(join(out, "s", "000007.png")), new Uint8Array([7]));
-
-          await results("tight", 30);
-          const tight = join(dir, "tight");
-          const logs: string[] = [];
-          const cut = await collect({
-            nats: server.url,
-            stream: "tight",
-            output: tight,
-            reorder: 10,
-            idleTimeoutS: 3,
-            log: (line) => logs.push(line),
-          });
-          assert.deepEqual(cut.missing, { s: 1 }, logs.join("\n"));
-          assert.equal(cut.late, 1, "frame 0 came after it was given up on: late, not a duplicate");
-          assert.equal(cut.duplicates, 0);
-          assert.deepEqual(cut.incomplete, ["s"]);
-          assert.deepEqual((await lines(tight, "s")).map((m) => m.index), [...Array(30).keys()].slice(1));
-          assert.match(logs.join("\n"), /reorder buffer full \(10\); frames 0\.\.0 skipped as missing/);
-        } finally {
-          await nc.close();
-        }
-      });
-    } finally {
-      await server.stop();
-    }
-  },
-});
-
-Deno.test({
-  name: "jetstream: a worker whose lease is taken while it works drains its frames; the stream goes on without a stall",
-  ignore,
-  async fn() {
-    const server = await startNatsServer();
-    try {
-      await withTempDir(async (dir) => {
-        const graphFile = join(dir, "graph.yaml");
-        await Deno.writeTextFile(graphFile, perFrameGraph);
-        const frames = 40;
-        await writeY4m(join(dir, "a.y4m"), frames, 5);
-        const abort = new AbortController();
-        const logs: string[] = [];
-        const worker = (id: string) =>
-          runWorker({
-            graph: graphFile,
-            nats: server.url,
-            stream: "steal",
-            id,
-            pollMs: 100,
-            leaseS: 1.5,
-            pin: true,
-            set: ["execution.realtime_fps=20"],
-            signal: abort.signal,
-            log: (line) => logs.push(`${id}: ${line}`),
-          });
-        const workers = [worker("w0")];
-        const nc = await connect({ servers: server.url });
-        try {
-          await publish({ inputs: [join(dir, "a.y4m")], nats: server.url, stream: "steal", format: "raw" });
-          const started = performance.now();
-          const collecting = collect({ nats: server.url, stream: "steal", output: join(dir, "out"), idleTimeoutS: 20 });
-          const jsm = await jetstreamManager(nc);
-          for (let i = 0; i < 200; i++) {
-            const info = await jsm.streams.info("steal_RESULTS").catch(() => undefined);
-            if ((info?.state.messages ?? 0) >= 8) break;
-            await new Promise((r) => setTimeout(r, 50));
-          }
-          // Another owner writes the lease (as a worker would after w0 stalled past the lease time).
-          const kv = await new Kvm(nc).open("steal_leases");
-          await kv.put("stream.a", "intruder");
-          workers.push(worker("w1"));
-          const collected = await collecting;
-          const seconds = (performance.now() - started) / 1000;
-          abort.abort();
-          const reports = await Promise.all(workers);
-          const log = logs.join("\n");
-          assert.match(log, /w0: lost the lease on stream a/);
-          assert.deepEqual(collected.streams, { a: frames }, log);
-          assert.deepEqual(collected.incomplete, [], log);
-          assert.deepEqual((await lines(join(dir, "out"), "a")).map((m) => m.index), [...Array(frames).keys()]);
-          // The frames w0 had in its graph were acked as they finished: nobody waited out an AckWait (30 s).
-          assert.ok(seconds < 20, `${seconds.toFixed(1)} s\n${log}`);
-          assert.ok(reports.reduce((sum, r) => sum + r.frames, 0) >= frames);
-        } finally {
-          abort.abort();
-          await Promise.allSettled(workers);
-          await nc.close();
-        }
-      });
-    } finally {
-      await server.stop();
-    }
-  },
-});
-
-Deno.test({
-  name: "jetstream: Ctrl-C stops a publisher whose input is quiet; what it sent gets its end marker",
-  ignore,
-  async fn() {
-    const server = await startNatsServer();
-    try {
-      const child = new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", "scaleout/publish.ts", "-", "--nats", server.url, "--stream", "quiet", "--format", "raw"],
-        cwd: projectRoot,
-        stdin: "piped",
-        stdout: "null",
-        stderr: "piped",
-      }).spawn();
-      const writer = child.stdin.getWriter();
-      const width = 16, height = 8;
-      await writer.write(new TextEncoder().encode(formatY4mHeader(width, height, 15)));
-      for (const frame of patternFrames({ width, height, frames: 2, fps: 15, seed: 1, noise: 0 })) {
-        await writer.write(new TextEncoder().encode("FRAME\n"));
-        await writer.write(rgbToYuv420(frame.image.data, width, height));
-      }
-      // The pipe stays open and quiet: the publisher waits for a third frame.
+natsTest(
+  "jetstream: the collector writes label maps as they come and reorders the metadata; an overflow is reported",
+  async (server) => {
+    await withTempDir(async (dir) => {
       const nc = await connect({ servers: server.url });
-      try {
-        const jsm = await jetstreamManager(nc);
-        let messages = 0;
-        for (let i = 0; i < 200 && messages < 2; i++) {
-          messages = await jsm.streams.info("quiet").then((info) => info.state.messages, () => 0);
-          await new Promise((r) => setTimeout(r, 50));
+      const js = jetstream(nc);
+      const jsm = await jetstreamManager(nc);
+      // Results as a worker publishes them, frame 0 last (a dead worker's frame, redelivered after AckWait).
+      const results = async (job: string, frames: number) => {
+        const names = busNames(job);
+        await ensureFramesStream(jsm, names);
+        await ensureResultsStream(jsm, names);
+        for (const index of [...Array(frames).keys()].slice(1).concat(0)) {
+          const h = headers();
+          h.set(header.stream, "s");
+          h.set(header.index, String(index));
+          h.set(header.metadata, JSON.stringify({ stream: "s", index }));
+          await js.publish(names.resultSubject("s"), new Uint8Array([index & 255]), { headers: h });
         }
-        assert.equal(messages, 2);
-        child.kill("SIGINT");
-        const { code, stderr } = await child.output();
-        const log = new TextDecoder().decode(stderr);
-        assert.equal(code, 0, log);
-        assert.match(log, /published 2 frames/);
-        const info = await jsm.streams.info("quiet");
-        assert.equal(info.state.messages, 3, "two frames and the end marker");
-      } finally {
-        await writer.close().catch(() => {});
-        await nc.close();
-      }
-    } finally {
-      await server.stop();
-    }
-  },
-});
-
-Deno.test({
-  name: "jetstream: a worker with another --lease-s than the job's leases fails in one line",
-  ignore,
-  async fn() {
-    const server = await startNatsServer();
-    try {
-      const nc = await connect({ servers: server.url });
+        await js.publish(names.resultSubject("s"), new Uint8Array(), { headers: endHeaders("s", frames) });
+      };
       try {
-        const first = await Leases.open(nc, "lease_job_leases", "w0", 10);
-        assert.deepEqual(first.held, []);
-        await assert.rejects(() => Leases.open(nc, "lease_job_leases", "w1", 3), /--lease-s 3: .*set up with 10 s/);
-        await Leases.open(nc, "lease_job_leases", "w2", 10);
-      } finally {
-        await nc.close();
-      }
-    } finally {
-      await server.stop();
-    }
-  },
-});
+        await results("late", 400); // more than the old 256-result window
+        const out = join(dir, "late");
+        const collected = await collect({ nats: server.url, stream: "late", output: out, idleTimeoutS: 10 });
+        assert.deepEqual(collected.streams, { s: 400 });
+        assert.deepEqual([collected.duplicates, collected.late, collected.incomplete], [0, 0, []]);
+        assert.deepEqual((await lines(out, "s")).map((m) => m.index), [...Array(400).keys()]);
+        assert.equal([...Deno.readDirSync(join(out, "s"))].length, 400);
+        assert.deepEqual(await Deno.readFile(join(out, "s", "000007.png")), new Uint8Array([7]));
 
-Deno.test({
-  name: "jetstream: a frame delivered more than --max-deliver times is published as an error, the rest go on",
-  ignore,
-  async fn() {
-    const server = await startNatsServer();
-    try {
-      await withTempDir(async (dir) => {
-        const graphFile = join(dir, "graph.yaml");
-        await Deno.writeTextFile(graphFile, perFrameGraph);
-        await writeY4m(join(dir, "a.y4m"), 6, 7);
-        await publish({ inputs: [join(dir, "a.y4m")], nats: server.url, stream: "poison", format: "raw" });
-        // Frame 0 taken and given back 3 times, as by workers that failed on it.
-        const nc = await connect({ servers: server.url });
-        try {
-          const names = busNames("poison");
-          const jsm = await jetstreamManager(nc);
-          await jsm.consumers.add(names.frames, {
-            durable_name: names.consumer("a"),
-            filter_subject: names.frameSubject("a"),
-            ack_policy: AckPolicy.Explicit,
-            max_ack_pending: 1,
-          });
-          const consumer = await jetstream(nc).consumers.get(names.frames, names.consumer("a"));
-          for (let i = 0; i < 3; i++) {
-            const msg = await consumer.next({ expires: 2000 });
-            assert.equal(msg?.headers?.get(header.index), "0");
-            msg!.nak();
-            await nc.flush(); // the nak reaches the server before the next pull (and before the close)
-          }
-        } finally {
-          await nc.close();
-        }
-        const abort = new AbortController();
+        await results("tight", 30);
+        const tight = join(dir, "tight");
         const logs: string[] = [];
-        const worker = runWorker({
-          graph: graphFile,
+        const cut = await collect({
           nats: server.url,
-          stream: "poison",
-          id: "w0",
-          pollMs: 100,
-          pin: true,
-          maxDeliver: 3,
-          signal: abort.signal,
+          stream: "tight",
+          output: tight,
+          reorder: 10,
+          idleTimeoutS: 3,
           log: (line) => logs.push(line),
         });
-        try {
-          const out = join(dir, "out");
-          const collected = await collect({ nats: server.url, stream: "poison", output: out, idleTimeoutS: 10 });
-          assert.deepEqual(collected.streams, { a: 6 }, logs.join("\n"));
-          const meta = await lines(out, "a");
-          assert.deepEqual(meta.map((m) => m.index), [0, 1, 2, 3, 4, 5]);
-          assert.match(String(meta[0]!.error), /frame 0: delivered 4 times without a result/);
-          assert.ok(meta.slice(1).every((m) => m.error === undefined));
-          assert.equal([...Deno.readDirSync(join(out, "a"))].length, 5, "no label map for the error");
-        } finally {
-          abort.abort();
-          await worker;
-        }
+        assert.deepEqual(cut.missing, { s: 1 }, logs.join("\n"));
+        assert.equal(cut.late, 1, "frame 0 came after it was given up on: late, not a duplicate");
+        assert.equal(cut.duplicates, 0);
+        assert.deepEqual(cut.incomplete, ["s"]);
+        assert.deepEqual((await lines(tight, "s")).map((m) => m.index), [...Array(30).keys()].slice(1));
+        assert.match(logs.join("\n"), /reorder buffer full \(10\); frames 0\.\.0 skipped as missing/);
+      } finally {
+        await nc.close();
+      }
+    });
+  },
+);
+
+natsTest(
+  "jetstream: a worker whose lease is taken while it works drains its frames; the stream goes on without a stall",
+  async (server, dir, graphFile) => {
+    const frames = 40;
+    await writeY4m(join(dir, "a.y4m"), frames, 5);
+    const abort = new AbortController();
+    const logs: string[] = [];
+    const worker = (id: string) =>
+      testWorker(server, graphFile, "steal", id, abort.signal, logs, {
+        leaseS: 1.5,
+        pin: true,
+        set: ["execution.realtime_fps=20"],
       });
+    const workers = [worker("w0")];
+    const nc = await connect({ servers: server.url });
+    try {
+      await publish({ inputs: [join(dir, "a.y4m")], nats: server.url, stream: "steal", format: "raw" });
+      const started = performance.now();
+      const collecting = collect({ nats: server.url, stream: "steal", output: join(dir, "out"), idleTimeoutS: 20 });
+      const jsm = await jetstreamManager(nc);
+      for (let i = 0; i < 200; i++) {
+        const info = await jsm.streams.info("steal_RESULTS").catch(() => undefined);
+        if ((info?.state.messages ?? 0) >= 8) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      // Another owner writes the lease (as a worker would after w0 stalled past the lease time).
+      const kv = await new Kvm(nc).open("steal_leases");
+      await kv.put("stream.a", "intruder");
+      workers.push(worker("w1"));
+      const collected = await collecting;
+      const seconds = (performance.now() - started) / 1000;
+      abort.abort();
+      const reports = await Promise.all(workers);
+      const log = logs.join("\n");
+      assert.match(log, /w0: lost the lease on stream a/);
+      assert.deepEqual(collected.streams, { a: frames }, log);
+      assert.deepEqual(collected.incomplete, [], log);
+      assert.deepEqual((await lines(join(dir, "out"), "a")).map((m) => m.index), [...Array(frames).keys()]);
+      // The frames w0 had in its graph were acked as they finished: nobody waited out an AckWait (30 s).
+      assert.ok(seconds < 20, `${seconds.toFixed(1)} s\n${log}`);
+      assert.ok(reports.reduce((sum, r) => sum + r.frames, 0) >= frames);
     } finally {
-      await server.stop();
+      abort.abort();
+      await Promise.allSettled(workers);
+      await nc.close();
     }
   },
+);
+
+natsTest(
+  "jetstream: Ctrl-C stops a publisher whose input is quiet; what it sent gets its end marker",
+  async (server) => {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "scaleout/publish.ts", "-", "--nats", server.url, "--stream", "quiet", "--format", "raw"],
+      cwd: projectRoot,
+      stdin: "piped",
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    const writer = child.stdin.getWriter();
+    const width = 16, height = 8;
+    await writer.write(new TextEncoder().encode(formatY4mHeader(width, height, 15)));
+    for (const frame of patternFrames({ width, height, frames: 2, fps: 15, seed: 1, noise: 0 })) {
+      await writer.write(new TextEncoder().encode("FRAME\n"));
+      await writer.write(rgbToYuv420(frame.image.data, width, height));
+    }
+    // The pipe stays open and quiet: the publisher waits for a third frame.
+    const nc = await connect({ servers: server.url });
+    try {
+      const jsm = await jetstreamManager(nc);
+      let messages = 0;
+      for (let i = 0; i < 200 && messages < 2; i++) {
+        messages = await jsm.streams.info("quiet").then((info) => info.state.messages, () => 0);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.equal(messages, 2);
+      child.kill("SIGINT");
+      const { code, stderr } = await child.output();
+      const log = new TextDecoder().decode(stderr);
+      assert.equal(code, 0, log);
+      assert.match(log, /published 2 frames/);
+      const info = await jsm.streams.info("quiet");
+      assert.equal(info.state.messages, 3, "two frames and the end marker");
+    } finally {
+      await writer.close().catch(() => {});
+      await nc.close();
+    }
+  },
+);
+
+natsTest("jetstream: a worker with another --lease-s than the job's leases fails in one line", async (server) => {
+  const nc = await connect({ servers: server.url });
+  try {
+    const first = await Leases.open(nc, "lease_job_leases", "w0", 10);
+    assert.deepEqual(first.held, []);
+    await assert.rejects(() => Leases.open(nc, "lease_job_leases", "w1", 3), /--lease-s 3: .*set up with 10 s/);
+    await Leases.open(nc, "lease_job_leases", "w2", 10);
+  } finally {
+    await nc.close();
+  }
 });
 
-Deno.test({
-  name: "jetstream: a server restart mid-stream is waited out by the worker and the collector; no frame is lost",
-  ignore,
-  async fn() {
-    const server = await startNatsServer();
+natsTest(
+  "jetstream: a frame delivered more than --max-deliver times is published as an error, the rest go on",
+  async (server, dir, graphFile) => {
+    await writeY4m(join(dir, "a.y4m"), 6, 7);
+    await publish({ inputs: [join(dir, "a.y4m")], nats: server.url, stream: "poison", format: "raw" });
+    // Frame 0 taken and given back 3 times, as by workers that failed on it.
+    const nc = await connect({ servers: server.url });
     try {
-      await withTempDir(async (dir) => {
-        const graphFile = join(dir, "graph.yaml");
-        await Deno.writeTextFile(graphFile, perFrameGraph);
-        const frames = 40;
-        await writeY4m(join(dir, "a.y4m"), frames, 8);
-        await publish({ inputs: [join(dir, "a.y4m")], nats: server.url, stream: "restart", format: "raw" });
-        const abort = new AbortController();
-        const logs: string[] = [];
-        const worker = runWorker({
-          graph: graphFile,
-          nats: server.url,
-          stream: "restart",
-          id: "w0",
-          pollMs: 100,
-          pin: true,
-          set: ["execution.realtime_fps=20"],
-          signal: abort.signal,
-          log: (line) => logs.push(`worker: ${line}`),
-        });
-        try {
-          const collecting = collect({
-            nats: server.url,
-            stream: "restart",
-            output: join(dir, "out"),
-            idleTimeoutS: 30,
-            log: (line) => logs.push(`collect: ${line}`),
-          });
-          const nc = await connect({ servers: server.url });
-          const jsm = await jetstreamManager(nc);
-          for (let i = 0; i < 200; i++) {
-            const info = await jsm.streams.info("restart_RESULTS").catch(() => undefined);
-            if ((info?.state.messages ?? 0) >= 8) break;
-            await new Promise((r) => setTimeout(r, 50));
-          }
-          await nc.close();
-          await server.restart(1500);
-          const collected = await collecting;
-          const log = logs.join("\n");
-          assert.match(log, /worker: lost the connection to .*; reconnecting/);
-          assert.match(log, /worker: reconnected to/);
-          assert.deepEqual(collected.streams, { a: frames }, log);
-          assert.deepEqual(collected.incomplete, [], log);
-          assert.deepEqual((await lines(join(dir, "out"), "a")).map((m) => m.index), [...Array(frames).keys()]);
-        } finally {
-          abort.abort();
-          await worker.catch(() => {});
-        }
+      const names = busNames("poison");
+      const jsm = await jetstreamManager(nc);
+      await jsm.consumers.add(names.frames, {
+        durable_name: names.consumer("a"),
+        filter_subject: names.frameSubject("a"),
+        ack_policy: AckPolicy.Explicit,
+        max_ack_pending: 1,
       });
+      const consumer = await jetstream(nc).consumers.get(names.frames, names.consumer("a"));
+      for (let i = 0; i < 3; i++) {
+        const msg = await consumer.next({ expires: 2000 });
+        assert.equal(msg?.headers?.get(header.index), "0");
+        msg!.nak();
+        await nc.flush(); // the nak reaches the server before the next pull (and before the close)
+      }
     } finally {
-      await server.stop();
+      await nc.close();
+    }
+    const abort = new AbortController();
+    const logs: string[] = [];
+    const worker = testWorker(server, graphFile, "poison", "w0", abort.signal, logs, { pin: true, maxDeliver: 3 });
+    try {
+      const out = join(dir, "out");
+      const collected = await collect({ nats: server.url, stream: "poison", output: out, idleTimeoutS: 10 });
+      assert.deepEqual(collected.streams, { a: 6 }, logs.join("\n"));
+      const meta = await lines(out, "a");
+      assert.deepEqual(meta.map((m) => m.index), [0, 1, 2, 3, 4, 5]);
+      assert.match(String(meta[0]!.error), /frame 0: delivered 4 times without a result/);
+      assert.ok(meta.slice(1).every((m) => m.error === undefined));
+      assert.equal([...Deno.readDirSync(join(out, "a"))].length, 5, "no label map for the error");
+    } finally {
+      abort.abort();
+      await worker;
     }
   },
-});
+);
+
+natsTest(
+  "jetstream: a server restart mid-stream is waited out by the worker and the collector; no frame is lost",
+  async (server, dir, graphFile) => {
+    const frames = 40;
+    await writeY4m(join(dir, "a.y4m"), frames, 8);
+    await publish({ inputs: [join(dir, "a.y4m")], nats: server.url, stream: "restart", format: "raw" });
+    const abort = new AbortController();
+    const logs: string[] = [];
+    const worker = testWorker(server, graphFile, "restart", "w0", abort.signal, logs, {
+      pin: true,
+      set: ["execution.realtime_fps=20"],
+    });
+    try {
+      const collecting = collect({
+        nats: server.url,
+        stream: "restart",
+        output: join(dir, "out"),
+        idleTimeoutS: 30,
+        log: (line) => logs.push(`collect: ${line}`),
+      });
+      const nc = await connect({ servers: server.url });
+      const jsm = await jetstreamManager(nc);
+      for (let i = 0; i < 200; i++) {
+        const info = await jsm.streams.info("restart_RESULTS").catch(() => undefined);
+        if ((info?.state.messages ?? 0) >= 8) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await nc.close();
+      await server.restart(1500);
+      const collected = await collecting;
+      const log = logs.join("\n");
+      assert.match(log, /w0: lost the connection to .*; reconnecting/);
+      assert.match(log, /w0: reconnected to/);
+      assert.deepEqual(collected.streams, { a: frames }, log);
+      assert.deepEqual(collected.incomplete, [], log);
+      assert.deepEqual((await lines(join(dir, "out"), "a")).map((m) => m.index), [...Array(frames).keys()]);
+    } finally {
+      abort.abort();
+      await worker.catch(() => {});
+    }
+  },
+);
