@@ -43,7 +43,11 @@ export type LiveRead =
  * tagged with its level), low-latency input flags, the first video stream only, rgb24 on stdout.
  */
 export function liveArgs(target: LiveTarget): string[] {
-  const args = ["-hide_banner", "-nostats", "-nostdin", "-v", "level+info", "-fflags", "+nobuffer+discardcorrupt"];
+  // No input buffering for cameras and packet streams (latency); HLS in the bundled ffmpeg 4.1 yields no frame at
+  // all with +nobuffer, so HTTP inputs (HLS, MJPEG, TS over HTTP) keep the demuxer's buffering.
+  const http = /^https?:/i.test(target.url) && !target.device;
+  const args = ["-hide_banner", "-nostats", "-nostdin", "-v", "level+info"];
+  args.push("-fflags", http ? "+discardcorrupt" : "+nobuffer+discardcorrupt");
   if (target.device) {
     args.push("-f", "v4l2");
     if (target.inputFormat) args.push("-input_format", target.inputFormat);

@@ -9,6 +9,7 @@ import { liveArgs, redactUrl } from "../datasets/live_connection.ts";
 import { isLiveInput, liveSourceWith } from "../datasets/live_source.ts";
 import { closedPort, MjpegCamera, testJpegs } from "./_live_server.ts";
 import { modelsRoot, testSetup } from "./_helpers.ts";
+import { ffmpegTools } from "../datasets/ffmpeg_binary.ts";
 
 const jpegs = await testJpegs(10);
 
@@ -71,7 +72,11 @@ Deno.test("live: ffmpeg arguments per input, and passwords are kept out of messa
   });
   assert.deepEqual(device.slice(device.indexOf("-f"), device.indexOf("-f") + 2), ["-f", "v4l2"]);
   assert.ok(device.includes("-input_format") && device.includes("scale=320:240"));
-  assert.ok(!liveArgs({ url: "http://cam/v", device: false }).includes("-rtsp_transport"));
+  const http = liveArgs({ url: "http://cam/v", device: false });
+  assert.ok(!http.includes("-rtsp_transport"));
+  // HLS in ffmpeg 4.1 gives no frame with +nobuffer: HTTP inputs keep their buffering, the others go without.
+  assert.equal(http[http.indexOf("-fflags") + 1], "+discardcorrupt");
+  assert.equal(rtsp[rtsp.indexOf("-fflags") + 1], "+nobuffer+discardcorrupt");
   assert.equal(redactUrl("rtsp://admin:secret@10.0.0.5/live"), "rtsp://admin:***@10.0.0.5/live");
   const backoff = new Backoff(500, 2000);
   assert.deepEqual([backoff.next(), backoff.next(), backoff.next(), backoff.next()], [500, 1000, 2000, 2000]);
@@ -228,4 +233,59 @@ Deno.test("live: a graph that is slower than the camera drops frames by default 
     const lossless = await runGraph(file, { quiet: true });
     assert.deepEqual([lossless.frames, lossless.dropped], [5, 0]);
   });
+});
+
+Deno.test("live: an HLS playlist over HTTP is read through ffmpeg's own demuxer; reconnect: 0 ends at its end", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "segflow-hls-" });
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (request) => {
+    const name = new URL(request.url).pathname.slice(1);
+    if (!/^[\w.-]+$/.test(name)) return new Response("no", { status: 404 });
+    try {
+      return new Response(await Deno.readFile(`${dir}/${name}`));
+    } catch {
+      return new Response("missing", { status: 404 });
+    }
+  });
+  try {
+    // 20 frames at 10 fps as MJPEG-in-MPEG-TS segments of about half a second, a finished (VOD) playlist.
+    const { ffmpeg } = await ffmpegTools();
+    const encode = await new Deno.Command(ffmpeg.path, {
+      args: ["-v", "error", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=10:duration=2", "-c:v", "mpeg2video"]
+        .concat(["-g", "5", "-f", "hls", "-hls_time", "0.5", "-hls_list_size", "0", `${dir}/index.m3u8`]),
+      stderr: "piped",
+    }).output();
+    assert.equal(encode.code, 0, new TextDecoder().decode(encode.stderr));
+    const url = `http://127.0.0.1:${server.addr.port}/index.m3u8`;
+    const source = await openLive({ url, reconnect: 0, fps: 10 });
+    assert.ok(source.info.live);
+    assert.deepEqual([source.info.width, source.info.height], [64, 48]);
+    const frames = await take(source, 100);
+    assert.equal(frames.length, 20);
+    assert.deepEqual(frames.map((f) => f.index), [...Array(20).keys()]);
+  } finally {
+    await server.shutdown();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("live: MPEG-TS over UDP (a packet stream without a server) is read as it arrives", async () => {
+  const port = closedPort();
+  const opening = openLive({ url: `udp://127.0.0.1:${port}`, stall_s: 5, connect_attempts: 1 });
+  // ffmpeg probes a UDP stream for about 5 s before its first frame; the sender runs longer than that.
+  const { ffmpeg } = await ffmpegTools();
+  const sender = new Deno.Command(ffmpeg.path, {
+    args: ["-v", "error", "-re", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=25:duration=20", "-c:v", "mpeg2video"]
+      .concat(["-f", "mpegts", `udp://127.0.0.1:${port}?pkt_size=1316`]),
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  try {
+    const source = await opening;
+    assert.deepEqual([source.info.width, source.info.height, source.info.live], [64, 48, true]);
+    const frames = await take(source, 10);
+    assert.deepEqual(frames.map((f) => f.index), [...Array(10).keys()]);
+  } finally {
+    sender.kill();
+    await sender.status;
+  }
 });
