@@ -123,6 +123,7 @@ export class LiveStream {
         if (signal.aborted) return;
         if ("frame" in result) {
           const now = performance.now();
+          const restart = lostMs !== undefined;
           if (lostMs !== undefined) {
             const attempts = `${failures + 1} attempt${failures ? "s" : ""}`;
             warn(
@@ -136,7 +137,8 @@ export class LiveStream {
           this.#backoff.reset();
           startMs ??= now;
           const { width, height } = this.#banner;
-          yield { index: index++, timestamp: (now - startMs) / 1000, image: { width, height, data: result.frame } };
+          const image = { width, height, data: result.frame };
+          yield { index: index++, timestamp: (now - startMs) / 1000, image, ...(restart ? { restart } : {}) };
           continue;
         }
         await this.#drop();

@@ -49,6 +49,11 @@ export interface FrameInit {
   name?: string;
   /** Sequence (video) the frame belongs to, when a source yields several; stateful stages reset on change. */
   sequence?: string;
+  /**
+   * The stream goes on after a gap (a live source reconnected after a drop): stages whose state follows the stream
+   * in time start afresh here (a key frame, new tracks), so nothing is computed against the frame before the gap.
+   */
+  restart?: boolean;
 }
 
 /** A frame inside the graph: the source's record plus the slots stages read and write. */

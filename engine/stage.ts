@@ -262,6 +262,12 @@ export interface StreamStateSpec<T, S extends ParamSchema = ParamSchema> {
   dispose?(state: T, ctx: StageContext<S>): void;
   /** Streams remembered; the least recently used idle one is forgotten first. Default 64. */
   limit?: number;
+  /**
+   * The state follows the stream in time (a key-frame clock, the previous frame): a frame marked `restart` (after a
+   * live source's gap) gets a fresh state. States that hold what a stream began with (PML's first mask) leave this
+   * unset and keep it.
+   */
+  temporal?: boolean;
 }
 
 declare const streamState: unique symbol;

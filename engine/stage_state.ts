@@ -88,6 +88,10 @@ export function perStream<T>(
   const { heard, told } = feedbackSlots(kind, ctx);
   return perFrame(ctx, (frame) =>
     streams.run(frame.stream, async (entry) => {
+      if (frame.restart && spec?.temporal) {
+        spec.dispose?.(entry.state, ctx);
+        entry.state = spec.initial(ctx, frame.stream);
+      }
       if (heard.length) {
         const previous = entry.heard;
         entry.heard = new Map(heard.map((slot) => [slot, listen(frame, slot)]));

@@ -23,6 +23,8 @@ export const header = {
   format: "Segflow-Format",
   /** The source's item name (file name), when it has one. */
   name: "Segflow-Name",
+  /** `1` on the first frame after a live source's gap (`FrameInit.restart`): stateful graphs start afresh. */
+  restart: "Segflow-Restart",
   /** On an end-of-stream message: the stream's frame count. */
   end: "Segflow-End",
   /** On a result: the frame's metadata line (JSON). */

@@ -522,5 +522,13 @@ async function decodeFrame(msg: JsMsg, stream: string, index: number): Promise<F
   }
   const timestamp = Number(headerText(msg.headers, header.timestamp) ?? index / 30);
   const name = headerText(msg.headers, header.name);
-  return { index, timestamp, image: { width, height, data }, sequence: stream, ...(name ? { name } : {}) };
+  const restart = headerText(msg.headers, header.restart) === "1";
+  return {
+    index,
+    timestamp,
+    image: { width, height, data },
+    sequence: stream,
+    ...(name ? { name } : {}),
+    ...(restart ? { restart } : {}),
+  };
 }

@@ -131,6 +131,7 @@ export async function publish(options: PublishOptions): Promise<PublishReport> {
         h.set(header.height, String(frame.image.height));
         h.set(header.format, format);
         if (frame.name) h.set(header.name, frame.name);
+        if (frame.restart) h.set(header.restart, "1");
         await send(names.frameSubject(stream), payload, h, `${stream}:${index}`);
         report.streams[stream] = index + 1;
         report.bytes += payload.length;

@@ -221,7 +221,8 @@ export const decide = defineStage({
       throw new TypeError(`'offset' must be less than 'every' (${p.every}), got ${p.offset}`);
     }
   },
-  state: { initial: (): DecideState => ({ position: 0 }) },
+  // A fresh clock after a live source's gap: its first frame is a key frame.
+  state: { initial: (): DecideState => ({ position: 0 }), temporal: true },
   async create(ctx) {
     const { policy, every, offset, theta, counter } = ctx.params;
     const decision = policy === "confidence" ? await ctx.model(ctx.params.model!) : undefined;

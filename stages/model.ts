@@ -230,7 +230,8 @@ export const model = defineStage({
       return perFrame(ctx, async (frame) => {
         const running = runner.run(feedsOf(frame), fetches, frame, { keep: keepOf(frame), pinned: false });
         running.catch(() => {});
-        const prior = previous.get(frame.stream);
+        // After a live source's gap the frame takes its own run, not the one from before the gap.
+        const prior = frame.restart ? undefined : previous.get(frame.stream);
         previous.delete(frame.stream);
         previous.set(frame.stream, running);
         if (previous.size > limit) previous.delete(previous.keys().next().value!);

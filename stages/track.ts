@@ -157,8 +157,9 @@ export const track = defineStage({
         confidence,
       }));
       // An index not after the last one starts a new sequence in this stream (a looped file, concatenated
-      // sequences, a restarted camera): its tracks end here, and ids keep counting.
-      const restarted = state.lastIndex !== undefined && frame.index <= state.lastIndex;
+      // sequences, a restarted camera), and so does a live source's reconnect after a gap: its tracks end here,
+      // and ids keep counting.
+      const restarted = state.lastIndex !== undefined && (frame.index <= state.lastIndex || frame.restart === true);
       const endedBefore = restarted
         ? endSummaries(state, state.tracker.finish()).map((s): TrackSummary => ({ ...s, end: "sequence_end" }))
         : [];

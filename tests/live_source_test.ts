@@ -8,7 +8,9 @@ import { Backoff } from "../datasets/backoff.ts";
 import { liveArgs, redactUrl } from "../datasets/live_connection.ts";
 import { isLiveInput, liveSourceWith } from "../datasets/live_source.ts";
 import { closedPort, MjpegCamera, testJpegs } from "./_live_server.ts";
-import { modelsRoot, testSetup } from "./_helpers.ts";
+import { modelsRoot, projectRoot, testingSetOverrides, testSetup } from "./_helpers.ts";
+import { builtinRegistry } from "../stages/mod.ts";
+import { loadGraph } from "../engine/graph_load.ts";
 import { ffmpegTools } from "../datasets/ffmpeg_binary.ts";
 
 const jpegs = await testJpegs(10);
@@ -288,4 +290,32 @@ Deno.test("live: MPEG-TS over UDP (a packet stream without a server) is read as 
     sender.kill();
     await sender.status;
   }
+});
+
+Deno.test("live: after a reconnect the stream starts afresh: DFF's first frame after the gap is a key frame", async () => {
+  await withCamera({ framesPerConnection: 5, refuseAfterDrop: 1 }, async (camera) => {
+    const registry = builtinRegistry();
+    const warnings: string[] = [];
+    registry.sources.set("live", liveSourceWith({ warn: (m) => warnings.push(m) }) as never);
+    const graph = await loadGraph(`${projectRoot}/graphs/dff.yaml`, {
+      registry,
+      modelsRoot,
+      modelSet: "testing",
+      input: camera.url,
+      overrides: [...testingSetOverrides("dff"), "decide.every=100", "execution.overflow=block"]
+        .concat(Object.entries(fast).map(([k, v]) => `source.${k}=${v}`)),
+      warn: () => {},
+    });
+    const keys: [number, boolean][] = [];
+    await runGraph(graph, {
+      quiet: true,
+      frames: 8,
+      warn: () => {},
+      onFrame: (frame) => keys.push([frame.index, frame.slots.get("is_key") === true]),
+    });
+    const back = Number(warnings.join("\n").match(/reconnected after .*; next frame (\d+)/)?.[1]);
+    assert.ok(back > 0 && back < 8, warnings.join("\n"));
+    assert.deepEqual(keys.map(([index]) => index), [...Array(8).keys()]);
+    assert.deepEqual(keys.filter(([, key]) => key).map(([index]) => index), [0, back], JSON.stringify(keys));
+  });
 });

@@ -263,39 +263,54 @@ Deno.test("track: each stream keeps its own tracker (interleaved sequences get t
   }
 });
 
-Deno.test("track: a frame index going back in one stream starts a new sequence (its tracks end sequence_end)", async () => {
-  const { probe, registry } = testSetup();
-  const width = 64, height = 48;
-  const seen: { index: number; ids: number[]; ended: { trackId: number; end?: string }[] }[] = [];
-  probe.functions.set("paint", (frame) => {
-    const labels = new Uint8Array(width * height).fill(3);
-    for (let y = 20; y < 36; y++) {
-      for (let x = 4 + frame.index; x < 20 + frame.index; x++) labels[y * width + x] = Car;
-    }
-    frame.slots.set("labels", { type: "uint8", dims: [1, height, width], data: labels });
-  });
-  probe.functions.set("keep", (frame) => {
-    const record = frame.slots.get("tracks") as { boxes: TrackedBox[]; ended: { trackId: number; end?: string }[] };
-    seen.push({ index: frame.index, ids: record.boxes.map((b) => b.trackId), ended: record.ended });
-  });
-  const looped = defineSource({
-    kind: "looped",
-    doc: "one stream whose indices start again (a looped file)",
-    params: {},
-    open: () =>
-      Promise.resolve(generatorSource(
-        { name: "loop", width, height, fps: 10, frames: 12, live: false, classes: camvidClasses },
-        function* (): Generator<FrameInit> {
-          for (let i = 0; i < 12; i++) {
-            const index = i % 6;
-            yield { index, timestamp: index / 10, image: { width, height, data: new Uint8Array(width * height * 3) } };
-          }
-        },
-      )),
-  });
-  await trackPainted(registry, looped);
-  assert.deepEqual(seen.map((s) => s.index), [0, 1, 2, 3, 4, 5, 0, 1, 2, 3, 4, 5]);
-  assert.deepEqual(seen.map((s) => s.ids), [...Array(6).fill([1]), ...Array(6).fill([2])], "no error, a new id");
-  assert.deepEqual(seen[6]!.ended, [{ ...seen[6]!.ended[0]!, trackId: 1, end: "sequence_end" }]);
-  assert.ok(seen.every((s, i) => i === 6 || s.ended.length === 0));
-});
+for (const mode of ["looped", "restart"] as const) {
+  Deno.test(
+    `track: ${
+      mode === "looped" ? "a frame index going back" : "a live source's reconnect (restart)"
+    } in one stream starts a new sequence (its tracks end sequence_end)`,
+    async () => {
+      const { probe, registry } = testSetup();
+      const width = 64, height = 48;
+      const seen: { index: number; ids: number[]; ended: { trackId: number; end?: string }[] }[] = [];
+      probe.functions.set("paint", (frame) => {
+        const labels = new Uint8Array(width * height).fill(3);
+        for (let y = 20; y < 36; y++) {
+          for (let x = 4 + frame.index; x < 20 + frame.index; x++) labels[y * width + x] = Car;
+        }
+        frame.slots.set("labels", { type: "uint8", dims: [1, height, width], data: labels });
+      });
+      probe.functions.set("keep", (frame) => {
+        const record = frame.slots.get("tracks") as { boxes: TrackedBox[]; ended: { trackId: number; end?: string }[] };
+        seen.push({ index: frame.index, ids: record.boxes.map((b) => b.trackId), ended: record.ended });
+      });
+      const looped = defineSource({
+        kind: "looped",
+        doc: "one stream whose indices start again (a looped file)",
+        params: {},
+        open: () =>
+          Promise.resolve(generatorSource(
+            { name: "loop", width, height, fps: 10, frames: 12, live: false, classes: camvidClasses },
+            function* (): Generator<FrameInit> {
+              for (let i = 0; i < 12; i++) {
+                // Looped: indices start again. Restart: they go on, the frame after the gap is marked.
+                const index = mode === "looped" ? i % 6 : i;
+                const image = { width, height, data: new Uint8Array(width * height * 3) };
+                yield {
+                  index,
+                  timestamp: index / 10,
+                  image,
+                  ...(mode === "restart" && i === 6 ? { restart: true } : {}),
+                };
+              }
+            },
+          )),
+      });
+      await trackPainted(registry, looped);
+      const indices = [...Array(12).keys()];
+      assert.deepEqual(seen.map((s) => s.index), mode === "looped" ? indices.map((i) => i % 6) : indices);
+      assert.deepEqual(seen.map((s) => s.ids), [...Array(6).fill([1]), ...Array(6).fill([2])], "no error, a new id");
+      assert.deepEqual(seen[6]!.ended, [{ ...seen[6]!.ended[0]!, trackId: 1, end: "sequence_end" }]);
+      assert.ok(seen.every((s, i) => i === 6 || s.ended.length === 0));
+    },
+  );
+}
