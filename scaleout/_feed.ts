@@ -22,7 +22,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import {
   AckPolicy,
-  type ConsumerMessages,
+  type Consumer,
   DeliverPolicy,
   type JetStreamClient,
   type JetStreamManager,
@@ -32,13 +32,14 @@ import sharp from "sharp";
 import type { FrameInit } from "../engine/frame.ts";
 import { defineSource, type FrameSource, type SourceDefinition } from "../engine/source.ts";
 import { InputError } from "../engine/errors.ts";
-import { type BusNames, header, headerInt, headerText, oneLine } from "./_bus.ts";
+import { type BusNames, header, headerInt, headerText, oneLine, sleep } from "./_bus.ts";
 import type { Leases } from "./_leases.ts";
 
 /** One video stream this worker holds. */
 interface StreamWork {
   stream: string;
-  messages?: ConsumerMessages;
+  /** The pull loop: settles once the stream is closed and its last pull request has ended. */
+  pulling?: Promise<void>;
   /** Index of the next frame to hand to the graph (undefined until known). */
   next?: number;
   /** Frames that came before their turn. */
@@ -52,6 +53,8 @@ interface StreamWork {
   room?: () => void;
   /** When this worker last received a message of the stream (ms), and whether one was its end marker. */
   lastReceived: number;
+  /** When this worker started pulling the stream (ms). */
+  startedAt: number;
   endSeen?: boolean;
   closed: boolean;
 }
@@ -165,6 +168,7 @@ export class Feed {
       taken: new Map(),
       closed: false,
       lastReceived: performance.now(),
+      startedAt: performance.now(),
     };
     this.#streams.set(stream, work);
     const durable = names.consumer(stream);
@@ -193,23 +197,42 @@ export class Feed {
       if (first !== undefined) work.next = first;
     }
     const consumer = await js.consumers.get(names.frames, durable);
-    const messages = await consumer.consume({ max_messages: maxInFlight });
-    work.messages = messages;
-    if (this.#stopped || work.closed) await messages.close();
-    (async () => {
-      for await (const msg of messages) {
-        this.#receive(work, msg);
-        // A shared stream's consumer does not bound this worker's share: at most maxInFlight frames of it here.
-        while (this.#o.shared && work.taken.size >= maxInFlight && !work.closed && !this.#stopped) {
-          await new Promise<void>((resolve) => work.room = resolve);
-        }
-      }
-    })().catch((error) => this.#o.log(`stream ${stream}: consumer failed (${oneLine(error)})`));
+    work.pulling = this.#pull(work, consumer);
     this.#o.log(
       `${this.#o.shared ? "sharing" : "took"} stream ${stream}${
         work.next !== undefined ? ` at frame ${work.next}` : ""
       }`,
     );
+  }
+
+  /**
+   * Pulls the stream's frames with one short pull request at a time (`fetch`, at most `pullExpiresMs`), until it is
+   * closed. Not `consume()`: closing that leaves its pull requests open on the server, and a frame given back then
+   * (nak) could be delivered into one nobody reads, to wait out its AckWait; here a close waits for the request in
+   * flight to end and gives back whatever it brings. A failed pull (a server restarting) is tried again.
+   */
+  async #pull(work: StreamWork, consumer: Consumer): Promise<void> {
+    const { maxInFlight } = this.#o;
+    let failure = "";
+    while (!work.closed && !this.#stopped) {
+      // A shared stream's consumer does not bound this worker's share: at most maxInFlight frames of it here.
+      const room = this.#o.shared ? maxInFlight - work.taken.size : maxInFlight;
+      if (room <= 0) {
+        await new Promise<void>((resolve) => work.room = resolve);
+        continue;
+      }
+      try {
+        for await (const msg of await consumer.fetch({ max_messages: room, expires: pullExpiresMs })) {
+          this.#receive(work, msg);
+        }
+        failure = "";
+      } catch (error) {
+        const line = `stream ${work.stream}: cannot pull (${oneLine(error)}); trying again`;
+        if (line !== failure) this.#o.log(line);
+        failure = line;
+        await sleep(500);
+      }
+    }
   }
 
   #receive(work: StreamWork, msg: JsMsg): void {
@@ -261,8 +284,7 @@ export class Feed {
 
   /**
    * Stops sharing streams that have no frames left on the server and none in this worker, once they are surely over:
-   * this worker passed on the end marker, or nothing came for two AckWaits (closing drops the messages the client
-   * had buffered, which then wait out their AckWait on the server: never while a publisher is still sending).
+   * this worker passed on the end marker, or nothing came for two AckWaits (a publisher may still be sending).
    */
   async idle(active: readonly string[]): Promise<void> {
     if (!this.#o.shared) return;
@@ -383,7 +405,7 @@ export class Feed {
       r.msg.nak();
     }
     work.room?.();
-    await work.messages?.close().catch(() => {});
+    await work.pulling;
     if (finished) {
       this.#streams.delete(work.stream);
       await this.#o.jsm.consumers.delete(this.#o.names.frames, this.#o.names.consumer(work.stream)).catch(() => {});
@@ -396,9 +418,34 @@ export class Feed {
    * (drained), kept alive meanwhile.
    */
   async lost(stream: string): Promise<void> {
+    if (!this.#streams.has(stream)) return;
+    this.#o.log(`lost the lease on stream ${stream}`);
+    await this.#drain(stream);
+  }
+
+  /**
+   * Hands a pinned stream over to whichever worker takes it next (this one holds more than its share): drains it
+   * as a lost one and releases its lease at once; the taker starts at the first frame still on the server and skips
+   * the ones acked here meanwhile ({@linkcode Feed.checkGaps}).
+   */
+  async handOver(stream: string): Promise<void> {
+    if (!this.#streams.has(stream) || this.#o.shared) return;
+    this.#o.log(`handing stream ${stream} over (this worker holds more than its share)`);
+    await this.#drain(stream);
+    await this.#o.leases.release(stream);
+  }
+
+  /** The pinned streams held longer than `ms`, the most recently taken first. */
+  settled(ms: number): string[] {
+    const now = performance.now();
+    return [...this.#streams.values()].filter((w) => now - w.startedAt > ms && !w.closed).map((w) => w.stream)
+      .reverse();
+  }
+
+  /** Stops pulling a stream and drains it: frames inside the graph are acked as they finish. */
+  async #drain(stream: string): Promise<void> {
     const work = this.#streams.get(stream);
     if (!work) return;
-    this.#o.log(`lost the lease on stream ${stream}`);
     this.#streams.delete(stream);
     // Draining from now on (a frame done while the close runs is acked); an earlier drain of it keeps its frames.
     const earlier = this.#draining.get(stream);
@@ -468,6 +515,9 @@ export class Feed {
     return jetstreamSource(() => this);
   }
 }
+
+/** How long one pull request waits for frames (ms): also the longest a close waits for the request in flight. */
+const pullExpiresMs = 1000;
 
 /** How long a shared stream's consumer outlives its last worker's pull: 5 minutes (JetStream counts in ns). */
 const sharedIdleNs = 300e9;

@@ -223,6 +223,14 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerReport> {
         const active = Object.keys(info.state.subjects ?? {}).map((s) => s.slice(prefix.length));
         await bus.idle(active);
         const free = active.filter((stream) => !bus.streams.includes(stream));
+        if (!shared) {
+          // Workers that joined later get streams: one held beyond the fair share (and for at least a lease time,
+          // so streams do not go back and forth) is handed over per look.
+          const fair = Math.ceil(active.length / await held.liveWorkers());
+          const mine = bus.streams.filter((stream) => active.includes(stream));
+          const spare = bus.settled(leaseS * 1000).filter((stream) => active.includes(stream));
+          if (mine.length > fair && spare.length && !bus.stopped) await bus.handOver(spare[0]!);
+        }
         if (!free.length) return;
         if (shared) {
           for (const stream of free.slice(0, Math.max(0, (options.maxStreams ?? Infinity) - bus.streams.length))) {

@@ -18,7 +18,7 @@ import { builtinRegistry } from "../stages/mod.ts";
 import { publish } from "../scaleout/publish.ts";
 import { runWorker, type WorkerOptions, type WorkerReport } from "../scaleout/worker.ts";
 import { collect } from "../scaleout/collect.ts";
-import { busNames, ensureFramesStream, ensureResultsStream, header } from "../scaleout/_bus.ts";
+import { busNames, ensureFramesStream, ensureResultsStream, header, sleep } from "../scaleout/_bus.ts";
 import { endHeaders } from "../scaleout/_results.ts";
 import { Leases } from "../scaleout/_leases.ts";
 import { modelsRoot, projectRoot, withTempDir } from "./_helpers.ts";
@@ -557,6 +557,42 @@ natsTest(
     } finally {
       abort.abort();
       await worker.catch(() => {});
+    }
+  },
+);
+
+natsTest(
+  "jetstream: a worker that joins late gets a pinned stream handed over; every frame once, in order",
+  async (server, dir, graphFile) => {
+    const frames = 40;
+    await writeY4m(join(dir, "a.y4m"), frames, 9);
+    await writeY4m(join(dir, "b.y4m"), frames, 10);
+    const abort = new AbortController();
+    const logs: string[] = [];
+    const options = { pin: true, leaseS: 1, set: ["execution.realtime_fps=10"] };
+    const workers = [testWorker(server, graphFile, "late", "w0", abort.signal, logs, options)];
+    try {
+      await publish({ inputs: [join(dir, "a.y4m"), join(dir, "b.y4m")], nats: server.url, stream: "late" });
+      const collecting = collect({ nats: server.url, stream: "late", output: join(dir, "out"), idleTimeoutS: 20 });
+      // w0 holds both streams for a while before w1 starts.
+      for (let i = 0; i < 100 && !logs.join("\n").includes("took stream b"); i++) await sleep(50);
+      await sleep(1500);
+      workers.push(testWorker(server, graphFile, "late", "w1", abort.signal, logs, options));
+      const collected = await collecting;
+      abort.abort();
+      const reports = await Promise.all(workers);
+      const log = logs.join("\n");
+      assert.match(log, /w0: handing stream [ab] over/);
+      assert.deepEqual(collected.streams, { a: frames, b: frames }, log);
+      assert.deepEqual(collected.incomplete, [], log);
+      for (const stream of ["a", "b"]) {
+        const meta = await lines(join(dir, "out"), stream);
+        assert.deepEqual(meta.map((m) => m.index), [...Array(frames).keys()], `${stream}: once each, in order`);
+      }
+      assert.ok(reports[1]!.frames > 0, `w1 got work: ${JSON.stringify(reports.map((r) => r.streams))}`);
+    } finally {
+      abort.abort();
+      await Promise.allSettled(workers);
     }
   },
 );
