@@ -215,8 +215,10 @@ export class Feed {
     const { maxInFlight } = this.#o;
     let failure = "";
     while (!work.closed && !this.#stopped) {
-      // A shared stream's consumer does not bound this worker's share: at most maxInFlight frames of it here.
-      const room = this.#o.shared ? maxInFlight - work.taken.size : maxInFlight;
+      // A shared stream's consumer does not bound this worker's share: at most twice maxInFlight frames of it here
+      // (those in the graph and as many waiting, so a freed credit never waits for a pull). A pinned one's
+      // MaxAckPending does: a request for more stays open while acks make room (fewer round trips).
+      const room = this.#o.shared ? 2 * maxInFlight - work.taken.size : 4 * maxInFlight;
       if (room <= 0) {
         await new Promise<void>((resolve) => work.room = resolve);
         continue;
