@@ -27,12 +27,14 @@ import type { LoadedGraph } from "./graph_types.ts";
 
 /**
  * Whether a frame's result may depend on earlier frames of its stream: a stage or sink keeps per-stream state
- * (declared `state`, or `keepsStreamState`). A graph that keeps none may send each frame of a stream to a
+ * (its kind's `keepsStreamState`, else whether it declares `state`). A graph that keeps none may send each frame of a stream to a
  * different engine (the JetStream workers share such a stream's frames instead of pinning it).
  */
 export function keepsStreamState(graph: LoadedGraph): boolean {
   return [...graph.stages, ...graph.sinks].some((node) =>
-    node.definition.state !== undefined || node.definition.keepsStreamState?.(node.params as never) === true
+    node.definition.keepsStreamState
+      ? node.definition.keepsStreamState(node.params as never)
+      : node.definition.state !== undefined
   );
 }
 

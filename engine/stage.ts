@@ -244,9 +244,10 @@ export interface StageDefinition<S extends ParamSchema = ParamSchema, T = unknow
    */
   regroups?: "split" | "merge";
   /**
-   * Whether the stage keeps state from one frame of a stream to the next without declaring it in `state` (a
-   * pipelined model's previous run, PML's reference pools): a stream must then stay on one engine (scale-out pins it).
-   * Stages with `state` keep stream state by definition.
+   * Whether the stage keeps state from one frame of a stream to the next (a pipelined model's previous run, PML's
+   * reference pools): a stream must then stay on one engine (scale-out pins it). Without it, a stage keeps stream
+   * state exactly when it declares `state`; with it, this decides (a model declares `state` for its pipelined mode
+   * only).
    */
   keepsStreamState?: (params: ParamValues<S>) => boolean;
   create(

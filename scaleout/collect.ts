@@ -207,12 +207,15 @@ export async function collect(options: CollectOptions): Promise<CollectReport> {
       await Promise.race([reading, sleep(250, options.signal)]);
       if (finished || options.signal?.aborted) break;
       if (await allDone()) break;
-      // Results on the server that this consumer does not deliver (it did not survive a server restart): again.
-      const behind = await jsm.streams.info(names.results).then((i) => i.state.last_seq > lastSeq, () => false);
-      if (behind && performance.now() - lastMessageAt > 2000 && messages) {
-        const closing = messages;
-        messages = undefined;
-        await closing.close().catch(() => {});
+      // Quiet for 2 s while the server holds results this consumer has not delivered (it did not survive a server
+      // restart): subscribe again after the last one read.
+      if (messages && performance.now() - lastMessageAt > 2000) {
+        const behind = await jsm.streams.info(names.results).then((i) => i.state.last_seq > lastSeq, () => false);
+        if (behind && messages) {
+          const closing = messages;
+          messages = undefined;
+          await closing.close().catch(() => {});
+        }
       }
       const idleS = (performance.now() - lastMessageAt) / 1000;
       if (options.idleTimeoutS !== undefined && idleS > options.idleTimeoutS) {

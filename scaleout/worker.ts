@@ -37,6 +37,7 @@ import { Leases } from "./_leases.ts";
 import { Feed, jetstreamSource } from "./_feed.ts";
 import { endHeaders, errorResult, frameResult, objectsSlot, resultMessage } from "./_results.ts";
 import { listFlag, numberFlag, parseFlags, requiredFlag, stringFlag } from "./_args.ts";
+import { Backoff } from "../datasets/backoff.ts";
 
 /** Options of {@linkcode runWorker}. */
 export interface WorkerOptions {
@@ -152,11 +153,13 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerReport> {
     ): Promise<void> => {
       const { payload, headers } = await resultMessage(result);
       const until = performance.now() + 120_000;
-      for (let wait = 250;; wait = Math.min(2 * wait, 4000)) {
+      const backoff = new Backoff(250, 4000);
+      for (;;) {
         try {
           await js.publish(names.resultSubject(stream), payload, { msgID: `${stream}:${index}`, headers });
           return;
         } catch (error) {
+          const wait = backoff.next();
           if (nc.isClosed() || performance.now() + wait > until) throw error;
           await sleep(wait);
         }

@@ -27,7 +27,7 @@ import type { Frame, RgbImage } from "../engine/frame.ts";
 import { classesBy, labelsType, specChannels, specType } from "../engine/graph_channels.ts";
 import type { SlotType, TypeNeed } from "../engine/plan_types.ts";
 import { showValue } from "../engine/params.ts";
-import { interleavedStreams } from "../engine/source.ts";
+import { perStream } from "../engine/stage_state.ts";
 
 const labelsPort = "labels";
 
@@ -108,6 +108,8 @@ export const model = defineStage({
   kind: "model",
   role: "stage",
   keepsStreamState: (p) => p.pipelined,
+  // Only a pipelined model keeps any: its stream's previous run (`keepsStreamState` says so to the engine).
+  state: { initial: (): { previous?: Promise<Record<string, TensorLike>> } => ({}), temporal: true },
   doc: "Run a model on the frame or on slots; write its outputs (and optionally argmax labels) to slots",
   params,
   inputs: (p, env: StageEnvironment): PortDecl[] =>
@@ -221,20 +223,16 @@ export const model = defineStage({
       // Its outputs are host slots (declared so in `outputs`): they come back as soon as it ends, so the next
       // frame's stages never fetch them from this run's worker behind its next run (every frame would wait for the
       // slow stages again).
-      // Each stream's previous run, least recently used first (bounded like other stream state).
-      const previous = new Map<string, Promise<Record<string, TensorLike>>>();
-      const limit = 64 * interleavedStreams(ctx.source);
-      ctx.onClose(async () => {
-        await Promise.all([...previous.values()].map((outputs) => outputs.then(() => {}, () => {})));
-      });
-      return perFrame(ctx, async (frame) => {
+      // The previous run is stream state (one per stream, fresh after a live source's gap: `state` below).
+      const pending = new Set<Promise<unknown>>();
+      ctx.onClose(() => Promise.all(pending).then(() => {}));
+      return perStream(ctx, async (frame, state) => {
         const running = runner.run(feedsOf(frame), fetches, frame, { keep: keepOf(frame), pinned: false });
-        running.catch(() => {});
-        // After a live source's gap the frame takes its own run, not the one from before the gap.
-        const prior = frame.restart ? undefined : previous.get(frame.stream);
-        previous.delete(frame.stream);
-        previous.set(frame.stream, running);
-        if (previous.size > limit) previous.delete(previous.keys().next().value!);
+        const settled = running.then(() => {}, () => {});
+        pending.add(settled);
+        settled.then(() => pending.delete(settled));
+        const prior = state.previous;
+        state.previous = running;
         write(frame, await (prior ?? running));
       });
     }

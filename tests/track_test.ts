@@ -117,6 +117,30 @@ stages:
   return { report: score.report(), seen, switched };
 }
 
+/** 12 blank 64x48 frames of one source (the probe's `paint` draws their labels), indices and streams from `frame`. */
+function blankSource(kind: string, frame: (i: number) => Pick<FrameInit, "index" | "sequence" | "restart">) {
+  const width = 64, height = 48;
+  return defineSource({
+    kind,
+    doc: kind,
+    params: {},
+    open: () =>
+      Promise.resolve(generatorSource(
+        { name: kind, width, height, fps: 10, frames: 12, live: false, classes: camvidClasses },
+        function* (): Generator<FrameInit> {
+          for (let i = 0; i < 12; i++) {
+            const shape = frame(i);
+            yield {
+              ...shape,
+              timestamp: shape.index / 10,
+              image: { width, height, data: new Uint8Array(width * height * 3) },
+            };
+          }
+        },
+      )),
+  });
+}
+
 Deno.test("track: crossing pedestrians keep their ids; a car hidden behind another for 20 frames gets one new id", async () => {
   const { report, seen, switched } = await trackCrossing();
   assert.ok(report.crossings >= 1, `the clip must have a crossing to survive, got ${report.crossings}`);
@@ -235,26 +259,8 @@ Deno.test("track: each stream keeps its own tracker (interleaved sequences get t
     const boxes = (frame.slots.get("tracks") as { boxes: TrackedBox[] }).boxes;
     seen.push({ stream: frame.stream, ids: boxes.map((b) => b.trackId) });
   });
-  const streams = defineSource({
-    kind: "two-streams",
-    doc: "two interleaved sequences",
-    params: {},
-    open: () =>
-      Promise.resolve(generatorSource(
-        { name: "two", width, height, fps: 10, frames: 12, live: false, classes: camvidClasses },
-        function* (): Generator<FrameInit> {
-          for (let i = 0; i < 12; i++) {
-            const sequence = i % 2 ? "b" : "a";
-            yield {
-              index: i >> 1,
-              timestamp: (i >> 1) / 10,
-              image: { width, height, data: new Uint8Array(width * height * 3) },
-              sequence,
-            };
-          }
-        },
-      )),
-  });
+  // Two interleaved sequences, a and b.
+  const streams = blankSource("two-streams", (i) => ({ index: i >> 1, sequence: i % 2 ? "b" : "a" }));
   await trackPainted(registry, streams);
   for (const stream of ["a", "b"]) {
     const ids = seen.filter((s) => s.stream === stream).map((s) => s.ids);
@@ -283,28 +289,11 @@ for (const mode of ["looped", "restart"] as const) {
         const record = frame.slots.get("tracks") as { boxes: TrackedBox[]; ended: { trackId: number; end?: string }[] };
         seen.push({ index: frame.index, ids: record.boxes.map((b) => b.trackId), ended: record.ended });
       });
-      const looped = defineSource({
-        kind: "looped",
-        doc: "one stream whose indices start again (a looped file)",
-        params: {},
-        open: () =>
-          Promise.resolve(generatorSource(
-            { name: "loop", width, height, fps: 10, frames: 12, live: false, classes: camvidClasses },
-            function* (): Generator<FrameInit> {
-              for (let i = 0; i < 12; i++) {
-                // Looped: indices start again. Restart: they go on, the frame after the gap is marked.
-                const index = mode === "looped" ? i % 6 : i;
-                const image = { width, height, data: new Uint8Array(width * height * 3) };
-                yield {
-                  index,
-                  timestamp: index / 10,
-                  image,
-                  ...(mode === "restart" && i === 6 ? { restart: true } : {}),
-                };
-              }
-            },
-          )),
-      });
+      // Looped: indices start again. Restart: they go on, the frame after the gap is marked.
+      const looped = blankSource("looped", (i) => ({
+        index: mode === "looped" ? i % 6 : i,
+        ...(mode === "restart" && i === 6 ? { restart: true } : {}),
+      }));
       await trackPainted(registry, looped);
       const indices = [...Array(12).keys()];
       assert.deepEqual(seen.map((s) => s.index), mode === "looped" ? indices.map((i) => i % 6) : indices);
